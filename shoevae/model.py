@@ -1,0 +1,125 @@
+"""The convolutional VAE: encoder -> (mu, logvar) -> reparameterised z -> decoder -> image.
+
+Vocabulary as in PyTorch's examples/vae: encode, reparameterize, decode, forward.
+The decoder outputs logits; `decode` applies the sigmoid, and the loss uses the numerically
+stable `binary_cross_entropy_with_logits` (the same quantity as BCE on sigmoid outputs).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import VAEConfig
+
+
+def _act(cfg: VAEConfig) -> nn.Module:
+    return nn.LeakyReLU(0.2) if cfg.activation == "leaky_relu" else nn.ReLU()
+
+
+def _conv_sizes(cfg: VAEConfig) -> list[int]:
+    """Spatial size before the first and after every encoder convolution."""
+    sizes = [cfg.image_size]
+    for k, s, p in zip(cfg.kernels, cfg.strides, cfg.paddings):
+        out = (sizes[-1] + 2 * p - k) // s + 1
+        if out < 1:
+            raise ValueError(f"image_size {cfg.image_size} is too small for this network")
+        sizes.append(out)
+    return sizes
+
+
+class VAE(nn.Module):
+    """Convolutional VAE built only from a VAEConfig."""
+
+    def __init__(self, cfg: VAEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        sizes = _conv_sizes(cfg)
+        chans = (3, *cfg.channels)
+        n = len(cfg.channels)
+
+        enc: list[nn.Module] = []
+        for i in range(n):
+            enc.append(nn.Conv2d(chans[i], chans[i + 1], cfg.kernels[i], cfg.strides[i], cfg.paddings[i],
+                                 bias=not cfg.batch_norm))
+            if cfg.batch_norm:
+                enc.append(nn.BatchNorm2d(chans[i + 1]))
+            enc.append(_act(cfg))
+        self.encoder = nn.Sequential(*enc, nn.Flatten())
+
+        self.feature_shape = (chans[-1], sizes[-1], sizes[-1])  # (C, h, w) after the encoder
+        h_dim = chans[-1] * sizes[-1] * sizes[-1]  # 40 * 6 * 6 = 1440 for the paper preset
+        self.fc_mu = nn.Linear(h_dim, cfg.latent_dim)
+        self.fc_logvar = nn.Linear(h_dim, cfg.latent_dim)
+        self.fc_dec = nn.Linear(cfg.latent_dim, h_dim)
+
+        dec: list[nn.Module] = []
+        for i in reversed(range(n)):
+            k, s, p = cfg.kernels[i], cfg.strides[i], cfg.paddings[i]
+            # output_padding makes each transposed conv restore its encoder twin's input size exactly
+            out_pad = sizes[i] - ((sizes[i + 1] - 1) * s - 2 * p + k)
+            dec.append(nn.ConvTranspose2d(chans[i + 1], chans[i], k, s, p, output_padding=out_pad,
+                                          bias=not cfg.batch_norm or i == 0))
+            if i > 0:
+                if cfg.batch_norm:
+                    dec.append(nn.BatchNorm2d(chans[i]))
+                dec.append(_act(cfg))
+        self.decoder = nn.Sequential(*dec)  # ends in logits; sigmoid in decode()
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B,3,H,W) in [0,1] -> mu, logvar (B,D)."""
+        h = self.encoder(x)  # (B, C*h*w)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I)."""
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (B,D) -> pixel logits (B,3,H,W)."""
+        return self.decoder(self.fc_dec(z).view(-1, *self.feature_shape))  # (B, C, h, w)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (B,D) -> images (B,3,H,W) in [0,1]."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images -> (reconstruction logits, mu, logvar)."""
+        mu, logvar = self.encode(x)
+        return self.decode_logits(self.reparameterize(mu, logvar)), mu, logvar
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode n draws of z ~ N(0, temperature^2 I) into images (n,3,H,W)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.cfg.latent_dim, generator=generator) * temperature
+        return self.decode(z.to(device))
+
+
+def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+             beta: float = 1.0) -> dict[str, torch.Tensor]:
+    """Per-image loss, averaged over the batch: BCE summed over pixels + beta * KL.
+
+    KL(N(mu, sigma^2) || N(0, I)) = -0.5 * sum(1 + log sigma^2 - mu^2 - sigma^2)
+    (Kingma & Welling 2013, Appendix B). Computed in float32 even under autocast.
+    """
+    b = x.shape[0]
+    bce = F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="sum") / b
+    mu, logvar = mu.float(), logvar.float()
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / b
+    return {"loss": bce + beta * kl, "bce": bce, "kl": kl}
+
+
+def prepare(images, size: int | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
+    """uint8 images (B,H,W,3) -> float (B,3,size,size) in [0,1], channels-last (fastest on CPU)."""
+    x = torch.from_numpy(np.require(images, np.uint8, ["W"])).to(device).permute(0, 3, 1, 2).float().div_(255)  # NHWC -> NCHW view
+    if size is not None and x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def to_uint8(x: torch.Tensor):
+    """float images (B,3,H,W) in [0,1] -> uint8 numpy (B,H,W,3) for display."""
+    return (x.detach().float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()

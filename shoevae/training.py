@@ -1,0 +1,169 @@
+"""Training loop: Adam on BCE + beta * KL, float32, seeded, checkpointed atomically every epoch.
+
+    from shoevae import preset, TrainConfig, load_catalogue, train
+    cat = load_catalogue("../shared/data/zappos")
+    ckpt = train(preset("paper"), TrainConfig(epochs=5), cat, out="weights/paper.pt")
+
+Each epoch's shuffling and sampling noise come from (seed, epoch), so a run killed after epoch k and
+resumed from its checkpoint gives the same history as one that never stopped.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .catalogue import Catalogue, holdout_mask
+from .checkpoint import (CheckpointError, data_fingerprint, make_checkpoint, model_from_checkpoint,
+                         read_checkpoint, save_checkpoint)
+from .config import TrainConfig, VAEConfig
+from .model import VAE, prepare, vae_loss
+
+SPLIT_SEED = 0  # the hold-out split is the same for every run, so evaluations compare
+VAL_IMAGES = 512  # hold-out images scored after each epoch
+
+
+@dataclass
+class Progress:
+    """What a caller (terminal bar, the app) sees during training."""
+
+    epoch: int  # 1-based epoch running now
+    epochs: int
+    batch: int  # batches done in this epoch
+    batches: int
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per finished epoch
+    model: VAE | None = None  # set once per finished epoch (in eval mode; do not modify)
+    checkpoint: Path | None = None
+
+
+def pick_device() -> torch.device:
+    """A GPU when one is there, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def split(catalogue: Catalogue, tc: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, hold-out rows); `limit` draws a seeded subset of the training rows."""
+    held = holdout_mask(catalogue.ids, tc.holdout, SPLIT_SEED)
+    train_rows, val_rows = np.flatnonzero(~held), np.flatnonzero(held)
+    if tc.limit is not None and tc.limit < len(train_rows):
+        rng = np.random.default_rng(tc.seed)
+        train_rows = np.sort(rng.choice(train_rows, tc.limit, replace=False))
+    return train_rows, val_rows
+
+
+@torch.no_grad()
+def mean_bce(model: VAE, images: np.ndarray, batch_size: int = 256, device: torch.device | str = "cpu") -> float:
+    """Mean per-image reconstruction BCE (decoding the mean, no sampling)."""
+    model.eval()
+    total = 0.0
+    for i in range(0, len(images), batch_size):
+        x = prepare(images[i:i + batch_size], model.cfg.image_size, device)
+        mu, _ = model.encode(x)
+        total += torch.nn.functional.binary_cross_entropy_with_logits(
+            model.decode_logits(mu), x, reduction="sum").item()
+    return total / max(1, len(images))
+
+
+def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: str | Path | None = None,
+          resume: str | Path | None = None, callback: Callable[[Progress], None] | None = None,
+          stop: threading.Event | None = None, progress_bar: bool = False,
+          device: torch.device | None = None) -> dict[str, Any]:
+    """Train (or resume) a VAE; return the final checkpoint dict. See the module docstring.
+
+    `out`: checkpoint path, rewritten atomically after every epoch. `resume`: a checkpoint to go on
+    from (its configs win over the arguments; `tc.epochs` is the new total). `stop`: set it to end
+    after the current batch; the last finished epoch is what is kept. Ctrl-C does the same.
+    """
+    device = device or pick_device()
+    train_rows, val_rows = split(catalogue, tc)
+    if len(train_rows) == 0:
+        raise ValueError("no training images (the catalogue is empty or all held out)")
+    data = {"fingerprint": data_fingerprint([catalogue.ids[i] for i in train_rows], catalogue.image_size),
+            "n_train": int(len(train_rows)), "n_holdout": int(len(val_rows)), "source": catalogue.root,
+            "categories": catalogue.counts()}
+
+    history: list[dict[str, float]] = []
+    seconds = 0.0
+    optimizer_state = None
+    if resume is not None:
+        ck = read_checkpoint(resume)
+        if ck.get("optimizer_state") is None:
+            raise CheckpointError("this checkpoint was exported without optimizer state; resume needs the full one")
+        if ck["data"].get("fingerprint") != data["fingerprint"]:
+            raise CheckpointError("the checkpoint was trained on other images; resume needs the same catalogue")
+        model = model_from_checkpoint(ck, device)
+        tc = TrainConfig.from_dict({**ck["train_config"], "epochs": tc.epochs})
+        history, seconds, optimizer_state = ck["history"], ck["train_seconds"], ck["optimizer_state"]
+    else:
+        torch.manual_seed(tc.seed)
+        model = VAE(model_cfg).to(device)
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+
+    batches = math.ceil(len(train_rows) / tc.batch_size)
+    bar = _bar(progress_bar, tc.epochs, len(history), batches)
+    ckpt = make_checkpoint(model, tc, optimizer=optimizer, history=history, data=data, train_seconds=seconds)
+    try:
+        for epoch in range(len(history) + 1, tc.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            torch.manual_seed(tc.seed * 100_003 + epoch)  # sampling noise of this epoch
+            order = np.random.default_rng([tc.seed, epoch]).permutation(train_rows)
+            sums = {"loss": 0.0, "bce": 0.0, "kl": 0.0}
+            for b in range(batches):
+                rows = np.sort(order[b * tc.batch_size:(b + 1) * tc.batch_size])  # sorted: faster memmap reads
+                x = prepare(catalogue.images[rows], model.cfg.image_size, device)
+                logits, mu, logvar = model(x)
+                terms = vae_loss(logits, x, mu, logvar, tc.beta)
+                optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                optimizer.step()
+                for k in sums:
+                    sums[k] += terms[k].item() * len(rows)
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt
+                bar(epoch, b + 1, terms)
+                if callback:
+                    callback(Progress(epoch, tc.epochs, b + 1, batches, history))
+            seconds += time.perf_counter() - t0
+            row = {"epoch": epoch, **{k: v / len(train_rows) for k, v in sums.items()}, "seconds": seconds}
+            if len(val_rows):
+                row["val_bce"] = mean_bce(model, catalogue.images[val_rows[:VAL_IMAGES]], device=device)
+            history = history + [row]
+            ckpt = make_checkpoint(model, tc, optimizer=optimizer, history=history, data=data, train_seconds=seconds)
+            if out is not None:
+                save_checkpoint(ckpt, out)
+            model.eval()
+            if callback:
+                callback(Progress(epoch, tc.epochs, batches, batches, history, model, Path(out) if out else None))
+    except KeyboardInterrupt:
+        pass  # the last finished epoch is already on disk; the running one is dropped
+    finally:
+        bar(None, 0, {})
+    model.eval()
+    return ckpt
+
+
+def _bar(enabled: bool, epochs: int, done: int, batches: int) -> Callable[[int | None, int, dict], None]:
+    """A tqdm bar over all remaining batches, showing the running epoch and losses."""
+    if not enabled:
+        return lambda epoch, batch, terms: None
+    from tqdm import tqdm
+    bar = tqdm(total=(epochs - done) * batches, unit="batch", dynamic_ncols=True)
+
+    def update(epoch: int | None, batch: int, terms: dict) -> None:
+        if epoch is None:
+            bar.close()
+            return
+        bar.update(1)
+        bar.set_description(f"epoch {epoch}/{epochs}")
+        bar.set_postfix(bce=f"{terms['bce'].item():.0f}", kl=f"{terms['kl'].item():.1f}", refresh=False)
+    return update
