@@ -1,0 +1,87 @@
+"""The network matches the report; the loss matches a hand computation."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from shoevae.config import VAEConfig, preset
+from shoevae.model import VAE, prepare, to_uint8, vae_loss
+
+
+def test_paper_preset_layers_match_the_report():
+    m = VAE(preset("paper"))
+    convs = [l for l in m.encoder if isinstance(l, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
+        (3, 6, 4, 2), (6, 12, 3, 2), (12, 24, 3, 2), (24, 30, 4, 1), (30, 40, 3, 2)]
+    assert all(isinstance(l, (nn.Conv2d, nn.ReLU, nn.Flatten)) for l in m.encoder)
+    deconvs = [l for l in m.decoder if isinstance(l, nn.ConvTranspose2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0], c.output_padding[0]) for c in deconvs] == [
+        (40, 30, 3, 2, 0), (30, 24, 4, 1, 0), (24, 12, 3, 2, 0), (12, 6, 3, 2, 0), (6, 3, 4, 2, 0)]
+    assert m.feature_shape == (40, 6, 6) and m.fc_mu.in_features == 1440 and m.fc_mu.out_features == 100
+    sizes, x = [], torch.rand(2, 3, 136, 136)
+    for layer in m.encoder:
+        x = layer(x)
+        if isinstance(layer, nn.Conv2d):
+            sizes.append(x.shape[-1])
+    assert sizes == [67, 33, 16, 13, 6]
+
+
+@pytest.mark.parametrize("name,size", [("paper", 136), ("style", 136), ("style", 64), ("paper", 100)])
+def test_round_trip_shapes_and_range(name, size):
+    m = VAE(preset(name, image_size=size, latent_dim=16)).eval()
+    x = torch.rand(3, 3, size, size)
+    logits, mu, logvar = m(x)
+    assert logits.shape == x.shape and mu.shape == logvar.shape == (3, 16)
+    img = m.decode(mu)
+    assert img.min() >= 0 and img.max() <= 1
+    assert m.sample(4).shape == (4, 3, size, size)
+
+
+def test_encode_is_deterministic_and_sampling_is_not():
+    m = VAE(preset("paper")).eval()
+    x = torch.rand(2, 3, 136, 136)
+    assert torch.equal(m.encode(x)[0], m.encode(x)[0])
+    mu, logvar = m.encode(x)
+    assert not torch.equal(m.reparameterize(mu, logvar), m.reparameterize(mu, logvar))
+
+
+def test_loss_matches_hand_computation():
+    x = torch.tensor([[[[1.0, 0.0]]]])  # one image, one channel, two pixels
+    p = torch.tensor([[[[0.8, 0.3]]]])
+    logits = torch.log(p / (1 - p))
+    mu, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.0, math.log(4.0)]])
+    bce = -math.log(0.8) - math.log(0.7)
+    # KL = -0.5 * sum(1 + logvar - mu^2 - exp(logvar))
+    kl = -0.5 * ((1 + 0 - 0.25 - 1) + (1 + math.log(4) - 1 - 4))
+    terms = vae_loss(logits, x, mu, logvar, beta=2.0)
+    assert terms["bce"].item() == pytest.approx(bce, rel=1e-5)
+    assert terms["kl"].item() == pytest.approx(kl, rel=1e-5)
+    assert terms["loss"].item() == pytest.approx(bce + 2.0 * kl, rel=1e-5)
+
+
+def test_loss_is_per_image_mean_over_the_batch():
+    x = torch.rand(4, 3, 8, 8)
+    logits, mu, logvar = torch.randn(4, 3, 8, 8), torch.randn(4, 5), torch.randn(4, 5)
+    whole = vae_loss(logits, x, mu, logvar)
+    halves = [vae_loss(logits[i:i + 2], x[i:i + 2], mu[i:i + 2], logvar[i:i + 2]) for i in (0, 2)]
+    assert whole["loss"].item() == pytest.approx(sum(h["loss"].item() for h in halves) / 2, rel=1e-5)
+
+
+def test_prepare_and_to_uint8_round_trip():
+    imgs = torch.randint(0, 256, (2, 10, 10, 3), dtype=torch.uint8).numpy()
+    x = prepare(imgs)
+    assert x.shape == (2, 3, 10, 10) and x.is_contiguous(memory_format=torch.channels_last)
+    assert (to_uint8(x) == imgs).all()
+    assert prepare(imgs, 6).shape == (2, 3, 6, 6)
+
+
+def test_config_validation_and_round_trip():
+    cfg = preset("style", latent_dim=8)
+    assert VAEConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("nope")
+    with pytest.raises(ValueError, match="same length"):
+        VAEConfig(channels=(1, 2))
+    with pytest.raises(ValueError, match="too small"):
+        VAE(preset("paper", image_size=20))

@@ -1,0 +1,131 @@
+"""Recommendations are deterministic, exclude the query, and evaluation scores what it should."""
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shoe_data import write_manifest
+from shoevae.catalogue import ImageError, load_catalogue
+from shoevae.checkpoint import make_checkpoint, save_checkpoint
+from shoevae.config import TrainConfig, preset
+from shoevae.evaluate import leave_one_out, precision_at_k
+from shoevae.model import VAE
+from shoevae.projection import cached_project
+from shoevae.recommend import Recommender, ShoeIndex
+from shoevae.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rec")
+    manifest = write_manifest(d, per_category=60)
+    cat = load_catalogue(manifest, 64, cache_dir=d / "cache")
+    ckpt = train(preset("paper", image_size=64, latent_dim=16), TrainConfig(epochs=1, batch_size=32), cat,
+                 out=d / "m.pt")
+    from shoevae.checkpoint import model_from_checkpoint
+    return d, manifest, cat, model_from_checkpoint(ckpt)
+
+
+def test_recommendations_are_identical_across_calls_and_never_the_query(setup):
+    _, _, cat, model = setup
+    rec_a, rec_b = Recommender(model, cat), Recommender(model, cat)
+    assert np.array_equal(rec_a.embeddings, rec_b.embeddings)  # mean vectors, not sampled z
+    for item in cat.ids[::17]:
+        a, b = rec_a.similar(item), rec_a.similar(item)
+        assert a == b == rec_b.similar(item)
+        assert len(a) == 5 and item not in [m.item_id for m in a]
+        assert [m.distance for m in a] == sorted(m.distance for m in a)
+    with pytest.raises(KeyError):
+        rec_a.similar("not-an-id")
+
+
+def test_exclusion_holds_with_exact_duplicates():
+    emb = np.zeros((6, 3), np.float32)  # all tied at distance 0
+    index = ShoeIndex(n_neighbors=5).fit(emb)
+    for q in range(6):
+        d, i = index.kneighbors(emb[q], exclude=np.array([q]))
+        assert q not in i[0] and len(i[0]) == 5
+    d, i = index.kneighbors(emb[:2], n_neighbors=10)
+    assert i.shape == (2, 6)  # k is capped at the catalogue size
+
+
+def test_query_by_photo_matches_query_by_item(setup):
+    _, _, cat, model = setup
+    rec = Recommender(model, cat)
+    row = 5
+    by_photo = rec.similar_to_image(cat.paths[row], k=6)
+    assert by_photo[0].item_id == cat.ids[row] and by_photo[0].distance < 1e-3
+    assert [m.item_id for m in by_photo[1:]] == [m.item_id for m in rec.similar(cat.ids[row], k=5)]
+    png = io.BytesIO()
+    Image.fromarray(cat.images[row]).convert("RGBA").save(png, "PNG")
+    assert len(rec.similar_to_image(png.getvalue())) == 5
+    with pytest.raises(ImageError):
+        rec.similar_to_image(b"definitely not an image")
+
+
+def test_decode_reconstruct_generate(setup):
+    _, _, cat, model = setup
+    rec = Recommender(model, cat)
+    out, bce = rec.reconstruct([0, 1, 2])
+    assert out.shape == (3, 64, 64, 3) and out.dtype == np.uint8 and (bce > 0).all()
+    assert np.array_equal(rec.generate(4, seed=1), rec.generate(4, seed=1))
+    assert not np.array_equal(rec.generate(4, seed=1), rec.generate(4, seed=2))
+    assert rec.decode(np.zeros(16)).shape == (1, 64, 64, 3)
+
+
+def test_projection_is_cached(setup, tmp_path):
+    _, _, cat, model = setup
+    emb = Recommender(model, cat).embeddings
+    for method in ("pca", "tsne"):
+        a = cached_project(emb, method, tmp_path)
+        assert a.shape == (len(cat), 2) and np.isfinite(a).all()
+        assert np.array_equal(a, cached_project(emb, method, tmp_path))
+    assert len(list(tmp_path.glob("projection-*.npy"))) == 2
+
+
+def test_precision_and_coverage_on_known_features():
+    cats = ["a"] * 10 + ["b"] * 10
+    separable = np.concatenate([np.random.default_rng(0).normal(0, 1, (10, 4)),
+                                np.random.default_rng(1).normal(100, 1, (10, 4))])
+    rows = np.arange(20)
+    assert precision_at_k(separable, cats, rows[::5], np.setdiff1d(rows, rows[::5]), k=3) == 1.0
+    p, cover = leave_one_out(separable, cats, k=3)
+    assert p == 1.0 and 0 < cover <= 1
+    mixed = separable.copy()
+    mixed[10:] = mixed[:10]  # category b now sits exactly on category a
+    assert leave_one_out(mixed, cats, k=3)[0] < 0.8
+
+
+def test_cli_recommend_and_errors(setup):
+    d, manifest, cat, _ = setup
+    run = lambda *a: subprocess.run([sys.executable, "-m", "shoevae", *a], cwd=ROOT, capture_output=True, text=True,
+                                    env={"SHOEVAE_CACHE": str(d / "cache"), "PATH": "/usr/bin:/bin",
+                                         "HOME": str(d)})
+    ok = run("recommend", cat.ids[0], "--data", str(manifest), "--checkpoint", str(d / "m.pt"))
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.strip().splitlines()
+    assert len(lines) == 5 and cat.ids[0] not in ok.stdout
+    for args, message in [(("recommend", "nope", "--data", str(manifest), "--checkpoint", str(d / "m.pt")),
+                           "no shoe with item id"),
+                          (("recommend", "x", "--data", str(d / "missing"), "--checkpoint", str(d / "m.pt")),
+                           "does not exist"),
+                          (("recommend", "x", "--data", str(manifest), "--checkpoint", str(manifest)),
+                           "not a readable checkpoint"),
+                          (("train", "--data", str(d / "cache"), "--epochs", "1"), "no images found")]:
+        r = run(*args)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_coverage_counts_distinct_recommended_shoes():
+    x = np.array([[0.0], [1.0], [3.0], [6.0], [10.0]])
+    # nearest neighbours: 0->1, 1->0, 3->1, 6->3, 10->6: shoes 0, 1, 3, 6 are ever shown, 10 never
+    precision, coverage = leave_one_out(x, ["a", "a", "a", "b", "b"], k=1)
+    assert coverage == pytest.approx(4 / 5)
+    assert precision == pytest.approx(4 / 5)  # only 6 -> 3 crosses categories
