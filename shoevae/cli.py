@@ -34,7 +34,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         overrides["image_size"] = args.image_size
     model_cfg = preset(args.preset, **overrides)
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-                     seed=args.seed, limit=args.limit, holdout=args.holdout)
+                     seed=args.seed, limit=args.limit, cosine=args.cosine, holdout=args.holdout,
+                     time_limit=args.minutes * 60 if args.minutes else None)
     cat = load_catalogue(args.data, 136, progress=True)
     _report_skipped(cat.skipped)
     out = Path(args.out or f"weights/{args.preset}.pt")
@@ -136,9 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--latent-dim", type=int, default=None, help="latent size (preset's default: 100)")
     t.add_argument("--image-size", type=int, default=None, help="model input size (preset's default)")
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--cosine", action="store_true", help="decay the learning rate to lr/10 along a cosine")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--limit", type=int, default=None, help="train on at most this many images")
     t.add_argument("--holdout", type=float, default=0.1, help="share of images never trained on (default %(default)s)")
+    t.add_argument("--minutes", type=float, default=None, help="stop before an epoch would end past this training time")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default=None, help="checkpoint path (default weights/<preset>.pt)")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")

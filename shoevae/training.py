@@ -70,6 +70,13 @@ def mean_bce(model: VAE, images: np.ndarray, batch_size: int = 256, device: torc
     return total / max(1, len(images))
 
 
+def learning_rate(tc: TrainConfig, progress: float) -> float:
+    """Learning rate at `progress` (0 -> 1) through the planned epochs."""
+    if not tc.cosine:
+        return tc.lr
+    return tc.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
 def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: str | Path | None = None,
           resume: str | Path | None = None, callback: Callable[[Progress], None] | None = None,
           stop: threading.Event | None = None, progress_bar: bool = False,
@@ -113,6 +120,8 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
     ckpt = make_checkpoint(model, tc, optimizer=optimizer, history=history, data=data, train_seconds=seconds)
     try:
         for epoch in range(len(history) + 1, tc.epochs + 1):
+            if tc.time_limit is not None and history and seconds + seconds / len(history) > tc.time_limit:
+                break  # the next epoch (about as long as the mean so far) would overrun the budget
             t0 = time.perf_counter()
             model.train()
             torch.manual_seed(tc.seed * 100_003 + epoch)  # sampling noise of this epoch
@@ -120,6 +129,8 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
             sums = {"loss": 0.0, "bce": 0.0, "kl": 0.0}
             for b in range(batches):
                 rows = np.sort(order[b * tc.batch_size:(b + 1) * tc.batch_size])  # sorted: faster memmap reads
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(tc, (epoch - 1 + b / batches) / tc.epochs)
                 x = prepare(catalogue.images[rows], model.cfg.image_size, device)
                 logits, mu, logvar = model(x)
                 terms = vae_loss(logits, x, mu, logvar, tc.beta)

@@ -1,0 +1,28 @@
+"""ShoeVAE: find shoes of similar style with a CNN variational auto-encoder.
+
+    SHOEVAE_DATA=../shared/data/zappos streamlit run app.py
+
+Multipage layout: this file is the frame. It sets the page config, the session's defaults and the
+shared sidebar, and lists the pages with st.navigation. The pages are the files in pages/, named
+here explicitly (st.navigation switches Streamlit's automatic pages/ discovery off, so the order,
+titles and icons below are the only ones). Pages share state only through st.session_state
+("shoevae.*" keys: data folder, checkpoint, picked shoe, training job) and the cached resources in
+shoevae.ui; see that module's docstring.
+"""
+import streamlit as st
+
+from shoevae import ui
+
+st.set_page_config(page_title="ShoeVAE", page_icon="👟", layout="wide", initial_sidebar_state="expanded")
+ui.init_state()
+page = st.navigation([
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/recommend.py", title="Recommend", icon=":material/thumb_up:"),
+    st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/compare:"),
+    st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+    st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+])
+ui.sidebar()
+page.run()

@@ -1,0 +1,112 @@
+"""Core speed benchmark: training step, catalogue embedding, top-5 query latency.
+
+    python bench/bench_core.py [--data ../shared/data/zappos] [--steps 8]
+
+Everything runs in one process on the same batch, so the ratios are fair on any machine:
+- the report's training step as its notebook ran it (float64 tensors, BCE on sigmoid outputs,
+  NCHW) against shoevae's step (float32, channels-last, BCE with logits), for the paper preset;
+- catalogue embedding (mean vectors) in images/s for each preset;
+- top-5 query latency over the whole catalogue (p50, p99).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from shoevae.catalogue import load_catalogue  # noqa: E402
+from shoevae.config import preset  # noqa: E402
+from shoevae.embedding import embed  # noqa: E402
+from shoevae.model import VAE, prepare, vae_loss  # noqa: E402
+from shoevae.recommend import ShoeIndex  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "zappos"
+
+
+def images_per_second(step, batch: int, steps: int) -> float:
+    step(), step()  # warm-up
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - t)
+
+
+def reference_step(images: np.ndarray):
+    """The report notebook's step: float64 model and data, sigmoid output, BCE(sum) + KL, Adam."""
+    torch.manual_seed(0)
+    model = VAE(preset("paper")).double()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).double().div(255).contiguous()
+
+    def step():
+        mu, logvar = model.encode(x)
+        recon = model.decode(model.reparameterize(mu, logvar))
+        bce = F.binary_cross_entropy(recon, x, reduction="sum")
+        kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        opt.zero_grad()
+        (bce + kld).backward()
+        opt.step()
+    return step
+
+
+def shoevae_step(images: np.ndarray, name: str):
+    """shoevae's step, as shoevae.training.train runs it."""
+    torch.manual_seed(0)
+    model = VAE(preset(name)).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+    def step():
+        x = prepare(images, model.cfg.image_size)
+        logits, mu, logvar = model(x)
+        loss = vae_loss(logits, x, mu, logvar)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=os.environ.get("SHOEVAE_DATA", str(SHARED)))
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--queries", type=int, default=1000)
+    args = p.parse_args()
+    cat = load_catalogue(args.data, 136, progress=True)
+    batch = np.asarray(cat.images[:args.batch])
+    print(f"catalogue: {len(cat)} images; torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+    ref = images_per_second(reference_step(batch), args.batch, max(2, args.steps // 2))
+    print(f"train  paper, report's float64 step : {ref:8.1f} img/s  (1.00x)")
+    for name in ("paper", "style"):
+        ips = images_per_second(shoevae_step(batch, name), args.batch, args.steps)
+        print(f"train  {name:<5}, shoevae float32 step: {ips:8.1f} img/s  ({ips / ref:.2f}x the reference)")
+
+    for name in ("paper", "style"):
+        model = VAE(preset(name)).eval()
+        embed(model, cat.images[:256])  # warm-up
+        t = time.perf_counter()
+        emb = embed(model, cat.images)
+        print(f"embed  {name:<5}: {len(cat) / (time.perf_counter() - t):8.0f} img/s over {len(cat)} images")
+
+    index = ShoeIndex(n_neighbors=5).fit(emb)
+    rows = np.random.default_rng(0).integers(0, len(cat), args.queries)
+    times = []
+    for r in rows:
+        t = time.perf_counter()
+        index.kneighbors(emb[r], 5, exclude=np.array([r]))
+        times.append(time.perf_counter() - t)
+    ms = np.array(times) * 1000
+    print(f"query  top-5 of {len(cat)}: p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms "
+          f"({args.queries} queries)")
+
+
+if __name__ == "__main__":
+    main()

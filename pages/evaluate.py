@@ -1,0 +1,29 @@
+"""Evaluate: how often are the recommended shoes of the same category, against two baselines?"""
+import streamlit as st
+
+from shoevae import ui
+
+ui.page_header("Evaluate", "Category precision@5: the share of a shoe's five nearest shoes that have its "
+               "category (Boot, Sandal, Shoe). The model never saw the categories; they only judge.")
+rec = ui.require_recommender()
+loaded, _ = ui.current_model()
+cat = rec.catalogue
+
+sizes = sorted({min(n, len(cat)) for n in (2000, 5000, len(cat))})
+c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+n = c1.segmented_control("Shoes to evaluate on", sizes, default=sizes[-1], key="shoevae.eval.n",
+                         format_func=lambda k: "all" if k == len(cat) else f"{k:,} (random sample)") or sizes[-1]
+done_key = f"shoevae.eval.done.{loaded.key}.{n}"
+if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", width="stretch", key="shoevae.eval.run"):
+    st.session_state[done_key] = True
+
+if st.session_state.get(done_key):
+    results = ui.evaluation(rec, loaded.key, n)
+    st.plotly_chart(ui.precision_figure(results), key="shoevae.eval.chart")
+    st.dataframe(ui.evaluation_table(results).style.format("{:.4f}"))
+    st.caption("Hold-out: queries from the 10% of shoes never trained on, neighbours from the rest. "
+               "Leave-one-out: every shoe queries all the others. Coverage: share of shoes that appear in "
+               "someone's top 5. holdout_bce: reconstruction error per image on the hold-out shoes.")
+else:
+    st.info("Press **Evaluate** (on all 13.5K shoes it takes about half a minute the first time; "
+            "the result is remembered for this checkpoint).", icon=":material/info:")

@@ -1,0 +1,45 @@
+"""Home: which photos and which model this session uses; load another checkpoint."""
+import pandas as pd
+import streamlit as st
+
+from shoevae import ui
+
+ui.page_header("👟 ShoeVAE", "Recommends shoes of similar style. An unsupervised CNN variational "
+               "auto-encoder turns each photo into a style vector; similar shoes have nearby vectors.")
+
+photos, model = st.columns([2, 3], gap="large")
+with photos:
+    st.header("Shoe photos")
+    ui.data_folder_input()
+    cat, problem = ui.current_catalogue()
+    if cat is None:
+        st.warning(f"No shoe photos here: {problem}\n\n{ui.FETCH_HELP}", icon=":material/folder_off:")
+    else:
+        st.metric("Shoes", f"{len(cat):,}")
+        counts = pd.DataFrame({"shoes": cat.counts()})
+        st.bar_chart(counts, height=220, horizontal=True, x_label="shoes")
+        with st.expander(f"Skipped files ({len(cat.skipped)})"):
+            if cat.skipped:
+                st.dataframe(pd.DataFrame(cat.skipped, columns=["file", "reason"]), hide_index=True)
+            else:
+                st.write("None: every file was a usable photo.")
+
+with model:
+    st.header("Model")
+    loaded, why = ui.current_model()
+    if loaded is None:
+        if st.session_state.get(ui.CHECKPOINT) is not None:
+            st.error(f"The checkpoint could not be loaded: {why}", icon=":material/error:")
+        st.info("No model loaded yet: load one below, or train one.", icon=":material/info:")
+        st.page_link(ui.TRAIN_PAGE, label="Train a model", icon=":material/model_training:")
+    else:
+        ui.model_facts(loaded)
+    ui.checkpoint_picker()
+
+if cat is not None and loaded is not None:
+    st.header("Try it")
+    c = st.columns(4)
+    c[0].page_link("pages/recommend.py", label="Recommend similar shoes", icon=":material/thumb_up:")
+    c[1].page_link("pages/generate.py", label="Generate new shoes", icon=":material/auto_awesome:")
+    c[2].page_link("pages/latent_map.py", label="See the style map", icon=":material/scatter_plot:")
+    c[3].page_link("pages/evaluate.py", label="How good is it?", icon=":material/leaderboard:")

@@ -1,0 +1,150 @@
+"""Render the README's figures and metrics table from the shipped checkpoints.
+
+    python scripts/figures.py [--data ../shared/data/zappos] [--sweep weights/sweep]
+
+Writes to docs/figures/: loss curves, samples from noise, the latent map, the beta sweep
+(samples) and metrics.md. Figures that show catalogue photos (originals beside reconstructions,
+a top-five example) go to docs/figures/local/, which git ignores: the dataset's licence keeps its
+images, and anything cut from them, out of the repository.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from shoevae.catalogue import holdout_mask, load_catalogue  # noqa: E402
+from shoevae.checkpoint import load_checkpoint  # noqa: E402
+from shoevae.evaluate import HOLDOUT, baselines, evaluate_model  # noqa: E402
+from shoevae.projection import project  # noqa: E402
+from shoevae.recommend import Recommender  # noqa: E402
+from shoevae.training import SPLIT_SEED  # noqa: E402
+
+OUT = ROOT / "docs" / "figures"
+
+
+def grid(images: np.ndarray, nrow: int) -> np.ndarray:
+    """uint8 (B,H,W,3) -> one uint8 image grid with white gutters."""
+    t = torch.from_numpy(np.asarray(images)).permute(0, 3, 1, 2)
+    return make_grid(t, nrow=nrow, padding=4, pad_value=255).permute(1, 2, 0).numpy()
+
+
+def save_image(arr: np.ndarray, path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(arr.shape[1] / 80, arr.shape[0] / 80 + 0.5), dpi=100)
+    ax.imshow(arr)
+    ax.set_title(title)
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def loss_curves(checkpoints: dict[str, dict], path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for name, ck in checkpoints.items():
+        h = ck["history"]
+        minutes = [r["seconds"] / 60 for r in h]
+        axes[0].plot(minutes, [r["bce"] for r in h], label=f"{name} train")
+        if "val_bce" in h[0]:
+            axes[0].plot(minutes, [r["val_bce"] for r in h], "--", label=f"{name} hold-out")
+        axes[1].plot(minutes, [r["kl"] for r in h], label=name)
+    axes[0].set(title="reconstruction BCE per image", xlabel="training minutes")
+    axes[1].set(title="KL divergence per image", xlabel="training minutes")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def latent_map(rec: Recommender, path: Path) -> None:
+    xy = project(rec.embeddings, "pca")
+    cats = np.asarray(rec.catalogue.categories)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    for c in sorted(set(cats)):
+        m = cats == c
+        ax.scatter(xy[m, 0], xy[m, 1], s=2, alpha=0.5, label=c)
+    ax.set(title="latent space (PCA of mean vectors)", xticks=[], yticks=[])
+    ax.legend(markerscale=6)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def metrics_table(rows: dict[str, dict[str, float]]) -> str:
+    lines = ["| embedding | hold-out precision@5 | leave-one-out precision@5 | coverage@5 | hold-out BCE |",
+             "|---|---|---|---|---|"]
+    for name, m in rows.items():
+        bce = f"{m['holdout_bce']:.0f}" if "holdout_bce" in m else "–"
+        lines.append(f"| {name} | {m['holdout_precision@5']:.3f} | {m['loo_precision@5']:.3f} | "
+                     f"{m['coverage@5']:.3f} | {bce} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "zappos"))
+    p.add_argument("--best", default=str(ROOT / "weights" / "style.pt"))
+    p.add_argument("--paper", default=str(ROOT / "weights" / "paper.pt"))
+    p.add_argument("--sweep", default=None, help="folder of beta-sweep checkpoints (beta-*.pt)")
+    args = p.parse_args()
+    (OUT / "local").mkdir(parents=True, exist_ok=True)
+    cat = load_catalogue(args.data, 136, progress=True)
+    models = {name: load_checkpoint(path) for name, path in (("style", args.best), ("paper", args.paper))
+              if Path(path).is_file()}
+    loss_curves({n: ck for n, (_, ck) in models.items()}, OUT / "loss_curves.png")
+
+    results: dict[str, dict[str, float]] = {}
+    held = np.flatnonzero(holdout_mask(cat.ids, HOLDOUT, SPLIT_SEED))
+    for name, (model, ck) in models.items():
+        rec = Recommender(model, cat)
+        results[f"shoevae `{name}` ({ck['epoch']} epochs, {ck['train_seconds'] / 60:.0f} min)"] = \
+            evaluate_model(model, cat, embeddings=rec.embeddings)
+        save_image(grid(rec.generate(32, seed=0), 8), OUT / f"samples_{name}.png", f"{name}: decoded from noise")
+        rows = list(held[:8])
+        recon, _ = rec.reconstruct(rows)
+        save_image(grid(np.concatenate([cat.images[rows], recon]), 8), OUT / "local" / f"reconstructions_{name}.png",
+                   f"{name}: hold-out originals (top) and reconstructions (bottom)")
+        queries = [int(r) for r in held[[0, 40, 80]]]
+        strip = [np.concatenate([cat.images[[q]], cat.images[[m.row for m in rec.similar(cat.ids[q])]]]) for q in queries]
+        save_image(grid(np.concatenate(strip), 6), OUT / "local" / f"top5_{name}.png",
+                   f"{name}: a query (left) and its five nearest shoes")
+        if name == "style":
+            latent_map(rec, OUT / "latent_map.png")
+    results.update(baselines(cat, 100))
+    (OUT / "metrics.json").write_text(json.dumps(results, indent=2))
+    (OUT / "metrics.md").write_text(metrics_table(results))
+    print(metrics_table(results))
+
+    if args.sweep:
+        sweep = sorted(Path(args.sweep).glob("beta-*.pt"), key=lambda q: float(q.stem[5:]))
+        rows, samples, table = list(held[:6]), [], {}
+        for path in sweep:
+            model, ck = load_checkpoint(path)
+            rec = Recommender(model, cat)
+            table[f"beta {ck['train_config']['beta']:g}"] = evaluate_model(model, cat, embeddings=rec.embeddings)
+            samples.append(rec.generate(6, seed=0))
+            recon, _ = rec.reconstruct(rows)
+            samples.append(recon)
+        save_image(grid(np.concatenate(samples), 6), OUT / "local" / "beta_sweep.png",
+                   "beta sweep: per row pair, samples from noise then hold-out reconstructions")
+        save_image(grid(np.concatenate(samples[::2]), 6), OUT / "beta_sweep_samples.png",
+                   "beta sweep: samples from noise, one row per beta (" + ", ".join(table) + ")")
+        (OUT / "beta_sweep.md").write_text(metrics_table(table))
+        print(metrics_table(table))
+
+
+if __name__ == "__main__":
+    main()
