@@ -144,10 +144,14 @@ def holdout_mask(ids: list[str], fraction: float, seed: int = 0) -> np.ndarray:
 def list_sources(source: str | os.PathLike) -> tuple[Path, list[tuple[str, str, str]]]:
     """(root, [(item_id or '', path relative to root, category)]) from a folder or a manifest CSV.
 
-    A folder holding `manifest.csv` is read through it; otherwise the first folder level under the
-    root is the category, and files directly in the root have category "unknown".
+    A folder holding `manifest.csv` (or one subfolder that does) is read through it; otherwise the
+    first folder level under the root is the category, and files directly in the root have category "unknown".
     """
     src = Path(source).expanduser()
+    if src.is_dir() and not (src / "manifest.csv").is_file():
+        nested = sorted(src.glob("*/manifest.csv"))
+        if len(nested) == 1:  # data/ holding one fetched dataset, e.g. data/zappos50k/manifest.csv
+            src = nested[0].parent
     if src.is_dir() and (src / "manifest.csv").is_file():
         src = src / "manifest.csv"
     if src.is_file():

@@ -368,3 +368,26 @@ def test_extract_raises_when_no_images(tmp_path):
     with pytest.raises(FetchError, match="no images"):
         extract(archive, tmp_path / "out", progress=False)
     assert not (tmp_path / "out" / "manifest.csv").exists()
+
+
+# --- the command line and the catalogue, end to end -------------------------------------------
+
+
+def test_cli_fetch_then_catalogue_reads_the_data_folder(tmp_path, serve, images, archive_bytes, monkeypatch):
+    from shoevae.catalogue import load_catalogue
+    from shoevae.cli import main
+
+    url, srv = serve(archive_bytes)
+    data = tmp_path / "data"
+    assert main(["data", "fetch", "--url", url, "--dest", str(data / "zappos50k")]) == 0
+    cat = load_catalogue(data, 32, cache_dir=tmp_path / "cache")  # finds data/zappos50k/manifest.csv
+    assert cat.counts() == {"Boots": 1, "Sandals": 1, "Shoes": 2, "Slippers": 1}
+    assert not cat.skipped and len(set(cat.ids)) == len(images)
+
+
+def test_cli_fetch_failure_is_one_line_and_status_2(tmp_path, dead_url, capsys):
+    from shoevae.cli import main
+
+    assert main(["data", "fetch", "--url", dead_url, "--dest", str(tmp_path / "z")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("shoevae: error: cannot reach") and "\n" not in err
