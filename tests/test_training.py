@@ -129,3 +129,14 @@ def test_foreign_truncated_and_mismatched_checkpoints_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="does not match"):
         load_checkpoint(tmp_path / "mismatch.pt")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp files left
+
+
+def test_cosine_learning_rate_and_time_limit(catalogue):
+    from shoevae.training import learning_rate
+    tc = TrainConfig(lr=1e-3, cosine=True)
+    lrs = [learning_rate(tc, p) for p in (0, 0.25, 0.5, 0.75, 1.0)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-4)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert learning_rate(TrainConfig(lr=1e-3), 0.9) == 1e-3
+    ckpt = train(SMALL, TrainConfig(epochs=5, batch_size=32, limit=64, time_limit=1e-6), catalogue)
+    assert len(ckpt["history"]) == 1  # the first epoch always runs; the next would overrun
