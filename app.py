@@ -14,7 +14,9 @@ import streamlit as st
 from shoevae import ui
 
 st.set_page_config(page_title="ShoeVAE", page_icon="👟", layout="wide", initial_sidebar_state="expanded")
+ui.configure_torch()
 ui.init_state()
+ui.style()
 page = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
@@ -25,4 +27,5 @@ page = st.navigation([
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
 ])
 ui.sidebar()
-page.run()
+with ui.frame():
+    page.run()

@@ -20,7 +20,7 @@ if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", width="st
 if st.session_state.get(done_key):
     results = ui.evaluation(rec, loaded.key, n)
     st.plotly_chart(ui.precision_figure(results), key="shoevae.eval.chart")
-    st.dataframe(ui.evaluation_table(results).style.format("{:.4f}"))
+    st.dataframe(ui.evaluation_table(results).style.format("{:.4f}", na_rep="–"))
     st.caption("Hold-out: queries from the 10% of shoes never trained on, neighbours from the rest. "
                "Leave-one-out: every shoe queries all the others. Coverage: share of shoes that appear in "
                "someone's top 5. holdout_bce: reconstruction error per image on the hold-out shoes.")

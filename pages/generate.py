@@ -14,8 +14,8 @@ with noise:
     c1, c2 = st.columns(2)
     seed = c1.number_input("Seed", 0, 1_000_000, 0, key="shoevae.gen.seed")
     temperature = c2.slider("Temperature (spread of the noise)", 0.1, 2.0, 1.0, 0.1, key="shoevae.gen.temp")
-    images = rec.generate(12, temperature=temperature, seed=int(seed))
-    ui.card_grid(list(images), [f"sample {i + 1}" for i in range(12)], 6)
+    images = ui.generate(rec, loaded.key, 12, temperature, seed)
+    ui.card_grid(images, [f"sample {i + 1}" for i in range(12)], 6)
 
 with sliders:
     start = st.segmented_control("Start from", ["Picked shoe", "Zero vector"], default="Picked shoe",
@@ -29,9 +29,9 @@ with blend:
     second = c2.text_input("Second shoe (item id)", ui.far_shoe(rec, first), key="shoevae.gen.b").strip()
     steps = c3.slider("Steps", 4, 10, 8, key="shoevae.gen.steps")
     try:
-        strip = ui.interpolate(rec, first, second, steps)
+        strip = ui.interpolate(rec, loaded.key, first, second, steps)
     except KeyError as e:
         st.error(e.args[0] if e.args else str(e), icon=":material/error:")
     else:
         ui.card_grid(strip, ["first shoe"] + [f"{i}/{steps - 1}" for i in range(steps)] + ["second shoe"],
-                     steps + 2)
+                     (steps + 3) // 2)  # two rows: big enough to see on a projector

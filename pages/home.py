@@ -4,7 +4,7 @@ import streamlit as st
 
 from shoevae import ui
 
-ui.page_header("👟 ShoeVAE", "Recommends shoes of similar style. An unsupervised CNN variational "
+ui.page_header("ShoeVAE", "Recommends shoes of similar style. An unsupervised CNN variational "
                "auto-encoder turns each photo into a style vector; similar shoes have nearby vectors.")
 
 photos, model = st.columns([2, 3], gap="large")

@@ -20,4 +20,4 @@ chart, side = st.columns([3, 2], gap="large")
 with chart:
     ui.map_chart(ui.map_figure(xy, cat, ui.map_rows(len(cat), shown), highlight), cat)
 with side:
-    ui.neighbours(rec, item, columns=3, key="map")
+    ui.neighbours(rec, item, columns=3, key="map", hint="Click a dot to see that shoe and its nearest five.")

@@ -11,7 +11,7 @@ browse, upload = st.tabs(["Browse the catalogue", "Your own photo"])
 with browse:
     grid, chosen = st.columns([3, 2], gap="large")
     with grid:
-        rows = ui.browse_controls(cat, per_page=12)
+        rows = ui.browse_controls(cat, per_page=8)
         ui.catalogue_grid(cat, rows, columns=4)
     with chosen:
         ui.neighbours(rec, st.session_state.get(ui.PICK), columns=3)

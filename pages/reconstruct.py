@@ -11,7 +11,7 @@ cat = rec.catalogue
 c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
 source = c1.segmented_control("Shoes", ["Picked shoe and its neighbours", "Random shoes"],
                               default="Random shoes", key="shoevae.recon.source") or "Random shoes"
-n = c2.slider("How many", 4, 12, 8, key="shoevae.recon.n")
+n = c2.slider("How many", 3, 12, 6, key="shoevae.recon.n")
 if c3.button("New random shoes", icon=":material/casino:", width="stretch", key="shoevae.recon.new"):
     st.session_state["shoevae.recon.seed"] = st.session_state.get("shoevae.recon.seed", 0) + 1
 
@@ -22,7 +22,7 @@ else:
     rows = [cat.index_of(item)] + [m.row for m in rec.similar(item, n - 1)]
 
 recons, errors = rec.reconstruct(rows)
-st.markdown(f"**Originals** (top) and **reconstructions** (bottom) · mean error {errors.mean():,.0f}")
-ui.card_grid([cat.images[r] for r in rows], [ui.shoe_caption(cat, r) for r in rows], len(rows))
-ui.card_grid(list(recons), [f"error {e:,.0f}" for e in errors], len(rows))
+st.markdown(f"**Originals**, each with its **reconstruction** below · mean error {errors.mean():,.0f}")
+ui.pairs_grid([cat.images[r] for r in rows], [ui.shoe_caption(cat, r) for r in rows], recons,
+              [f"error {e:,.0f}" for e in errors], columns=6)
 st.caption("Error = binary cross-entropy summed over the pixels of one image (the VAE's reconstruction loss).")

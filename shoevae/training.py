@@ -71,7 +71,7 @@ def mean_bce(model: VAE, images: np.ndarray, batch_size: int = 256, device: torc
 
 
 def learning_rate(tc: TrainConfig, progress: float) -> float:
-    """Learning rate at `progress` (0 -> 1) through the planned epochs."""
+    """Learning rate at `progress` (0 -> 1) through the planned epochs (or the time limit)."""
     if not tc.cosine:
         return tc.lr
     return tc.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
@@ -129,8 +129,11 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
             sums = {"loss": 0.0, "bce": 0.0, "kl": 0.0}
             for b in range(batches):
                 rows = np.sort(order[b * tc.batch_size:(b + 1) * tc.batch_size])  # sorted: faster memmap reads
+                progress = (epoch - 1 + b / batches) / tc.epochs
+                if tc.time_limit is not None:  # anneal by the clock too, so a time-boxed run still ends low
+                    progress = max(progress, (seconds + time.perf_counter() - t0) / tc.time_limit)
                 for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(tc, (epoch - 1 + b / batches) / tc.epochs)
+                    group["lr"] = learning_rate(tc, progress)
                 x = prepare(catalogue.images[rows], model.cfg.image_size, device)
                 logits, mu, logvar = model(x)
                 terms = vae_loss(logits, x, mu, logvar, tc.beta)

@@ -14,13 +14,15 @@ trained ones saved, default weights/), SHOEVAE_CACHE (decoded photos, embeddings
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
+import runpy
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -42,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository: app.py, pages/, we
 CATALOGUE_SIZE = 136  # photos are decoded once at this size; each model resizes to its own
 DATA, CHECKPOINT, CHECKPOINT_BYTES = "shoevae.data", "shoevae.checkpoint", "shoevae.checkpoint_bytes"
 PICK, JOB, UPLOAD_SEEN = "shoevae.pick", "shoevae.job", "shoevae.checkpoint_upload"
+FRAME = "shoevae.in_frame"  # True while app.py runs the page
 TRAIN_PAGE, HOME_PAGE = "pages/train.py", "pages/home.py"
 FETCH_HELP = ("Fetch the full dataset with `python -m shoevae data fetch`, or use the 13.5K sample: "
               "`SHOEVAE_DATA=../shared/data/zappos streamlit run app.py` (or type its path on Home).")
@@ -69,6 +72,18 @@ def default_checkpoint() -> Path | None:
     if os.environ.get("SHOEVAE_CHECKPOINT"):
         return resolve(os.environ["SHOEVAE_CHECKPOINT"])
     return next((p for p in (weights_dir() / "style.pt", weights_dir() / "paper.pt") if p.is_file()), None)
+
+
+def configure_torch() -> None:
+    """Intra-op threads for the app: half the cores (env SHOEVAE_TORCH_THREADS overrides).
+
+    Browsing sessions and a background training job share the process; with every op asking for all
+    cores they oversubscribe the CPU and a one-image decode goes from ~2 ms to >100 ms.
+    """
+    import torch
+    want = int(os.environ.get("SHOEVAE_TORCH_THREADS") or max(1, (os.cpu_count() or 2) // 2))
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
 
 
 def init_state() -> None:
@@ -256,7 +271,42 @@ def evaluation(rec: Recommender, loaded_key: str, n: int) -> dict[str, dict[str,
 
 
 # ----------------------------------------------------------------------------- layout pieces
+STYLE = """<style>
+[data-testid="stMainBlockContainer"] {padding-top: 2.5rem; padding-bottom: 2rem;}
+[data-testid="stImageCaption"], [data-testid="caption"] {font-size: 0.95rem;}
+</style>"""
+
+
+def style() -> None:
+    """Projector tweaks: less empty space above the title, readable captions."""
+    st.html(STYLE)
+
+
+@contextlib.contextmanager
+def frame() -> Iterator[None]:
+    """app.py runs the chosen page inside this, so pages can tell they run within the frame."""
+    st.session_state[FRAME] = True
+    try:
+        yield
+    finally:
+        st.session_state[FRAME] = False
+
+
+def ensure_frame() -> None:
+    """Run app.py around this page when Streamlit ran the page file on its own.
+
+    That happens for a page URL opened first on a freshly started server: until app.py has called
+    st.navigation once, Streamlit treats pages/ as a legacy auto-discovered folder. app.py then runs
+    this page again, inside the frame; the outer run stops here.
+    """
+    if not st.session_state.get(FRAME):
+        runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+        st.stop()
+
+
 def page_header(title: str, blurb: str) -> None:
+    """Every page starts here: the frame check, a big title and a one-line explanation."""
+    ensure_frame()
     st.title(title)
     st.markdown(f"<p style='font-size:1.25rem;color:#555;margin-top:-0.6rem'>{blurb}</p>",
                 unsafe_allow_html=True)
@@ -271,14 +321,13 @@ def sidebar() -> None:
                                       else ":orange[none loaded]"))
         if loaded:
             cfg, epochs = loaded.meta["model_config"], loaded.meta.get("epoch", 0)
-            st.markdown(f"**Model:** `{loaded.source['label']}`  \n{cfg['preset']} · {epochs} epochs · "
+            st.markdown(f"**Model:** `{loaded.source['label']}`  \n{cfg['preset']} · {plural(epochs, 'epoch')} · "
                         f"{cfg['latent_dim']} latent dims")
         else:
             st.markdown("**Model:** :orange[none loaded]")
         job = session_job()
         if job is not None and job.snapshot().running:
-            s = job.snapshot()
-            st.markdown(f"**Training:** `{s.name}` epoch {s.epoch}/{s.epochs}")
+            st.markdown(f"**Training:** `{job.snapshot().name}` in the background")
 
 
 def shoe_card(image: np.ndarray, caption: str, *, button: str | None = None, key: str | None = None,
@@ -293,7 +342,7 @@ def shoe_card(image: np.ndarray, caption: str, *, button: str | None = None, key
 
 def card_grid(images: np.ndarray | list, captions: list[str], columns: int, *, button: str | None = None,
               keys: list[str] | None = None, on_click: Callable[..., None] | None = None,
-              args: list[tuple] | None = None) -> None:
+              args: list[tuple] | None = None, primary: int | None = None) -> None:
     """Shoe cards in rows of `columns`; with `button`, each card's button calls on_click(*args[i])."""
     for start in range(0, len(captions), columns):
         cols = st.columns(columns, gap="medium")
@@ -301,7 +350,7 @@ def card_grid(images: np.ndarray | list, captions: list[str], columns: int, *, b
             i = start + j
             with col:
                 shoe_card(images[i], captions[i], button=button, key=keys[i] if keys else None,
-                          on_click=on_click, args=args[i] if args else ())
+                          on_click=on_click, args=args[i] if args else (), primary=i == primary)
 
 
 def shoe_caption(cat: Catalogue, row: int) -> str:
@@ -311,19 +360,37 @@ def shoe_caption(cat: Catalogue, row: int) -> str:
 def catalogue_grid(cat: Catalogue, rows: list[int] | np.ndarray, columns: int = 4) -> None:
     """Catalogue shoes, each with a "Similar" button that picks it."""
     rows = [int(r) for r in rows]
+    ids = [cat.ids[r] for r in rows]
+    chosen = st.session_state.get(PICK)
     card_grid([cat.images[r] for r in rows], [shoe_caption(cat, r) for r in rows], columns,
-              button="Similar shoes", keys=[f"shoevae.grid.{cat.ids[r]}" for r in rows], on_click=pick,
-              args=[(cat.ids[r],) for r in rows])
+              button="Similar shoes", keys=[f"shoevae.grid.{i}" for i in ids], on_click=pick,
+              args=[(i,) for i in ids], primary=ids.index(chosen) if chosen in ids else None)
 
 
 def match_captions(matches: list[Match]) -> list[str]:
-    return [f"#{i} · {m.category} · distance {m.distance:.2f}" for i, m in enumerate(matches, 1)]
+    return [f"#{i} {m.category} · d={m.distance:.3g}" if m.distance >= 1e-4 else f"#{i} {m.category} · d=0"
+            for i, m in enumerate(matches, 1)]
 
 
-def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: int = 5, key: str = "nb") -> None:
+def pairs_grid(top: list[np.ndarray] | np.ndarray, top_captions: list[str],
+               bottom: list[np.ndarray] | np.ndarray | None, bottom_captions: list[str], columns: int = 6) -> None:
+    """Images in rows of `columns`, each row followed by the row of their counterparts (e.g. reconstructions)."""
+    for start in range(0, len(top_captions), columns):
+        end = min(start + columns, len(top_captions))
+        card_grid(list(top[start:end]), top_captions[start:end], columns)
+        if bottom is not None:
+            card_grid(list(bottom[start:end]), bottom_captions[start:end], columns)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: int = 5, key: str = "nb",
+               hint: str = "Click **Similar shoes** under any shoe, or try a random one.") -> None:
     """A picked shoe, big, and its k nearest shoes with distances; an unknown id is a clear error."""
     if not item_id:
-        st.info("Click **Similar shoes** under any shoe, or try a random one.", icon=":material/touch_app:")
+        st.info(hint, icon=":material/touch_app:")
         return
     try:
         matches = rec.similar(item_id, k)
@@ -391,13 +458,29 @@ def far_shoe(rec: Recommender, item_id: str) -> str:
     return cat.ids[int(others[seed % len(others)])] if len(others) else cat.ids[-1]
 
 
-def interpolate(rec: Recommender, first: str, second: str, steps: int) -> list[np.ndarray]:
-    """[first photo, `steps` shoes decoded along the straight line between their vectors, second photo]."""
+def generate(rec: Recommender, model_key: str, n: int, temperature: float, seed: int) -> list[np.ndarray]:
+    """n shoes decoded from seeded noise (cached: moving another widget does not decode them again)."""
+    return list(_generated(model_key, n, float(temperature), int(seed), rec))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _generated(model_key: str, n: int, temperature: float, seed: int, _rec: Recommender) -> np.ndarray:
+    return _rec.generate(n, temperature=temperature, seed=seed)
+
+
+def interpolate(rec: Recommender, model_key: str, first: str, second: str, steps: int) -> list[np.ndarray]:
+    """[first photo, `steps` shoes decoded along the line between their vectors, second photo] (cached)."""
+    return list(_interpolated(model_key, data_key(), first, second, steps, rec))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _interpolated(model_key: str, data: str, first: str, second: str, steps: int, _rec: Recommender) -> np.ndarray:
+    rec = _rec
     cat = rec.catalogue
     a, b = cat.index_of(first), cat.index_of(second)  # KeyError for unknown ids
     t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
     z = (1 - t) * rec.embeddings[a] + t * rec.embeddings[b]
-    return [cat.images[a], *rec.decode(z), cat.images[b]]
+    return np.concatenate([cat.images[a][None], rec.decode(z), cat.images[b][None]])
 
 
 @st.fragment
@@ -413,16 +496,19 @@ def latent_sliders(rec: Recommender, model_key: str, item_id: str | None, top: i
         st.caption(f"The {len(dims)} dimensions that vary most over the catalogue; range = their spread.")
         cols = st.columns(2)
         for i, (d, a, b) in enumerate(zip(dims, lo, hi)):
-            pad = 0.1 * float(b - a) or 1.0
-            a, b = float(a) - pad, float(b) + pad
+            # the catalogue's spread plus 10%, at least the prior's +-1 (a collapsed dim has no spread)
+            mid, half = float(a + b) / 2, max(0.55 * float(b - a), 1.0)
+            a, b = round(mid - half, 2), round(mid + half, 2)
             z[d] = cols[i % 2].slider(f"dimension {d}", a, b, float(np.clip(z0[d], a, b)), step=(b - a) / 100,
                                       format="%.2f", key=f"shoevae.gen.dim.{tag}.{d}")
         if st.button("Reset sliders", icon=":material/restart_alt:", key="shoevae.gen.resetbtn"):
             st.session_state["shoevae.gen.reset"] = st.session_state.get("shoevae.gen.reset", 0) + 1
             st.rerun(scope="fragment")
     with shoe:
+        moved = int(np.sum(~np.isclose(z[dims], z0[dims], atol=1e-3)))
         st.image(rec.decode(z[None])[0], width="stretch",
-                 caption=f"decoded from {'shoe ' + item_id if item_id else 'the zero vector'} + your changes")
+                 caption=f"decoded from {'shoe ' + item_id if item_id else 'the zero vector'}, "
+                         f"{plural(moved, 'dimension')} moved")
 
 
 # ----------------------------------------------------------------------------- home: data and checkpoint
@@ -437,6 +523,7 @@ def data_folder_input() -> None:
             st.error(f"Kept the current photos: {e}", icon=":material/folder_off:")
         else:
             st.session_state[DATA] = typed.strip()
+            st.rerun()  # redraw everything (sidebar included) with the new photos
 
 
 def checkpoint_files() -> list[Path]:
@@ -446,16 +533,18 @@ def checkpoint_files() -> list[Path]:
 def checkpoint_picker() -> None:
     """Load a checkpoint from weights/*.pt or an upload; a bad one is an error and changes nothing."""
     files = checkpoint_files()
+    current = (st.session_state.get(CHECKPOINT) or {}).get("path")
+    index = next((i for i, f in enumerate(files) if str(f) == current), 0) if files else None
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     chosen = c1.selectbox(f"Checkpoints in `{weights_dir().name}/`", files, format_func=lambda p: p.name,
-                          key="shoevae.home.file", placeholder="none yet: train one",
-                          index=None if not files else 0)
+                          key="shoevae.home.file", placeholder="none yet: train one", index=index)
     if c2.button("Load", key="shoevae.home.load", disabled=chosen is None, width="stretch", type="primary"):
         try:
             use_checkpoint(path_source(chosen))
-            st.toast(f"Loaded {chosen.name}", icon=":material/check:")
         except CheckpointError as e:
             st.error(f"Kept the current model: {e}", icon=":material/error:")
+        else:
+            st.rerun()  # redraw everything (sidebar included) with the new model
     up = st.file_uploader("…or upload a checkpoint (.pt)", type=["pt", "pth"], key="shoevae.home.upload")
     if up is not None:
         seen = st.session_state.get(UPLOAD_SEEN, {})
@@ -467,6 +556,8 @@ def checkpoint_picker() -> None:
             except CheckpointError as e:
                 seen = {"id": up.file_id, "error": str(e)}
             st.session_state[UPLOAD_SEEN] = seen
+            if not seen["error"]:
+                st.rerun()
         if seen["error"]:
             st.error(f"Kept the current model: {seen['error']}", icon=":material/error:")
 
@@ -503,8 +594,9 @@ def loss_figure(history: list[dict[str, float]] | tuple, height: int = 300) -> g
         fig.add_trace(go.Scatter(x=epochs, y=[r.get("val_bce") for r in history], name="hold-out BCE",
                                  mode=mode), 1, 1)
     fig.add_trace(go.Scatter(x=epochs, y=[r["kl"] for r in history], name="KL", mode=mode), 1, 2)
-    fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) < 15 else None)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    fig.update_xaxes(dtick=1 if len(epochs) < 15 else None)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.15),
+                      hovermode="x unified")
     return fig
 
 
@@ -524,16 +616,21 @@ def train_settings() -> dict[str, Any]:
     lr = c1.number_input("Learning rate", 1e-5, 1e-1, 1e-3, format="%.5f", step=1e-4, key="shoevae.train.lr")
     batch = c2.number_input("Batch size", 8, 512, 64, step=8, key="shoevae.train.batch")
     limit = c1.number_input("Images to train on (0 = all)", 0, 200_000, 2000, step=500, key="shoevae.train.limit")
+    minutes = c2.number_input("Time limit, minutes (0 = none)", 0, 600, 0, key="shoevae.train.minutes",
+                              help="No epoch starts that would end after this much training time.")
+    cosine = c1.toggle("Cosine learning-rate decay", key="shoevae.train.cosine")
     out = c2.text_input("Save as weights/…pt", f"{name}-{time.strftime('%m%d-%H%M')}", key="shoevae.train.name")
     return {"preset": name, "latent_dim": int(latent), "epochs": int(epochs), "beta": float(beta), "lr": float(lr),
-            "batch_size": int(batch), "limit": int(limit) or None, "name": out}
+            "batch_size": int(batch), "limit": int(limit) or None, "name": out, "cosine": bool(cosine),
+            "time_limit": float(minutes) * 60 or None}
 
 
 def start_training(settings: dict[str, Any], cat: Catalogue) -> TrainingJob:
     """Start this session's job; JobError (clear message) if it cannot start."""
     name = safe_name(settings["name"])
     tc = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
-                     beta=settings["beta"], limit=settings["limit"])
+                     beta=settings["beta"], limit=settings["limit"], cosine=settings.get("cosine", False),
+                     time_limit=settings.get("time_limit"))
     try:
         cfg = preset(settings["preset"], latent_dim=settings["latent_dim"])
     except ValueError as e:
@@ -554,48 +651,53 @@ def _monitor_body(job: TrainingJob, polling: bool) -> None:
     if polling and not s.running:
         st.rerun()  # finished: redraw the whole page once (buttons change, polling stops)
     label = {"running": f"Training `{s.name}`: epoch {s.epoch}/{s.epochs}, batch {s.batch}/{s.batches}",
-             "done": f"`{s.name}` finished: {len(s.history)} epochs in {duration(s.elapsed)}",
-             "stopped": f"`{s.name}` stopped after {len(s.history)} finished epochs",
+             "done": f"`{s.name}` finished: {plural(len(s.history), 'epoch')} in {duration(s.elapsed)}",
+             "stopped": f"`{s.name}` stopped after {plural(len(s.history), 'finished epoch')}",
              "failed": f"`{s.name}` failed"}[s.state]
-    st.progress(s.fraction if s.running else 1.0 if s.state == "done" else s.fraction, text=label)
+    st.progress(1.0 if s.state == "done" else s.fraction, text=label)
     if s.error:
         st.error(f"Training failed: {s.error}", icon=":material/error:")
     if s.running and st.button("Stop", key="shoevae.train.stop", icon=":material/stop:", type="primary"):
         job.stop()
         st.toast("Stopping after this batch…")
-    if s.history:
-        st.plotly_chart(loss_figure(s.history, height=280), key="shoevae.train.loss")
-    if s.originals is not None:
-        st.markdown("**Fixed shoes** (top) and their reconstructions after the last epoch (bottom)")
-        card_grid(list(s.originals), [""] * len(s.originals), len(s.originals))
-        if s.reconstructions is not None:
-            card_grid(list(s.reconstructions), [""] * len(s.reconstructions), len(s.reconstructions))
     if not s.running:
         if s.saved:
             st.success(f"Saved to `{s.out}`", icon=":material/save:")
             if st.button("Use this model", key="shoevae.train.use", type="primary", icon=":material/check:"):
-                use_checkpoint(path_source(s.out))
-                st.rerun()
+                try:
+                    use_checkpoint(path_source(s.out))
+                except CheckpointError as e:
+                    st.error(f"Kept the current model: {e}", icon=":material/error:")
+                else:
+                    st.rerun()
         elif s.state != "failed":
             st.warning("Stopped before the first epoch finished: nothing was saved.")
+    if s.history:
+        st.plotly_chart(loss_figure(s.history, height=280), key="shoevae.train.loss")
+    if s.originals is not None:
+        st.markdown("**Fixed shoes** and, under each, their reconstruction after the last finished epoch")
+        n = len(s.originals)
+        pairs_grid(s.originals, [""] * n, s.reconstructions, [f"epoch {len(s.history)}"] * n, columns=4)
 
 
 # ----------------------------------------------------------------------------- latent map
 def map_figure(xy: np.ndarray, cat: Catalogue, rows: np.ndarray, highlight: list[int]) -> go.Figure:
     """WebGL scatter of `rows` coloured by category; hover shows id and category; highlight = stars."""
     fig = go.Figure()
+    palette = ["#1f77b4", "#e8710a", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
     cats = np.asarray(cat.categories)[rows]
     ids = np.asarray(cat.ids)[rows]
-    for c in sorted(set(cats)):
+    for k, c in enumerate(sorted(set(cat.categories))):
         m = cats == c
         fig.add_trace(go.Scattergl(x=xy[rows[m], 0], y=xy[rows[m], 1], mode="markers", name=c,
-                                   customdata=rows[m], text=ids[m], marker=dict(size=5, opacity=0.7),
+                                   customdata=rows[m], text=ids[m],
+                                   marker=dict(size=6, opacity=0.65, color=palette[k % len(palette)]),
                                    hovertemplate=f"<b>%{{text}}</b><br>{c}<extra></extra>"))
     if highlight:
         h = np.asarray(highlight)
         fig.add_trace(go.Scattergl(x=xy[h, 0], y=xy[h, 1], mode="markers", name="picked + nearest",
                                    customdata=h, text=np.asarray(cat.ids)[h],
-                                   marker=dict(size=[18] + [12] * (len(h) - 1), symbol="star", color="black",
+                                   marker=dict(size=[24] + [16] * (len(h) - 1), symbol="star", color="black",
                                                line=dict(width=1, color="white")),
                                    hovertemplate="<b>%{text}</b><extra></extra>"))
     fig.update_layout(height=640, margin=dict(l=0, r=0, t=10, b=0), dragmode="pan",

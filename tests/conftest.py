@@ -6,7 +6,6 @@ written into the repository or ~/.cache.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
