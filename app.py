@@ -7,16 +7,16 @@ shared sidebar, and lists the pages with st.navigation. The pages are the files 
 here explicitly (st.navigation switches Streamlit's automatic pages/ discovery off, so the order,
 titles and icons below are the only ones). Pages share state only through st.session_state
 ("shoevae.*" keys: data folder, checkpoint, picked shoe, training job) and the cached resources in
-shoevae.ui; see that module's docstring.
+shoevae.ui.state; see shoevae/ui/__init__.py for the other modules.
 """
 import streamlit as st
 
-from shoevae import ui
+from shoevae.ui import layout, state
 
 st.set_page_config(page_title="ShoeVAE", page_icon="👟", layout="wide", initial_sidebar_state="expanded")
-ui.configure_torch()
-ui.init_state()
-ui.style()
+state.configure_torch()
+state.init_state()
+layout.style()
 page = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
@@ -26,6 +26,6 @@ page = st.navigation([
     st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
 ])
-ui.sidebar()
-with ui.frame():
+layout.sidebar()
+with layout.frame():
     page.run()

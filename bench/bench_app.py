@@ -28,8 +28,8 @@ def setup_env() -> None:
     shared = (ROOT / ".." / "shared" / "data" / "zappos").resolve()
     if not os.environ.get("SHOEVAE_DATA") and shared.is_dir():
         os.environ["SHOEVAE_DATA"] = str(shared)
-    from shoevae import ui
-    if ui.default_checkpoint() is None:
+    from shoevae.ui import state
+    if state.default_checkpoint() is None:
         from shoevae import TrainConfig, load_catalogue, preset, train
         out = Path(tempfile.mkdtemp(prefix="shoevae-bench-")) / "tiny.pt"
         print(f"no checkpoint found: training a tiny one into {out} (the numbers are for that model)")
@@ -60,7 +60,7 @@ def main() -> None:
     setup_env()
     from streamlit.testing.v1 import AppTest
 
-    from shoevae import ui
+    from shoevae.ui import state
 
     def app(page: str) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
@@ -71,7 +71,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rec_at = app("recommend")  # first load: photos, model, embeddings (from the disk cache if there)
     print(f"first load (photos, model, embeddings)     {time.perf_counter() - t0:7.1f} s")
-    print(f"model: {rec_at.session_state[ui.CHECKPOINT]['label']}")
+    print(f"model: {rec_at.session_state[state.CHECKPOINT]['label']}")
 
     def pick(i: int) -> None:
         grid = [b for b in rec_at.button if (b.key or "").startswith("shoevae.grid.")]
@@ -86,7 +86,7 @@ def main() -> None:
         s.set_value(s.min + (s.max - s.min) * ((i * 37) % 100) / 100).run()
     report("Generate: move a latent slider (full page)", timed(slide, args.repeats))
 
-    report("Generate: decode one vector (the fragment's work)", _decode_only(ui, args.repeats))
+    report("Generate: decode one vector (the fragment's work)", _decode_only(state, args.repeats))
 
     nav_at = app("home")
     pages = ["recommend", "reconstruct", "generate", "latent_map", "evaluate", "train", "home"]
@@ -100,19 +100,19 @@ def main() -> None:
 
     def select(i: int) -> None:
         # what the map's on_select callback does, then the page rerun that shows the shoe and its neighbours
-        map_at.session_state[ui.PICK] = ids[i % len(ids)]
+        map_at.session_state[state.PICK] = ids[i % len(ids)]
         map_at.run()
     report("Latent map: select a point", timed(select, args.repeats))
 
 
-def _decode_only(ui, repeats: int) -> list[float]:
+def _decode_only(state, repeats: int) -> list[float]:
     """Time Recommender.decode of one latent vector, the work a slider move triggers."""
 
     from shoevae import load_catalogue
     from shoevae.checkpoint import load_checkpoint
     from shoevae.recommend import Recommender
-    model, _ = load_checkpoint(ui.default_checkpoint())
-    cat = load_catalogue(ui.resolve(os.environ["SHOEVAE_DATA"]), ui.CATALOGUE_SIZE)
+    model, _ = load_checkpoint(state.default_checkpoint())
+    cat = load_catalogue(state.resolve(os.environ["SHOEVAE_DATA"]), state.CATALOGUE_SIZE)
     rec = Recommender(model, cat.subset(range(8)))
     z = rec.embeddings[0].copy()
 

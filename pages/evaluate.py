@@ -1,12 +1,12 @@
 """Evaluate: how often are the recommended shoes of the same category, against two baselines?"""
 import streamlit as st
 
-from shoevae import ui
+from shoevae.ui import charts, layout, state
 
-ui.page_header("Evaluate", "Category precision@5: the share of a shoe's five nearest shoes that have its "
-               "category (Boot, Sandal, Shoe). The model never saw the categories; they only judge.")
-rec = ui.require_recommender()
-loaded, _ = ui.current_model()
+layout.page_header("Evaluate", "Category precision@5: the share of a shoe's five nearest shoes that have its "
+                   "category (Boot, Sandal, Shoe). The model never saw the categories; they only judge.")
+rec = state.require_recommender()
+loaded, _ = state.current_model()
 cat = rec.catalogue
 
 sizes = sorted({min(n, len(cat)) for n in (2000, 5000, len(cat))})
@@ -18,9 +18,9 @@ if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", width="st
     st.session_state[done_key] = True
 
 if st.session_state.get(done_key):
-    results = ui.evaluation(rec, loaded.key, n)
-    st.plotly_chart(ui.precision_figure(results), key="shoevae.eval.chart")
-    st.dataframe(ui.evaluation_table(results).style.format("{:.4f}", na_rep="–"))
+    results = state.evaluation(rec, loaded.key, n)
+    st.plotly_chart(charts.precision_figure(results), key="shoevae.eval.chart")
+    st.dataframe(charts.evaluation_table(results).style.format("{:.4f}", na_rep="–"))
     st.caption("Hold-out: queries from the 10% of shoes never trained on, neighbours from the rest. "
                "Leave-one-out: every shoe queries all the others. Coverage: share of shoes that appear in "
                "someone's top 5. holdout_bce: reconstruction error per image on the hold-out shoes.")

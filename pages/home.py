@@ -2,18 +2,18 @@
 import pandas as pd
 import streamlit as st
 
-from shoevae import ui
+from shoevae.ui import layout, state, widgets
 
-ui.page_header("ShoeVAE", "Recommends shoes of similar style. An unsupervised CNN variational "
-               "auto-encoder turns each photo into a style vector; similar shoes have nearby vectors.")
+layout.page_header("ShoeVAE", "Recommends shoes of similar style. An unsupervised CNN variational "
+                   "auto-encoder turns each photo into a style vector; similar shoes have nearby vectors.")
 
 photos, model = st.columns([2, 3], gap="large")
 with photos:
     st.header("Shoe photos")
-    ui.data_folder_input()
-    cat, problem = ui.current_catalogue()
+    widgets.data_folder_input()
+    cat, problem = state.current_catalogue()
     if cat is None:
-        st.warning(f"No shoe photos here: {problem}\n\n{ui.FETCH_HELP}", icon=":material/folder_off:")
+        st.warning(f"No shoe photos here: {problem}\n\n{state.FETCH_HELP}", icon=":material/folder_off:")
     else:
         st.metric("Shoes", f"{len(cat):,}")
         counts = pd.DataFrame({"shoes": cat.counts()})
@@ -26,15 +26,15 @@ with photos:
 
 with model:
     st.header("Model")
-    loaded, why = ui.current_model()
+    loaded, why = state.current_model()
     if loaded is None:
-        if st.session_state.get(ui.CHECKPOINT) is not None:
+        if st.session_state.get(state.CHECKPOINT) is not None:
             st.error(f"The checkpoint could not be loaded: {why}", icon=":material/error:")
         st.info("No model loaded yet: load one below, or train one.", icon=":material/info:")
-        st.page_link(ui.TRAIN_PAGE, label="Train a model", icon=":material/model_training:")
+        st.page_link(state.TRAIN_PAGE, label="Train a model", icon=":material/model_training:")
     else:
-        ui.model_facts(loaded)
-    ui.checkpoint_picker()
+        widgets.model_facts(loaded)
+    widgets.checkpoint_picker()
 
 if cat is not None and loaded is not None:
     st.header("Try it")

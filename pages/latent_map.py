@@ -1,23 +1,23 @@
 """Latent map: every shoe's style vector flattened to 2D; click a point to see it and its neighbours."""
 import streamlit as st
 
-from shoevae import ui
+from shoevae.ui import charts, layout, state, widgets
 
-ui.page_header("Latent map", "Each dot is one shoe, placed by its style vector squeezed into 2D. "
-               "Colours are the catalogue's categories, which the model never saw. Click a dot.")
-rec = ui.require_recommender()
-loaded, _ = ui.current_model()
+layout.page_header("Latent map", "Each dot is one shoe, placed by its style vector squeezed into 2D. "
+                   "Colours are the catalogue's categories, which the model never saw. Click a dot.")
+rec = state.require_recommender()
+loaded, _ = state.current_model()
 cat = rec.catalogue
 
 c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
 method = c1.segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="shoevae.map.method") or "PCA"
 shown = c2.slider("Shoes shown", 1000, len(cat), min(len(cat), 6000), step=500, key="shoevae.map.shown")
 
-xy = ui.projection(rec, loaded.key, "pca" if method == "PCA" else "tsne")
-item = st.session_state.get(ui.PICK)
-highlight = ui.pick_and_neighbours(rec, item)
+xy = state.projection(rec, loaded.key, "pca" if method == "PCA" else "tsne")
+item = st.session_state.get(state.PICK)
+highlight = state.pick_and_neighbours(rec, item)
 chart, side = st.columns([3, 2], gap="large")
 with chart:
-    ui.map_chart(ui.map_figure(xy, cat, ui.map_rows(len(cat), shown), highlight), cat)
+    charts.map_chart(charts.map_figure(xy, cat, charts.map_rows(len(cat), shown), highlight), cat)
 with side:
-    ui.neighbours(rec, item, columns=3, key="map", hint="Click a dot to see that shoe and its nearest five.")
+    widgets.neighbours(rec, item, columns=3, key="map", hint="Click a dot to see that shoe and its nearest five.")

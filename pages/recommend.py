@@ -1,23 +1,24 @@
 """Recommend: browse the catalogue, pick a shoe (or upload a photo) and see its five nearest shoes."""
 import streamlit as st
 
-from shoevae import ImageError, load_image, ui
+from shoevae import ImageError, load_image
+from shoevae.ui import layout, state, text, widgets
 
-ui.page_header("Recommend", "Pick a shoe: the five shoes whose style vectors are nearest to it.")
-rec = ui.require_recommender()
+layout.page_header("Recommend", "Pick a shoe: the five shoes whose style vectors are nearest to it.")
+rec = state.require_recommender()
 cat = rec.catalogue
 
 browse, upload = st.tabs(["Browse the catalogue", "Your own photo"])
 with browse:
     grid, chosen = st.columns([3, 2], gap="large")
     with grid:
-        rows = ui.browse_controls(cat, per_page=8)
-        ui.catalogue_grid(cat, rows, columns=4)
+        rows = widgets.browse_controls(cat, per_page=8)
+        widgets.catalogue_grid(cat, rows, columns=4)
     with chosen:
-        ui.neighbours(rec, st.session_state.get(ui.PICK), columns=3)
+        widgets.neighbours(rec, st.session_state.get(state.PICK), columns=3)
 
 with upload:
-    photo = ui.photo_upload("A photo of a shoe, side view on white works best", key="shoevae.recommend.photo")
+    photo = widgets.photo_upload("A photo of a shoe, side view on white works best", key="shoevae.recommend.photo")
     if photo is not None:
         name, data = photo
         try:
@@ -28,7 +29,7 @@ with upload:
             st.subheader(f"The five catalogue shoes nearest to {name}")
             cols = st.columns(6, gap="medium")
             with cols[0]:
-                ui.shoe_card(load_image(data, cat.image_size), "your photo")
-            for col, m, caption in zip(cols[1:], matches, ui.match_captions(matches)):
+                widgets.shoe_card(load_image(data, cat.image_size), "your photo")
+            for col, m, caption in zip(cols[1:], matches, text.match_captions(matches)):
                 with col:
-                    ui.shoe_card(cat.images[m.row], caption)
+                    widgets.shoe_card(cat.images[m.row], caption)

@@ -1,27 +1,27 @@
 """Train: a new model in the background, with live progress; use it when it is done."""
 import streamlit as st
 
-from shoevae import ui
 from shoevae.jobs import JobError
+from shoevae.ui import layout, state, training
 
-ui.page_header("Train", "Training runs in the background: leave this page and come back, others can "
-               "keep browsing. Each finished epoch is saved, so Stop never loses finished work.")
-cat = ui.require_catalogue()
-job = ui.session_job()
+layout.page_header("Train", "Training runs in the background: leave this page and come back, others can "
+                   "keep browsing. Each finished epoch is saved, so Stop never loses finished work.")
+cat = state.require_catalogue()
+job = state.session_job()
 running = job is not None and job.snapshot().running
 
 settings_col, progress_col = st.columns([2, 3], gap="large")
 with settings_col:
     st.subheader("Settings")
-    settings = ui.train_settings()
+    settings = training.train_settings()
     if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=running,
                  key="shoevae.train.start", width="stretch"):
         try:
-            ui.start_training(settings, cat)
+            training.start_training(settings, cat)
             st.rerun()  # redraw with Start disabled and the monitor polling
         except JobError as e:
             st.error(str(e), icon=":material/error:")
-    for other in ui.job_registry().running():
+    for other in state.job_registry().running():
         if job is None or other.id != job.id:
             s = other.snapshot()
             st.info(f"Someone else is training `{s.name}` (epoch {s.epoch}/{s.epochs}).", icon=":material/group:")
@@ -32,4 +32,4 @@ with progress_col:
         st.info("Choose settings and press **Start training**. A few epochs on 2,000 photos take a few "
                 "minutes on a laptop CPU.", icon=":material/info:")
     else:
-        ui.training_monitor(job)
+        training.training_monitor(job)

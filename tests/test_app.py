@@ -15,8 +15,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from shoevae import ui
 from shoevae.jobs import JobError, JobRegistry, safe_name
+from shoevae.ui import charts, state
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["home", "train", "recommend", "reconstruct", "generate", "latent_map", "evaluate"]
@@ -87,7 +87,7 @@ def test_clicking_a_shoe_shows_five_neighbours_with_distances():
     picked = button.key.removeprefix("shoevae.grid.")
     button.click().run()
     assert not at.exception and not at.error
-    assert at.session_state[ui.PICK] == picked
+    assert at.session_state[state.PICK] == picked
     found = neighbour_captions(at)
     assert len(found) == 5, found
     distances = [float(c.split("d=")[1]) for c in found]
@@ -110,7 +110,7 @@ def test_random_pick_and_category_filter():
     at.segmented_control(key="shoevae.browse.category").set_value("Sandal").run()
     assert all(c.startswith("Sandal") for c in captions(at) if " · " in c and not c.startswith("#"))
     at.button(key="shoevae.browse.random").click().run()
-    assert at.session_state[ui.PICK] and len(neighbour_captions(at)) == 5
+    assert at.session_state[state.PICK] and len(neighbour_captions(at)) == 5
 
 
 def test_uploaded_photo_gives_five_catalogue_shoes(app_env):
@@ -146,11 +146,11 @@ def test_bad_checkpoint_upload_keeps_the_model(app_env, kind):
             "truncated": lambda: app_env["checkpoint"].read_bytes()[:5000],
             "other architecture": lambda: other_architecture(app_env)}[kind]()
     at = open_app()
-    before = at.session_state[ui.CHECKPOINT]
+    before = at.session_state[state.CHECKPOINT]
     at.file_uploader(key="shoevae.home.upload").set_value(("bad.pt", data, "application/octet-stream")).run()
     assert not at.exception
     assert any(e.startswith("Kept the current model") for e in values(at.error)), values(at.error)
-    assert at.session_state[ui.CHECKPOINT] == before
+    assert at.session_state[state.CHECKPOINT] == before
     assert {m.label: m.value for m in at.metric}["Preset"] == "paper"
     at.switch_page("pages/recommend.py").run()
     assert not at.exception and grid_buttons(at)
@@ -161,7 +161,7 @@ def test_good_checkpoint_upload_becomes_this_sessions_model(app_env):
     at.file_uploader(key="shoevae.home.upload").set_value(
         ("mine.pt", app_env["checkpoint"].read_bytes(), "application/octet-stream")).run()
     assert not at.exception and not at.error
-    assert at.session_state[ui.CHECKPOINT]["label"] == "mine.pt (uploaded)"
+    assert at.session_state[state.CHECKPOINT]["label"] == "mine.pt (uploaded)"
     assert "mine.pt (uploaded)" in " ".join(values(at.sidebar.markdown))
 
 
@@ -174,7 +174,7 @@ def test_loading_a_broken_file_from_weights_keeps_the_model(app_env):
         at.button(key="shoevae.home.load").click().run()
         assert not at.exception
         assert any("Kept the current model" in e for e in values(at.error))
-        assert at.session_state[ui.CHECKPOINT]["label"] == "tiny.pt"
+        assert at.session_state[state.CHECKPOINT]["label"] == "tiny.pt"
     finally:
         broken.unlink()
 
@@ -255,10 +255,10 @@ def test_latent_map_shows_the_picked_shoe_and_its_neighbours():
 
 
 def test_map_selection_event_gives_the_catalogue_row():
-    assert ui.selected_row({"selection": {"points": [{"customdata": 42, "point_index": 3}]}}) == 42
-    assert ui.selected_row({"selection": {"points": [{"customdata": [7], "point_index": 0}]}}) == 7
-    assert ui.selected_row({"selection": {"points": []}}) is None
-    assert ui.selected_row(None) is None
+    assert charts.selected_row({"selection": {"points": [{"customdata": 42, "point_index": 3}]}}) == 42
+    assert charts.selected_row({"selection": {"points": [{"customdata": [7], "point_index": 0}]}}) == 7
+    assert charts.selected_row({"selection": {"points": []}}) is None
+    assert charts.selected_row(None) is None
 
 
 def test_evaluate_compares_with_baselines():
@@ -273,7 +273,7 @@ def test_evaluate_compares_with_baselines():
 
 # ----------------------------------------------------------------------------- training
 def wait_for_job(at: AppTest, timeout: float = 120):
-    job = ui.job_registry().get(at.session_state[ui.JOB])
+    job = state.job_registry().get(at.session_state[state.JOB])
     assert job is not None
     assert job.join(timeout), "the training job did not finish in time"
     return job
@@ -295,7 +295,7 @@ def test_training_runs_in_the_background_and_the_result_can_be_used(app_env):
     assert any("Saved to" in s for s in values(at.success))
     assert at.get("plotly_chart"), "the loss curves are shown"
     at.button(key="shoevae.train.use").click().run()
-    assert at.session_state[ui.CHECKPOINT]["label"] == "apptest-run.pt"
+    assert at.session_state[state.CHECKPOINT]["label"] == "apptest-run.pt"
     # the same name again is refused: saved models are never overwritten
     at.text_input(key="shoevae.train.name").input("apptest-run").run()
     at.button(key="shoevae.train.start").click().run()
@@ -308,7 +308,7 @@ def test_stop_ends_a_running_job(app_env):
     at.number_input(key="shoevae.train.limit").set_value(5000)
     at.text_input(key="shoevae.train.name").input("apptest-stopped")
     at.button(key="shoevae.train.start").click().run()
-    job = ui.job_registry().get(at.session_state[ui.JOB])
+    job = state.job_registry().get(at.session_state[state.JOB])
     assert job.snapshot().running
     at.button(key="shoevae.train.stop").click().run()
     t0 = time.time()
@@ -334,6 +334,6 @@ def test_two_sessions_keep_separate_selections():
     a.click().run()
     b.click().run()
     first.run()
-    assert first.session_state[ui.PICK] == a.key.removeprefix("shoevae.grid.")
-    assert second.session_state[ui.PICK] == b.key.removeprefix("shoevae.grid.")
-    assert first.session_state[ui.PICK] != second.session_state[ui.PICK]
+    assert first.session_state[state.PICK] == a.key.removeprefix("shoevae.grid.")
+    assert second.session_state[state.PICK] == b.key.removeprefix("shoevae.grid.")
+    assert first.session_state[state.PICK] != second.session_state[state.PICK]

@@ -119,7 +119,7 @@ def test_a_page_url_opened_first_on_a_fresh_server(app_env, browser_page, tmp_pa
     """A bookmarked /recommend on a just-started server still runs inside app.py's frame.
 
     (Until app.py has called st.navigation once, Streamlit treats pages/ as a legacy folder and runs
-    the page file alone; shoevae.ui.ensure_frame puts the frame around it.)
+    the page file alone; shoevae.ui.layout.ensure_frame puts the frame around it.)
     """
     from playwright.sync_api import expect
 

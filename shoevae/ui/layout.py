@@ -1,0 +1,75 @@
+"""The frame around every page: CSS, the app.py frame check, the page header and the sidebar.
+
+app.py applies style() and runs each page inside frame(); every page starts with page_header(),
+which also puts the frame around a page that Streamlit ran on its own (ensure_frame). sidebar() is
+the one-glance status (photos, model, background training) written once for all pages.
+"""
+from __future__ import annotations
+
+import contextlib
+import runpy
+from pathlib import Path
+from typing import Iterator
+
+import streamlit as st
+
+from .state import FRAME, ROOT, current_catalogue, current_model, session_job
+from .text import plural
+
+STYLE = """<style>
+[data-testid="stMainBlockContainer"] {padding-top: 2.5rem; padding-bottom: 2rem;}
+[data-testid="stImageCaption"], [data-testid="caption"] {font-size: 0.95rem;}
+</style>"""
+
+
+def style() -> None:
+    """Projector tweaks: less empty space above the title, readable captions."""
+    st.html(STYLE)
+
+
+@contextlib.contextmanager
+def frame() -> Iterator[None]:
+    """app.py runs the chosen page inside this, so pages can tell they run within the frame."""
+    st.session_state[FRAME] = True
+    try:
+        yield
+    finally:
+        st.session_state[FRAME] = False
+
+
+def ensure_frame() -> None:
+    """Run app.py around this page when Streamlit ran the page file on its own.
+
+    That happens for a page URL opened first on a freshly started server: until app.py has called
+    st.navigation once, Streamlit treats pages/ as a legacy auto-discovered folder. app.py then runs
+    this page again, inside the frame; the outer run stops here.
+    """
+    if not st.session_state.get(FRAME):
+        runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+        st.stop()
+
+
+def page_header(title: str, blurb: str) -> None:
+    """Every page starts here: the frame check, a big title and a one-line explanation."""
+    ensure_frame()
+    st.title(title)
+    st.markdown(f"<p style='font-size:1.25rem;color:#555;margin-top:-0.6rem'>{blurb}</p>",
+                unsafe_allow_html=True)
+
+
+def sidebar() -> None:
+    """One-glance status in the sidebar of every page: which photos and which model."""
+    cat, problem = current_catalogue()
+    loaded, why = current_model()
+    with st.sidebar:
+        st.markdown("**Photos:** " + (f"{len(cat):,} shoes from `{Path(cat.root).name}`" if cat
+                                      else ":orange[none loaded]"))
+        if loaded:
+            cfg, epochs = loaded.meta["model_config"], loaded.meta.get("epoch", 0)
+            st.markdown(f"**Model:** `{loaded.source['label']}`  \n{cfg['preset']} · {plural(epochs, 'epoch')} · "
+                        f"{cfg['latent_dim']} latent dims")
+        else:
+            st.markdown("**Model:** :orange[none loaded]")
+        job = session_job()
+        if job is not None and job.snapshot().running:
+            st.markdown(f"**Training:** `{job.snapshot().name}` in the background")

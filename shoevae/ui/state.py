@@ -1,0 +1,316 @@
+"""Where the app's things come from: paths, settings, cached resources and this session's choices.
+
+Settings come from the environment: SHOEVAE_DATA (photo folder, default data/), SHOEVAE_CHECKPOINT
+(default checkpoint, else weights/style.pt, else weights/paper.pt), SHOEVAE_WEIGHTS (where
+checkpoints are listed and trained ones saved, default weights/), SHOEVAE_CACHE (decoded photos,
+embeddings, projections) and SHOEVAE_TORCH_THREADS. Cached resources (catalogue, models,
+recommenders, slider ranges, projections, evaluations, generated shoes, the training-job registry)
+are shared by every browser session and never mutated. What one person chose (data folder,
+checkpoint, picked shoe, training job) lives in st.session_state under the "shoevae.*" keys below,
+read through current_model(), current_catalogue(), current_recommender() and the require_*() guards.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from ..catalogue import Catalogue, CatalogueError, default_cache_dir, load_catalogue
+from ..checkpoint import CheckpointError, load_checkpoint
+from ..embedding import cached_embed, rank_dimensions
+from ..evaluate import baselines, evaluate_model
+from ..jobs import JobRegistry, TrainingJob
+from ..model import VAE
+from ..projection import cached_project
+from ..recommend import Recommender
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: app.py, pages/, weights/
+CATALOGUE_SIZE = 136  # photos are decoded once at this size; each model resizes to its own
+DATA, CHECKPOINT, CHECKPOINT_BYTES = "shoevae.data", "shoevae.checkpoint", "shoevae.checkpoint_bytes"
+PICK, JOB, UPLOAD_SEEN = "shoevae.pick", "shoevae.job", "shoevae.checkpoint_upload"
+FRAME = "shoevae.in_frame"  # True while app.py runs the page
+TRAIN_PAGE, HOME_PAGE = "pages/train.py", "pages/home.py"
+FETCH_HELP = ("Fetch the full dataset with `python -m shoevae data fetch`, or use the 13.5K sample: "
+              "`SHOEVAE_DATA=../shared/data/zappos streamlit run app.py` (or type its path on Home).")
+
+
+# ----------------------------------------------------------------------------- paths and state
+def resolve(path: str | os.PathLike) -> Path:
+    """A relative path is read from the working directory if it exists there, else from the repo."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p.resolve()
+    return (ROOT / p).resolve()
+
+
+def weights_dir() -> Path:
+    return resolve(os.environ.get("SHOEVAE_WEIGHTS") or "weights")
+
+
+def cache_dir() -> Path:
+    return default_cache_dir()
+
+
+def default_checkpoint() -> Path | None:
+    """$SHOEVAE_CHECKPOINT, else weights/style.pt, else weights/paper.pt, else None."""
+    if os.environ.get("SHOEVAE_CHECKPOINT"):
+        return resolve(os.environ["SHOEVAE_CHECKPOINT"])
+    return next((p for p in (weights_dir() / "style.pt", weights_dir() / "paper.pt") if p.is_file()), None)
+
+
+def configure_torch() -> None:
+    """Intra-op threads for the app: half the cores (env SHOEVAE_TORCH_THREADS overrides).
+
+    Browsing sessions and a background training job share the process; with every op asking for all
+    cores they oversubscribe the CPU and a one-image decode goes from ~2 ms to >100 ms.
+    """
+    import torch
+    want = int(os.environ.get("SHOEVAE_TORCH_THREADS") or max(1, (os.cpu_count() or 2) // 2))
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
+
+
+def init_state() -> None:
+    """This session's defaults, set once (app.py calls it before every page)."""
+    ss = st.session_state
+    if DATA not in ss:
+        ss[DATA] = os.environ.get("SHOEVAE_DATA") or "data"
+    if CHECKPOINT not in ss:
+        default = default_checkpoint()
+        ss[CHECKPOINT] = path_source(default) if default else None
+
+
+def path_source(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint file; its identity is path + mtime + size, so a rewritten file is a new model."""
+    p = resolve(path)
+    try:
+        stat = p.stat()
+        stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
+    except OSError:
+        stamp = "missing"
+    return {"kind": "path", "path": str(p), "label": p.name, "key": f"{p}:{stamp}"}
+
+
+def upload_source(name: str, data: bytes) -> dict[str, Any]:
+    return {"kind": "upload", "path": None, "label": f"{name} (uploaded)",
+            "key": f"upload:{hashlib.sha256(data).hexdigest()[:20]}"}
+
+
+# ----------------------------------------------------------------------------- cached resources
+@st.cache_resource(max_entries=4, show_spinner="Reading the shoe photos (the first time takes ~15 s)…")
+def _catalogue(path: str) -> Catalogue:
+    return load_catalogue(path, CATALOGUE_SIZE)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the checkpoint…")
+def _model(key: str, path: str | None, _data: bytes | None) -> tuple[VAE, dict[str, Any]]:
+    model, ckpt = load_checkpoint(path if path else _data)
+    meta = {k: v for k, v in ckpt.items() if k not in ("model_state", "optimizer_state")}
+    return model, meta
+
+
+@st.cache_resource(max_entries=4, show_spinner="Embedding every shoe with this model (first time only)…")
+def _recommender(model_key: str, data_key: str, _model: VAE, _cat: Catalogue) -> Recommender:
+    return Recommender(_model, _cat, cached_embed(_model, _cat.images, _cat.ids, cache_dir()))
+
+
+@st.cache_resource(max_entries=4)
+def _dimensions(model_key: str, data_key: str, _emb: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(top dims, their min, their max over the catalogue) for the latent sliders."""
+    dims = rank_dimensions(_emb)[:top]
+    return dims, _emb[:, dims].min(axis=0), _emb[:, dims].max(axis=0)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Projecting the catalogue to 2D (t-SNE: about a minute, once)…")
+def _projection(model_key: str, data_key: str, method: str, _emb: np.ndarray) -> np.ndarray:
+    return cached_project(_emb, method, cache_dir())
+
+
+@st.cache_data(max_entries=16, show_spinner="Evaluating: neighbours of every shoe, for the model and two baselines…")
+def _evaluation(model_key: str, data_key: str, n: int, _rec: Recommender) -> dict[str, dict[str, float]]:
+    cat, emb = _rec.catalogue, _rec.embeddings
+    if n < len(cat):  # a seeded sample of rows, sorted so categories stay grouped
+        rows = np.sort(np.random.default_rng(0).choice(len(cat), n, replace=False))
+        cat, emb = cat.subset(rows), emb[rows]
+    label = f"VAE ({_rec.model.cfg.preset}, {_rec.model.cfg.latent_dim} dims)"
+    return {label: evaluate_model(_rec.model, cat, embeddings=emb), **baselines(cat, _rec.model.cfg.latent_dim)}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _generated(model_key: str, n: int, temperature: float, seed: int, _rec: Recommender) -> np.ndarray:
+    return _rec.generate(n, temperature=temperature, seed=seed)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _interpolated(model_key: str, data: str, first: str, second: str, steps: int, _rec: Recommender) -> np.ndarray:
+    rec = _rec
+    cat = rec.catalogue
+    a, b = cat.index_of(first), cat.index_of(second)  # KeyError for unknown ids
+    t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
+    z = (1 - t) * rec.embeddings[a] + t * rec.embeddings[b]
+    return np.concatenate([cat.images[a][None], rec.decode(z), cat.images[b][None]])
+
+
+@st.cache_resource
+def job_registry() -> JobRegistry:
+    """The app's training jobs, shared by all sessions (each session remembers its own job id)."""
+    return JobRegistry(max_running=1)
+
+
+# ----------------------------------------------------------------------------- current things
+@dataclass(frozen=True)
+class Loaded:
+    """The checkpoint this session uses: its model (eval, shared, never modify) and metadata."""
+
+    model: VAE
+    meta: dict[str, Any]
+    source: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return self.source["key"]
+
+
+def load_source(source: dict[str, Any], data: bytes | None = None) -> Loaded:
+    """Load (or fetch from the cache) a checkpoint; CheckpointError if it cannot be used."""
+    model, meta = _model(source["key"], source["path"], data)
+    return Loaded(model, meta, source)
+
+
+def use_checkpoint(source: dict[str, Any], data: bytes | None = None) -> Loaded:
+    """Make a checkpoint this session's model, only if it loads: a bad one leaves the old one in place."""
+    loaded = load_source(source, data)
+    st.session_state[CHECKPOINT], st.session_state[CHECKPOINT_BYTES] = source, data
+    return loaded
+
+
+def use_data_folder(typed: str) -> None:
+    """Make a folder this session's photos, only if it has some: CatalogueError leaves the old one in place."""
+    _catalogue(str(resolve(typed)))
+    st.session_state[DATA] = typed
+
+
+def current_model() -> tuple[Loaded | None, str]:
+    """(this session's model or None, why not)."""
+    source = st.session_state.get(CHECKPOINT)
+    if source is None:
+        return None, "no checkpoint yet"
+    try:
+        return load_source(source, st.session_state.get(CHECKPOINT_BYTES)), ""
+    except CheckpointError as e:
+        return None, f"{source['label']}: {e}"
+
+
+def data_key() -> str:
+    return str(resolve(st.session_state.get(DATA) or "data"))
+
+
+def current_catalogue() -> tuple[Catalogue | None, str]:
+    """(this session's catalogue or None, the problem with its data folder)."""
+    try:
+        return _catalogue(data_key()), ""
+    except CatalogueError as e:
+        return None, str(e)
+
+
+def current_recommender() -> Recommender | None:
+    loaded, _ = current_model()
+    cat, _ = current_catalogue()
+    if loaded is None or cat is None:
+        return None
+    return _recommender(loaded.key, data_key(), loaded.model, cat)
+
+
+def require_catalogue() -> Catalogue:
+    cat, problem = current_catalogue()
+    if cat is None:
+        st.warning(f"No shoe photos loaded ({problem}). {FETCH_HELP}")
+        st.page_link(HOME_PAGE, label="Choose the data folder on Home", icon=":material/home:")
+        st.stop()
+    return cat
+
+
+def require_recommender() -> Recommender:
+    """This session's recommender, or a warning with links (and the page stops there)."""
+    require_catalogue()
+    rec = current_recommender()
+    if rec is None:
+        _, problem = current_model()
+        st.warning(f"Train or load a checkpoint first ({problem}).", icon=":material/model_training:")
+        c1, c2 = st.columns(2)
+        c1.page_link(TRAIN_PAGE, label="Train a model", icon=":material/model_training:")
+        c2.page_link(HOME_PAGE, label="Load a checkpoint on Home", icon=":material/home:")
+        st.stop()
+    return rec
+
+
+def session_job() -> TrainingJob | None:
+    return job_registry().get(st.session_state.get(JOB))
+
+
+# ----------------------------------------------------------------------------- picked shoes
+def pick(item_id: str | None) -> None:
+    """Callback: this session's picked shoe (shared by Recommend, Reconstruct, Generate, Latent map)."""
+    st.session_state[PICK] = item_id
+
+
+def picked(rec: Recommender) -> str:
+    """The picked shoe's id, or the first shoe if none (or an unknown one) is picked."""
+    item = st.session_state.get(PICK)
+    return item if item and _known(rec, item) else rec.catalogue.ids[0]
+
+
+def _known(rec: Recommender, item_id: str | None) -> bool:
+    try:
+        rec.catalogue.index_of(item_id or "")
+        return True
+    except KeyError:
+        return False
+
+
+def pick_and_neighbours(rec: Recommender, item_id: str | None, k: int = 5) -> list[int]:
+    """Rows of the picked shoe and its k nearest (empty if nothing or an unknown id is picked)."""
+    if not item_id or not _known(rec, item_id):
+        return []
+    return [rec.catalogue.index_of(item_id)] + [m.row for m in rec.similar(item_id, k)]
+
+
+def far_shoe(rec: Recommender, item_id: str) -> str:
+    """A default partner for blending: a shoe of another category, the same one for the same first shoe."""
+    cat = rec.catalogue
+    own = cat.categories[cat.index_of(item_id)] if _known(rec, item_id) else None
+    others = np.flatnonzero(np.asarray(cat.categories) != own) if own else np.arange(len(cat))
+    seed = int(hashlib.md5(item_id.encode()).hexdigest()[:8], 16)
+    return cat.ids[int(others[seed % len(others)])] if len(others) else cat.ids[-1]
+
+
+def random_rows(n_total: int, n: int, seed: int) -> list[int]:
+    return np.random.default_rng(seed).choice(n_total, min(n, n_total), replace=False).tolist()
+
+
+# ----------------------------------------------------------------------------- cached results
+def top_dimensions(rec: Recommender, loaded_key: str, top: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _dimensions(loaded_key, data_key(), rec.embeddings, top)
+
+
+def projection(rec: Recommender, loaded_key: str, method: str) -> np.ndarray:
+    return _projection(loaded_key, data_key(), method, rec.embeddings)
+
+
+def evaluation(rec: Recommender, loaded_key: str, n: int) -> dict[str, dict[str, float]]:
+    return _evaluation(loaded_key, data_key(), min(n, len(rec.catalogue)), rec)
+
+
+def generate(rec: Recommender, model_key: str, n: int, temperature: float, seed: int) -> list[np.ndarray]:
+    """n shoes decoded from seeded noise (cached: moving another widget does not decode them again)."""
+    return list(_generated(model_key, n, float(temperature), int(seed), rec))
+
+
+def interpolate(rec: Recommender, model_key: str, first: str, second: str, steps: int) -> list[np.ndarray]:
+    """[first photo, `steps` shoes decoded along the line between their vectors, second photo] (cached)."""
+    return list(_interpolated(model_key, data_key(), first, second, steps, rec))

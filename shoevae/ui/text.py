@@ -1,0 +1,29 @@
+"""How the app words things: counts, durations and the captions under shoe photos.
+
+Plain string helpers shared by the sidebar, the widgets, the training monitor and the pages, kept
+in one place so that a shoe or an epoch is described the same way everywhere. No streamlit calls.
+"""
+from __future__ import annotations
+
+from ..catalogue import Catalogue
+from ..recommend import Match
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def shoe_caption(cat: Catalogue, row: int) -> str:
+    return f"{cat.categories[row]} · {cat.ids[row]}"
+
+
+def match_captions(matches: list[Match]) -> list[str]:
+    return [f"#{i} {m.category} · d={m.distance:.3g}" if m.distance >= 1e-4 else f"#{i} {m.category} · d=0"
+            for i, m in enumerate(matches, 1)]

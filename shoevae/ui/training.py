@@ -1,0 +1,97 @@
+"""The Train page's pieces: the settings form, starting this session's job, and its live monitor.
+
+The job itself runs in a background thread owned by shoevae.jobs; the registry is one cached
+resource shared by every session (state.job_registry), and each session remembers only its own
+job id. The monitor is a fragment that polls once a second while the job runs, shows progress, loss
+curves and reconstructions, and offers Stop and "Use this model".
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from ..catalogue import Catalogue
+from ..checkpoint import CheckpointError
+from ..config import PRESETS, TrainConfig, preset
+from ..jobs import JobError, TrainingJob, safe_name
+from .charts import loss_figure
+from .state import JOB, job_registry, path_source, use_checkpoint, weights_dir
+from .text import duration, plural
+from .widgets import pairs_grid
+
+
+def train_settings() -> dict[str, Any]:
+    """The training form's values (preset, sizes, rates, name)."""
+    c1, c2 = st.columns(2)
+    name = c1.selectbox("Preset", list(PRESETS), key="shoevae.train.preset",
+                        help="paper: the report's small net. style: wider, batch-norm (better, slower).")
+    latent = c2.number_input("Latent size", 2, 512, PRESETS[name].latent_dim, key="shoevae.train.latent")
+    epochs = c1.number_input("Epochs", 1, 200, 5, key="shoevae.train.epochs")
+    beta = c2.number_input("β (KL weight)", 0.0, 1000.0, 1.0, step=0.5, key="shoevae.train.beta")
+    lr = c1.number_input("Learning rate", 1e-5, 1e-1, 1e-3, format="%.5f", step=1e-4, key="shoevae.train.lr")
+    batch = c2.number_input("Batch size", 8, 512, 64, step=8, key="shoevae.train.batch")
+    limit = c1.number_input("Images to train on (0 = all)", 0, 200_000, 2000, step=500, key="shoevae.train.limit")
+    minutes = c2.number_input("Time limit, minutes (0 = none)", 0, 600, 0, key="shoevae.train.minutes",
+                              help="No epoch starts that would end after this much training time.")
+    cosine = c1.toggle("Cosine learning-rate decay", key="shoevae.train.cosine")
+    out = c2.text_input("Save as weights/…pt", f"{name}-{time.strftime('%m%d-%H%M')}", key="shoevae.train.name")
+    return {"preset": name, "latent_dim": int(latent), "epochs": int(epochs), "beta": float(beta), "lr": float(lr),
+            "batch_size": int(batch), "limit": int(limit) or None, "name": out, "cosine": bool(cosine),
+            "time_limit": float(minutes) * 60 or None}
+
+
+def start_training(settings: dict[str, Any], cat: Catalogue) -> TrainingJob:
+    """Start this session's job; JobError (clear message) if it cannot start."""
+    name = safe_name(settings["name"])
+    tc = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
+                     beta=settings["beta"], limit=settings["limit"], cosine=settings.get("cosine", False),
+                     time_limit=settings.get("time_limit"))
+    try:
+        cfg = preset(settings["preset"], latent_dim=settings["latent_dim"])
+    except ValueError as e:
+        raise JobError(str(e)) from None
+    job = job_registry().start(name, cfg, tc, cat, weights_dir() / f"{name}.pt")
+    st.session_state[JOB] = job.id
+    return job
+
+
+def training_monitor(job: TrainingJob) -> None:
+    """Live progress of a job; polls once a second while it runs (only this fragment reruns)."""
+    polling = job.snapshot().running
+    st.fragment(run_every=1 if polling else None)(_monitor_body)(job, polling)
+
+
+def _monitor_body(job: TrainingJob, polling: bool) -> None:
+    s = job.snapshot()
+    if polling and not s.running:
+        st.rerun()  # finished: redraw the whole page once (buttons change, polling stops)
+    label = {"running": f"Training `{s.name}`: epoch {s.epoch}/{s.epochs}, batch {s.batch}/{s.batches}",
+             "done": f"`{s.name}` finished: {plural(len(s.history), 'epoch')} in {duration(s.elapsed)}",
+             "stopped": f"`{s.name}` stopped after {plural(len(s.history), 'finished epoch')}",
+             "failed": f"`{s.name}` failed"}[s.state]
+    st.progress(1.0 if s.state == "done" else s.fraction, text=label)
+    if s.error:
+        st.error(f"Training failed: {s.error}", icon=":material/error:")
+    if s.running and st.button("Stop", key="shoevae.train.stop", icon=":material/stop:", type="primary"):
+        job.stop()
+        st.toast("Stopping after this batch…")
+    if not s.running:
+        if s.saved:
+            st.success(f"Saved to `{s.out}`", icon=":material/save:")
+            if st.button("Use this model", key="shoevae.train.use", type="primary", icon=":material/check:"):
+                try:
+                    use_checkpoint(path_source(s.out))
+                except CheckpointError as e:
+                    st.error(f"Kept the current model: {e}", icon=":material/error:")
+                else:
+                    st.rerun()
+        elif s.state != "failed":
+            st.warning("Stopped before the first epoch finished: nothing was saved.")
+    if s.history:
+        st.plotly_chart(loss_figure(s.history, height=280), key="shoevae.train.loss")
+    if s.originals is not None:
+        st.markdown("**Fixed shoes** and, under each, their reconstruction after the last finished epoch")
+        n = len(s.originals)
+        pairs_grid(s.originals, [""] * n, s.reconstructions, [f"epoch {len(s.history)}"] * n, columns=4)

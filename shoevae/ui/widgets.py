@@ -1,0 +1,213 @@
+"""Widgets the pages are built from: shoe cards and grids, browsing, uploads, checkpoints, sliders.
+
+Each function draws one reusable piece and, where the page needs it, returns what the person chose
+(the catalogue rows to show, an uploaded photo). A click on a shoe goes through state.pick(), so the
+picked shoe follows the person from page to page; every widget keeps its "shoevae.*" key.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from ..catalogue import IMAGE_SUFFIXES, Catalogue, CatalogueError
+from ..checkpoint import CheckpointError
+from ..recommend import Recommender
+from .charts import loss_figure
+from .state import (CHECKPOINT, DATA, PICK, UPLOAD_SEEN, Loaded, path_source, pick, top_dimensions,
+                    upload_source, use_checkpoint, use_data_folder, weights_dir)
+from .text import duration, match_captions, plural, shoe_caption
+
+
+# ----------------------------------------------------------------------------- shoe cards
+def shoe_card(image: np.ndarray, caption: str, *, button: str | None = None, key: str | None = None,
+              on_click: Callable[..., None] | None = None, args: tuple = (), primary: bool = False) -> bool:
+    """A shoe photo (uint8 HxWx3) filling its column, a caption, and optionally a button under it."""
+    st.image(image, caption=caption, width="stretch")
+    if button is None:
+        return False
+    return st.button(button, key=key, on_click=on_click, args=args, width="stretch",
+                     type="primary" if primary else "secondary")
+
+
+def card_grid(images: np.ndarray | list, captions: list[str], columns: int, *, button: str | None = None,
+              keys: list[str] | None = None, on_click: Callable[..., None] | None = None,
+              args: list[tuple] | None = None, primary: int | None = None) -> None:
+    """Shoe cards in rows of `columns`; with `button`, each card's button calls on_click(*args[i])."""
+    for start in range(0, len(captions), columns):
+        cols = st.columns(columns, gap="medium")
+        for j, col in enumerate(cols[: len(captions) - start]):
+            i = start + j
+            with col:
+                shoe_card(images[i], captions[i], button=button, key=keys[i] if keys else None,
+                          on_click=on_click, args=args[i] if args else (), primary=i == primary)
+
+
+def catalogue_grid(cat: Catalogue, rows: list[int] | np.ndarray, columns: int = 4) -> None:
+    """Catalogue shoes, each with a "Similar" button that picks it."""
+    rows = [int(r) for r in rows]
+    ids = [cat.ids[r] for r in rows]
+    chosen = st.session_state.get(PICK)
+    card_grid([cat.images[r] for r in rows], [shoe_caption(cat, r) for r in rows], columns,
+              button="Similar shoes", keys=[f"shoevae.grid.{i}" for i in ids], on_click=pick,
+              args=[(i,) for i in ids], primary=ids.index(chosen) if chosen in ids else None)
+
+
+def pairs_grid(top: list[np.ndarray] | np.ndarray, top_captions: list[str],
+               bottom: list[np.ndarray] | np.ndarray | None, bottom_captions: list[str], columns: int = 6) -> None:
+    """Images in rows of `columns`, each row followed by the row of their counterparts (e.g. reconstructions)."""
+    for start in range(0, len(top_captions), columns):
+        end = min(start + columns, len(top_captions))
+        card_grid(list(top[start:end]), top_captions[start:end], columns)
+        if bottom is not None:
+            card_grid(list(bottom[start:end]), bottom_captions[start:end], columns)
+
+
+def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: int = 5, key: str = "nb",
+               hint: str = "Click **Similar shoes** under any shoe, or try a random one.") -> None:
+    """A picked shoe, big, and its k nearest shoes with distances; an unknown id is a clear error."""
+    if not item_id:
+        st.info(hint, icon=":material/touch_app:")
+        return
+    try:
+        matches = rec.similar(item_id, k)
+    except KeyError as e:
+        st.error(e.args[0] if e.args else str(e), icon=":material/error:")
+        return
+    cat, row = rec.catalogue, rec.catalogue.index_of(item_id)
+    left, right = st.columns([1, 1], vertical_alignment="center")
+    left.image(cat.images[row], width="stretch")
+    right.subheader(f"{cat.categories[row]}")
+    right.markdown(f"Item `{item_id}`  \nIts {k} nearest shoes in style space:")
+    card_grid([cat.images[m.row] for m in matches], match_captions(matches), columns, button="Similar shoes",
+              keys=[f"shoevae.{key}.{m.item_id}" for m in matches], on_click=pick,
+              args=[(m.item_id,) for m in matches])
+
+
+# ----------------------------------------------------------------------------- browsing and uploads
+def browse_controls(cat: Catalogue, per_page: int) -> list[int]:
+    """Category filter, random pick, go-to id and paging; returns the catalogue rows to show."""
+    cats = ["All", *cat.counts()]
+    c1, c2, c3 = st.columns([3, 1.3, 2], vertical_alignment="bottom")
+    choice = c1.segmented_control("Category", cats, default="All", key="shoevae.browse.category") or "All"
+    rows = np.arange(len(cat)) if choice == "All" else np.flatnonzero(np.asarray(cat.categories) == choice)
+    c2.button("Random shoe", icon=":material/casino:", width="stretch", on_click=_random_pick,
+              args=(cat, rows), key="shoevae.browse.random")
+    c3.text_input("Go to item id", key="shoevae.browse.goto", placeholder="e.g. 1623a8a598fb",
+                  on_change=_goto)
+    pages = max(1, -(-len(rows) // per_page))
+    page = st.pagination(pages, key=f"shoevae.browse.page.{choice}", max_visible_pages=9, width="stretch")
+    return rows[(page - 1) * per_page: page * per_page].tolist()
+
+
+def _random_pick(cat: Catalogue, rows: np.ndarray) -> None:
+    pick(cat.ids[int(random.choice(rows))])
+
+
+def _goto() -> None:
+    typed = (st.session_state.get("shoevae.browse.goto") or "").strip()
+    if typed:
+        pick(typed)
+
+
+def photo_upload(label: str, key: str) -> tuple[str, bytes] | None:
+    """(file name, bytes) of an uploaded photo, or None."""
+    f = st.file_uploader(label, type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES), key=key)
+    return (f.name, f.getvalue()) if f is not None else None
+
+
+# ----------------------------------------------------------------------------- latent sliders
+@st.fragment
+def latent_sliders(rec: Recommender, model_key: str, item_id: str | None, top: int = 8) -> None:
+    """Sliders on the most informative latent dims and the decoded shoe; moving one reruns only this."""
+    dims, lo, hi = top_dimensions(rec, model_key, top)
+    cat = rec.catalogue
+    z0 = rec.embeddings[cat.index_of(item_id)] if item_id else np.zeros(rec.embeddings.shape[1], np.float32)
+    tag = f"{item_id or 'zero'}.{st.session_state.get('shoevae.gen.reset', 0)}"
+    z = z0.copy()
+    shoe, knobs = st.columns([2, 3], gap="large")
+    with knobs:
+        st.caption(f"The {len(dims)} dimensions that vary most over the catalogue; range = their spread.")
+        cols = st.columns(2)
+        for i, (d, a, b) in enumerate(zip(dims, lo, hi)):
+            # the catalogue's spread plus 10%, at least the prior's +-1 (a collapsed dim has no spread)
+            mid, half = float(a + b) / 2, max(0.55 * float(b - a), 1.0)
+            a, b = round(mid - half, 2), round(mid + half, 2)
+            z[d] = cols[i % 2].slider(f"dimension {d}", a, b, float(np.clip(z0[d], a, b)), step=(b - a) / 100,
+                                      format="%.2f", key=f"shoevae.gen.dim.{tag}.{d}")
+        if st.button("Reset sliders", icon=":material/restart_alt:", key="shoevae.gen.resetbtn"):
+            st.session_state["shoevae.gen.reset"] = st.session_state.get("shoevae.gen.reset", 0) + 1
+            st.rerun(scope="fragment")
+    with shoe:
+        moved = int(np.sum(~np.isclose(z[dims], z0[dims], atol=1e-3)))
+        st.image(rec.decode(z[None])[0], width="stretch",
+                 caption=f"decoded from {'shoe ' + item_id if item_id else 'the zero vector'}, "
+                         f"{plural(moved, 'dimension')} moved")
+
+
+# ----------------------------------------------------------------------------- home: data and checkpoint
+def data_folder_input() -> None:
+    """Text input for this session's data folder; only a folder with images replaces the current one."""
+    typed = st.text_input("Data folder (photos in `<category>/` folders, or a manifest.csv)",
+                          value=st.session_state[DATA], key="shoevae.home.data")
+    if typed.strip() and typed.strip() != st.session_state[DATA]:
+        try:
+            use_data_folder(typed.strip())
+        except CatalogueError as e:
+            st.error(f"Kept the current photos: {e}", icon=":material/folder_off:")
+        else:
+            st.rerun()  # redraw everything (sidebar included) with the new photos
+
+
+def checkpoint_files() -> list[Path]:
+    return sorted(weights_dir().glob("*.pt"))
+
+
+def checkpoint_picker() -> None:
+    """Load a checkpoint from weights/*.pt or an upload; a bad one is an error and changes nothing."""
+    files = checkpoint_files()
+    current = (st.session_state.get(CHECKPOINT) or {}).get("path")
+    index = next((i for i, f in enumerate(files) if str(f) == current), 0) if files else None
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = c1.selectbox(f"Checkpoints in `{weights_dir().name}/`", files, format_func=lambda p: p.name,
+                          key="shoevae.home.file", placeholder="none yet: train one", index=index)
+    if c2.button("Load", key="shoevae.home.load", disabled=chosen is None, width="stretch", type="primary"):
+        try:
+            use_checkpoint(path_source(chosen))
+        except CheckpointError as e:
+            st.error(f"Kept the current model: {e}", icon=":material/error:")
+        else:
+            st.rerun()  # redraw everything (sidebar included) with the new model
+    up = st.file_uploader("…or upload a checkpoint (.pt)", type=["pt", "pth"], key="shoevae.home.upload")
+    if up is not None:
+        seen = st.session_state.get(UPLOAD_SEEN, {})
+        if seen.get("id") != up.file_id:  # try each upload once, remember the outcome
+            data = up.getvalue()
+            try:
+                use_checkpoint(upload_source(up.name, data), data)
+                seen = {"id": up.file_id, "error": ""}
+            except CheckpointError as e:
+                seen = {"id": up.file_id, "error": str(e)}
+            st.session_state[UPLOAD_SEEN] = seen
+            if not seen["error"]:
+                st.rerun()
+        if seen["error"]:
+            st.error(f"Kept the current model: {seen['error']}", icon=":material/error:")
+
+
+def model_facts(loaded: Loaded) -> None:
+    """How the checkpoint was trained, as big numbers plus a small loss curve."""
+    m, t = loaded.meta["model_config"], loaded.meta.get("train_config", {})
+    c = st.columns(5)
+    c[0].metric("Preset", m["preset"])
+    c[1].metric("Epochs", loaded.meta.get("epoch", 0))
+    c[2].metric("β (KL weight)", f"{t.get('beta', 1):g}")
+    c[3].metric("Latent size", m["latent_dim"])
+    c[4].metric("Training time", duration(loaded.meta.get("train_seconds", 0)))
+    n = loaded.meta.get("data", {}).get("n_train")
+    st.caption(f"`{loaded.source['label']}` · trained on {n:,} photos" if n else f"`{loaded.source['label']}`")
+    if loaded.meta.get("history"):
+        st.plotly_chart(loss_figure(loaded.meta["history"], height=230), key="shoevae.home.loss")
