@@ -13,6 +13,8 @@ from torch import nn
 
 from .config import VAEConfig
 
+LOGVAR_BOUND = 10.0  # |log variance| stays below this: sigma in (0.007, 148)
+
 
 def _act(cfg: VAEConfig) -> nn.Module:
     return nn.LeakyReLU(0.2) if cfg.activation == "leaky_relu" else nn.ReLU()
@@ -68,9 +70,11 @@ class VAE(nn.Module):
         self.decoder = nn.Sequential(*dec)  # ends in logits; sigmoid in decode()
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B,3,H,W) in [0,1] -> mu, logvar (B,D)."""
+        """Images (B,3,H,W) in [0,1] -> mu, logvar (B,D); logvar is softly kept inside (-10, 10)."""
         h = self.encoder(x)  # (B, C*h*w)
-        return self.fc_mu(h), self.fc_logvar(h)
+        # One bad Adam step can throw logvar to where exp() explodes (KL of 1e6 per image seen in a run);
+        # tanh bounds it smoothly, is nearly the identity where logvars live (|x| < 3), keeps gradients.
+        return self.fc_mu(h), LOGVAR_BOUND * torch.tanh(self.fc_logvar(h) / LOGVAR_BOUND)
 
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

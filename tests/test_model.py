@@ -46,6 +46,19 @@ def test_encode_is_deterministic_and_sampling_is_not():
     assert not torch.equal(m.reparameterize(mu, logvar), m.reparameterize(mu, logvar))
 
 
+def test_logvar_is_bounded_without_killing_its_gradient():
+    m = VAE(preset("paper"))
+    with torch.no_grad():
+        m.fc_logvar.bias.fill_(1e4)  # what a diverging step does: exp(1e4) would be inf
+    mu, logvar = m.encode(torch.rand(2, 3, 136, 136))
+    assert logvar.max() <= 10 and torch.isfinite(vae_loss(m.decode_logits(mu), torch.rand(2, 3, 136, 136), mu, logvar)["kl"])
+    with torch.no_grad():
+        m.fc_logvar.bias.fill_(5.0)
+    logvar = m.encode(torch.rand(2, 3, 136, 136))[1]
+    logvar.sum().backward()
+    assert m.fc_logvar.bias.grad.abs().min() > 0  # tanh, not a hard clamp: the KL can still pull it back
+
+
 def test_loss_matches_hand_computation():
     x = torch.tensor([[[[1.0, 0.0]]]])  # one image, one channel, two pixels
     p = torch.tensor([[[[0.8, 0.3]]]])
