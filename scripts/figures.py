@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from shoevae.catalogue import holdout_mask, load_catalogue  # noqa: E402
 from shoevae.checkpoint import load_checkpoint  # noqa: E402
+from shoevae.config import METRICS  # noqa: E402
 from shoevae.evaluate import HOLDOUT, baselines, evaluate_model  # noqa: E402
 from shoevae.projection import project  # noqa: E402
 from shoevae.recommend import Recommender  # noqa: E402
@@ -93,7 +94,8 @@ def metrics_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def model_card(path: Path, ck: dict, metrics: dict[str, float], baseline_rows: dict[str, dict[str, float]]) -> None:
+def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
+               baseline_rows: dict[str, dict[str, float]]) -> None:
     """weights/<name>.md beside the checkpoint: data, preset, schedule, time and metrics."""
     tc, mc, data, last = ck["train_config"], ck["model_config"], ck["data"], ck["history"][-1]
     lines = [f"# Model card: `{path.name}`", "",
@@ -104,10 +106,12 @@ def model_card(path: Path, ck: dict, metrics: dict[str, float], baseline_rows: d
              f"- training: {ck['epoch']} epochs, batch {tc['batch_size']}, Adam lr {tc['lr']:g}"
              f"{' with cosine decay' if tc.get('cosine') else ''}, beta {tc['beta']:g}, seed {tc['seed']}, "
              f"{ck['train_seconds'] / 60:.1f} min on {'a GPU' if torch.cuda.is_available() else 'the 2-core CPU'}",
-             f"- last epoch: BCE {last['bce']:.0f}, KL {last['kl']:.1f} per image; hold-out BCE {metrics['holdout_bce']:.0f}",
+             f"- last epoch: BCE {last['bce']:.0f}, KL {last['kl']:.1f} per image; hold-out BCE {metrics['cosine']['holdout_bce']:.0f}",
              f"- saved {ck['saved_at']}; float16 weights, no optimizer state (`python -m shoevae export`)", "",
              "## Retrieval metrics on the shared 13.5K catalogue", "",
-             metrics_table({path.stem: metrics, **baseline_rows})]
+             "cosine: Euclidean distance between unit-length vectors (the app's default); euclidean: the "
+             "report's raw distance. See the README's Metrics section.", "",
+             metrics_table({**{f"{path.stem}, {m}": v for m, v in metrics.items()}, **baseline_rows})]
     path.with_suffix(".md").write_text("\n".join(lines))
 
 
@@ -129,8 +133,10 @@ def main() -> None:
     held = np.flatnonzero(holdout_mask(cat.ids, HOLDOUT, SPLIT_SEED))
     for name, (model, ck) in models.items():
         rec = Recommender(model, cat)
-        own[name] = evaluate_model(model, cat, embeddings=rec.embeddings)
-        results[f"shoevae `{name}` ({ck['epoch']} epochs, {ck['train_seconds'] / 60:.0f} min)"] = own[name]
+        for metric in METRICS:
+            own[f"{name}, {metric}"] = evaluate_model(model, cat, embeddings=rec.embeddings, metric=metric)
+            results[f"shoevae `{name}` ({ck['epoch']} epochs, {ck['train_seconds'] / 60:.0f} min), {metric}"] = \
+                own[f"{name}, {metric}"]
         save_image(grid(rec.generate(32, seed=0), 8), OUT / f"samples_{name}.png", f"{name}: decoded from noise")
         rows = list(held[:8])
         recon, _ = rec.reconstruct(rows)
@@ -142,28 +148,33 @@ def main() -> None:
                    f"{name}: a query (left) and its five nearest shoes")
         if name == "style":
             latent_map(rec, OUT / "latent_map.png")
-    base = baselines(cat, 100)
+    base = baselines(cat, 100, metrics=METRICS)
     results.update(base)
     for name, (_, ck) in models.items():
-        model_card(Path(args.best if name == "style" else args.paper), ck, own[name], base)
+        model_card(Path(args.best if name == "style" else args.paper), ck,
+                   {m: own[f"{name}, {m}"] for m in METRICS}, base)
     (OUT / "metrics.json").write_text(json.dumps(results, indent=2))
     (OUT / "metrics.md").write_text(metrics_table(results))
     print(metrics_table(results))
 
     if args.sweep:
         sweep = sorted(Path(args.sweep).glob("beta-*.pt"), key=lambda q: float(q.stem[5:]))
-        rows, samples, table = list(held[:6]), [], {}
+        rows, samples, table, betas = list(held[:6]), [], {}, []
         for path in sweep:
             model, ck = load_checkpoint(path)
+            betas.append(ck["train_config"]["beta"])
             rec = Recommender(model, cat)
-            table[f"beta {ck['train_config']['beta']:g}"] = evaluate_model(model, cat, embeddings=rec.embeddings)
+            for metric in METRICS:
+                table[f"beta {ck['train_config']['beta']:g}, {metric}"] = evaluate_model(
+                    model, cat, embeddings=rec.embeddings, metric=metric)
             samples.append(rec.generate(6, seed=0))
             recon, _ = rec.reconstruct(rows)
             samples.append(recon)
         save_image(grid(np.concatenate(samples), 6), OUT / "local" / "beta_sweep.png",
                    "beta sweep: per row pair, samples from noise then hold-out reconstructions")
         save_image(grid(np.concatenate(samples[::2]), 6), OUT / "beta_sweep_samples.png",
-                   "beta sweep: samples from noise, one row per beta (" + ", ".join(table) + ")")
+                   "beta sweep: samples from noise, one row per beta (" +
+                   ", ".join(f"{b:g}" for b in betas) + ")")
         (OUT / "beta_sweep.md").write_text(metrics_table(table))
         print(metrics_table(table))
 

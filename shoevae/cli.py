@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from .config import METRIC, METRICS
+
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
 DEFAULT_CHECKPOINT = "weights/style.pt"
 
@@ -64,7 +66,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
 def cmd_recommend(args: argparse.Namespace) -> None:
     from .recommend import Recommender
     cat, model, _ = _load(args)
-    rec = Recommender(model, cat)
+    rec = Recommender(model, cat, metric=args.metric)
     if args.image:
         matches = rec.similar_to_image(args.image, args.k)
     elif args.item:
@@ -76,11 +78,14 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .embedding import embed
     from .evaluate import baselines, evaluate_model
     cat, model, ckpt = _load(args)
-    results = {f"{ckpt['model_config']['preset']} ({args.checkpoint})": evaluate_model(model, cat, args.k)}
+    emb = embed(model, cat.images)
+    name = f"{ckpt['model_config']['preset']} ({args.checkpoint})"
+    results = {f"{name}, {m}": evaluate_model(model, cat, args.k, emb, m) for m in METRICS}
     if args.baselines:
-        results.update(baselines(cat, model.cfg.latent_dim, args.k))
+        results.update(baselines(cat, model.cfg.latent_dim, args.k, METRICS))
     for name, metrics in results.items():
         print(name)
         for key, value in metrics.items():
@@ -157,9 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("item", nargs="?", help="item id from the catalogue")
     r.add_argument("--image", help="a photo file instead of an item id")
     r.add_argument("-k", type=int, default=5)
+    r.add_argument("--metric", choices=METRICS, default=METRIC,
+                   help="cosine: compare directions of the style vectors (default); euclidean: the report's")
     r.set_defaults(func=cmd_recommend)
 
-    v = sub.add_parser("evaluate", help="category precision@k, coverage and hold-out BCE")
+    v = sub.add_parser("evaluate", help="category precision@k, coverage and hold-out BCE (both metrics)")
     data_arg(v), ckpt_arg(v)
     v.add_argument("-k", type=int, default=5)
     v.add_argument("--baselines", action="store_true", help="also score raw pixels and PCA of pixels")

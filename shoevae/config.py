@@ -46,6 +46,9 @@ class VAEConfig:
         return cls(**{**d, **tuples})
 
 
+METRICS = ("cosine", "euclidean")  # distances between style vectors; see shoevae.recommend
+METRIC = "cosine"
+
 PRESETS: dict[str, VAEConfig] = {
     # The report's network (its Figure 2): 3-6-12-24-30-40, 40x6x6 = 1440 features, ReLU.
     "paper": VAEConfig(),

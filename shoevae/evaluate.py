@@ -16,6 +16,7 @@ from sklearn.decomposition import PCA
 from .catalogue import Catalogue, holdout_mask
 from .embedding import embed
 from .model import VAE, prepare
+from .config import METRIC
 from .recommend import ShoeIndex
 from .training import SPLIT_SEED, mean_bce
 
@@ -23,28 +24,30 @@ HOLDOUT = 0.1  # the same split as training's default, so a shipped model never 
 
 
 def precision_at_k(features: np.ndarray, categories: list[str], query_rows: np.ndarray,
-                   pool_rows: np.ndarray, k: int = 5) -> float:
+                   pool_rows: np.ndarray, k: int = 5, metric: str = METRIC) -> float:
     """Mean share of same-category shoes among each query's k nearest pool shoes."""
     cats = np.asarray(categories)
-    index = ShoeIndex(n_neighbors=k).fit(features[pool_rows])
+    index = ShoeIndex(n_neighbors=k, metric=metric).fit(features[pool_rows])
     _, idx = index.kneighbors(features[query_rows])
     return float((cats[pool_rows][idx] == cats[query_rows][:, None]).mean())
 
 
-def leave_one_out(features: np.ndarray, categories: list[str], k: int = 5) -> tuple[float, float]:
+def leave_one_out(features: np.ndarray, categories: list[str], k: int = 5,
+                  metric: str = METRIC) -> tuple[float, float]:
     """(precision@k, coverage) with every shoe as a query against all the others."""
     cats = np.asarray(categories)
     rows = np.arange(len(features))
-    _, idx = ShoeIndex(n_neighbors=k).fit(features).kneighbors(features, k, exclude=rows)
+    _, idx = ShoeIndex(n_neighbors=k, metric=metric).fit(features).kneighbors(features, k, exclude=rows)
     return float((cats[idx] == cats[:, None]).mean()), float(len(np.unique(idx)) / len(features))
 
 
-def score_features(features: np.ndarray, catalogue: Catalogue, k: int = 5) -> dict[str, float]:
+def score_features(features: np.ndarray, catalogue: Catalogue, k: int = 5,
+                   metric: str = METRIC) -> dict[str, float]:
     """All retrieval metrics of one feature matrix (rows aligned with the catalogue)."""
     held = holdout_mask(catalogue.ids, HOLDOUT, SPLIT_SEED)
-    p_loo, cover = leave_one_out(features, catalogue.categories, k)
+    p_loo, cover = leave_one_out(features, catalogue.categories, k, metric)
     return {f"holdout_precision@{k}": precision_at_k(features, catalogue.categories, np.flatnonzero(held),
-                                                     np.flatnonzero(~held), k),
+                                                     np.flatnonzero(~held), k, metric),
             f"loo_precision@{k}": p_loo, f"coverage@{k}": cover}
 
 
@@ -62,17 +65,20 @@ def pca_pixels(catalogue: Catalogue, n_components: int, size: int = 32) -> np.nd
     return PCA(n_components=n_components, random_state=0).fit(x[~held]).transform(x).astype(np.float32)
 
 
-def evaluate_model(model: VAE, catalogue: Catalogue, k: int = 5,
-                   embeddings: np.ndarray | None = None) -> dict[str, float]:
+def evaluate_model(model: VAE, catalogue: Catalogue, k: int = 5, embeddings: np.ndarray | None = None,
+                   metric: str = METRIC) -> dict[str, float]:
     """Retrieval metrics of the model's mean vectors plus hold-out reconstruction BCE per image."""
     emb = embed(model, catalogue.images) if embeddings is None else embeddings
     held = np.flatnonzero(holdout_mask(catalogue.ids, HOLDOUT, SPLIT_SEED))
     with torch.inference_mode():
         bce = mean_bce(model, catalogue.images[held]) if len(held) else float("nan")
-    return {**score_features(emb, catalogue, k), "holdout_bce": bce}
+    return {**score_features(emb, catalogue, k, metric), "holdout_bce": bce}
 
 
-def baselines(catalogue: Catalogue, latent_dim: int = 100, k: int = 5) -> dict[str, dict[str, Any]]:
+def baselines(catalogue: Catalogue, latent_dim: int = 100, k: int = 5,
+              metrics: tuple[str, ...] = (METRIC,)) -> dict[str, dict[str, Any]]:
     """The same metrics for raw 16x16 pixels and PCA of 32x32 pixels with `latent_dim` components."""
-    return {"raw pixels 16x16": score_features(thumbnails(catalogue.images, 16), catalogue, k),
-            f"PCA of pixels ({latent_dim} dims)": score_features(pca_pixels(catalogue, latent_dim), catalogue, k)}
+    features = {"raw pixels 16x16": thumbnails(catalogue.images, 16),
+                f"PCA of pixels ({latent_dim} dims)": pca_pixels(catalogue, latent_dim)}
+    return {f"{name}, {metric}" if len(metrics) > 1 else name: score_features(f, catalogue, k, metric)
+            for name, f in features.items() for metric in metrics}

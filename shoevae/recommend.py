@@ -1,4 +1,12 @@
-"""Nearest shoes by Euclidean distance between mean latent vectors (scikit-learn NearestNeighbors)."""
+"""Nearest shoes by distance between mean latent vectors (scikit-learn NearestNeighbors).
+
+Two metrics. "euclidean" is the report's: the distance between the vectors as they are. "cosine"
+(the default) is the Euclidean distance between the vectors scaled to unit length (the ranking of
+cosine similarity; distances in [0, 2]). It ignores how far a vector lies from the origin, which in a
+VAE mostly says how unusual a shoe is; so a few central shoes stop being everyone's neighbours
+(hubness). On the shared catalogue it raised coverage@5 from 0.87 to 0.95 and hold-out category
+precision@5 from 0.92 to 0.95 (README, Metrics).
+"""
 from __future__ import annotations
 
 import os
@@ -10,6 +18,7 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from .catalogue import Catalogue, load_image
+from .config import METRIC, METRICS
 from .embedding import embed
 from .model import VAE, prepare, to_uint8
 
@@ -17,12 +26,21 @@ from .model import VAE, prepare, to_uint8
 class ShoeIndex:
     """k-NN over embeddings, scikit-learn style: fit(X) -> self, kneighbors -> (distances, indices)."""
 
-    def __init__(self, *, n_neighbors: int = 5) -> None:
+    def __init__(self, *, n_neighbors: int = 5, metric: str = METRIC) -> None:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
         self.n_neighbors = n_neighbors
+        self.metric = metric
+
+    def _vectors(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x, np.float32))
+        if self.metric == "cosine":
+            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return x
 
     def fit(self, embeddings: np.ndarray) -> "ShoeIndex":
         # brute force: one query against 13.5k x 100 floats is a single matrix product (< 1 ms)
-        self.nn_ = NearestNeighbors(algorithm="brute", metric="euclidean").fit(np.asarray(embeddings, np.float32))
+        self.nn_ = NearestNeighbors(algorithm="brute", metric="euclidean").fit(self._vectors(embeddings))
         self.n_samples_fit_ = len(embeddings)
         return self
 
@@ -30,7 +48,7 @@ class ShoeIndex:
                    exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(distances, indices), each (n_queries, k), nearest first; row i never contains exclude[i]."""
         k = min(n_neighbors or self.n_neighbors, self.n_samples_fit_ - (exclude is not None))
-        vectors = np.atleast_2d(np.asarray(vectors, np.float32))
+        vectors = self._vectors(vectors)
         extra = 1 if exclude is not None else 0
         dist, idx = self.nn_.kneighbors(vectors, n_neighbors=k + extra)
         if exclude is None:
@@ -53,11 +71,12 @@ class Match:
 class Recommender:
     """A trained VAE with its catalogue, embeddings and neighbour index: everything the app asks."""
 
-    def __init__(self, model: VAE, catalogue: Catalogue, embeddings: np.ndarray | None = None) -> None:
+    def __init__(self, model: VAE, catalogue: Catalogue, embeddings: np.ndarray | None = None, *,
+                 metric: str = METRIC) -> None:
         self.model = model.eval()
         self.catalogue = catalogue
         self.embeddings = embed(model, catalogue.images) if embeddings is None else embeddings
-        self.index = ShoeIndex().fit(self.embeddings)
+        self.index = ShoeIndex(metric=metric).fit(self.embeddings)
 
     def _matches(self, dist: np.ndarray, idx: np.ndarray) -> list[Match]:
         cat = self.catalogue

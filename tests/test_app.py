@@ -267,7 +267,8 @@ def test_evaluate_compares_with_baselines():
     at.button(key="shoevae.eval.run").click().run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
-    assert len(table) == 3 and "holdout_precision@5" in table.columns
+    assert len(table) == 6 and "holdout_precision@5" in table.columns  # the VAE and 2 baselines, 2 metrics each
+    assert {i.rsplit(", ", 1)[1] for i in table.index} == {"cosine", "euclidean"}
     assert table["loo_precision@5"].between(0, 1).all()
 
 

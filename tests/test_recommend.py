@@ -10,10 +10,8 @@ from PIL import Image
 
 from shoe_data import write_manifest
 from shoevae.catalogue import ImageError, load_catalogue
-from shoevae.checkpoint import make_checkpoint, save_checkpoint
 from shoevae.config import TrainConfig, preset
 from shoevae.evaluate import leave_one_out, precision_at_k
-from shoevae.model import VAE
 from shoevae.projection import cached_project
 from shoevae.recommend import Recommender, ShoeIndex
 from shoevae.training import train
@@ -94,12 +92,12 @@ def test_precision_and_coverage_on_known_features():
     separable = np.concatenate([np.random.default_rng(0).normal(0, 1, (10, 4)),
                                 np.random.default_rng(1).normal(100, 1, (10, 4))])
     rows = np.arange(20)
-    assert precision_at_k(separable, cats, rows[::5], np.setdiff1d(rows, rows[::5]), k=3) == 1.0
-    p, cover = leave_one_out(separable, cats, k=3)
+    assert precision_at_k(separable, cats, rows[::5], np.setdiff1d(rows, rows[::5]), k=3, metric="euclidean") == 1.0
+    p, cover = leave_one_out(separable, cats, k=3, metric="euclidean")
     assert p == 1.0 and 0 < cover <= 1
     mixed = separable.copy()
     mixed[10:] = mixed[:10]  # category b now sits exactly on category a
-    assert leave_one_out(mixed, cats, k=3)[0] < 0.8
+    assert leave_one_out(mixed, cats, k=3, metric="euclidean")[0] < 0.8
 
 
 def test_cli_recommend_and_errors(setup):
@@ -126,6 +124,20 @@ def test_cli_recommend_and_errors(setup):
 def test_coverage_counts_distinct_recommended_shoes():
     x = np.array([[0.0], [1.0], [3.0], [6.0], [10.0]])
     # nearest neighbours: 0->1, 1->0, 3->1, 6->3, 10->6: shoes 0, 1, 3, 6 are ever shown, 10 never
-    precision, coverage = leave_one_out(x, ["a", "a", "a", "b", "b"], k=1)
+    precision, coverage = leave_one_out(x, ["a", "a", "a", "b", "b"], k=1, metric="euclidean")
     assert coverage == pytest.approx(4 / 5)
     assert precision == pytest.approx(4 / 5)  # only 6 -> 3 crosses categories
+
+
+def test_cosine_metric_compares_directions_and_euclidean_compares_positions():
+    # a central shoe (short vector) is the nearest of many by position, of nobody by direction
+    x = np.array([[0.1, 0.05], [1.0, 0.0], [3.0, 0.2], [0.0, 1.0], [0.3, 2.0]], np.float32)
+    by_position = ShoeIndex(n_neighbors=1, metric="euclidean").fit(x)
+    by_direction = ShoeIndex(n_neighbors=1).fit(x)
+    rows = np.arange(5)
+    assert by_position.kneighbors(x, exclude=rows)[1][:, 0].tolist() == [1, 0, 1, 0, 3]
+    d, i = by_direction.kneighbors(x, exclude=rows)
+    assert i[:, 0].tolist() == [2, 2, 1, 4, 3] and d.max() <= 2
+    assert by_direction.kneighbors(10 * x[2])[1][0, 0] == 2  # length does not matter, direction does
+    with pytest.raises(ValueError, match="unknown metric"):
+        ShoeIndex(metric="manhattan")

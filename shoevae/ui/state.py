@@ -22,6 +22,7 @@ import streamlit as st
 
 from ..catalogue import Catalogue, CatalogueError, default_cache_dir, load_catalogue
 from ..checkpoint import CheckpointError, load_checkpoint
+from ..config import METRICS
 from ..embedding import cached_embed, rank_dimensions
 from ..evaluate import baselines, evaluate_model
 from ..jobs import JobRegistry, TrainingJob
@@ -138,7 +139,8 @@ def _evaluation(model_key: str, data_key: str, n: int, _rec: Recommender) -> dic
         rows = np.sort(np.random.default_rng(0).choice(len(cat), n, replace=False))
         cat, emb = cat.subset(rows), emb[rows]
     label = f"VAE ({_rec.model.cfg.preset}, {_rec.model.cfg.latent_dim} dims)"
-    return {label: evaluate_model(_rec.model, cat, embeddings=emb), **baselines(cat, _rec.model.cfg.latent_dim)}
+    return {**{f"{label}, {m}": evaluate_model(_rec.model, cat, embeddings=emb, metric=m) for m in METRICS},
+            **baselines(cat, _rec.model.cfg.latent_dim, metrics=METRICS)}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
