@@ -13,9 +13,9 @@ from .model import VAE, prepare
 
 
 @torch.inference_mode()
-def embed(model: VAE, images: np.ndarray, batch_size: int = 256,
+def embed(model: VAE, images: np.ndarray, batch_size: int = 64,
           progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """uint8 images (N,H,W,3) -> mu (N, latent_dim) float32."""
+    """uint8 images (N,H,W,3) -> mu (N, latent_dim) float32 (batches of 64 measured fastest on 2 cores)."""
     model.eval()
     device = next(model.parameters()).device
     out = np.empty((len(images), model.cfg.latent_dim), dtype=np.float32)

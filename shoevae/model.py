@@ -68,6 +68,7 @@ class VAE(nn.Module):
                     dec.append(nn.BatchNorm2d(chans[i]))
                 dec.append(_act(cfg))
         self.decoder = nn.Sequential(*dec)  # ends in logits; sigmoid in decode()
+        self.to(memory_format=torch.channels_last)  # convolution weights NHWC, as prepare() makes the inputs
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B,3,H,W) in [0,1] -> mu, logvar (B,D); logvar is softly kept inside (-10, 10)."""
