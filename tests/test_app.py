@@ -280,12 +280,18 @@ def wait_for_job(at: AppTest, timeout: float = 120):
     return job
 
 
-def test_training_runs_in_the_background_and_the_result_can_be_used(app_env):
+def start_training(epochs: int, limit: int, name: str) -> AppTest:
+    """The Train page with a job started from its form."""
     at = open_app("train")
-    at.number_input(key="shoevae.train.epochs").set_value(1)
-    at.number_input(key="shoevae.train.limit").set_value(128)
-    at.text_input(key="shoevae.train.name").input("apptest-run")
+    at.number_input(key="shoevae.train.epochs").set_value(epochs)
+    at.number_input(key="shoevae.train.limit").set_value(limit)
+    at.text_input(key="shoevae.train.name").input(name)
     at.button(key="shoevae.train.start").click().run()
+    return at
+
+
+def test_training_runs_in_the_background_and_the_result_can_be_used(app_env):
+    at = start_training(epochs=1, limit=128, name="apptest-run")
     assert not at.exception and not at.error
     job = wait_for_job(at)
     at.run()
@@ -304,11 +310,7 @@ def test_training_runs_in_the_background_and_the_result_can_be_used(app_env):
 
 
 def test_stop_ends_a_running_job(app_env):
-    at = open_app("train")
-    at.number_input(key="shoevae.train.epochs").set_value(50)
-    at.number_input(key="shoevae.train.limit").set_value(5000)
-    at.text_input(key="shoevae.train.name").input("apptest-stopped")
-    at.button(key="shoevae.train.start").click().run()
+    at = start_training(epochs=50, limit=5000, name="apptest-stopped")
     job = state.job_registry().get(at.session_state[state.JOB])
     assert job.snapshot().running
     at.button(key="shoevae.train.stop").click().run()

@@ -201,13 +201,14 @@ def checkpoint_picker() -> None:
 def model_facts(loaded: Loaded) -> None:
     """How the checkpoint was trained, as big numbers plus a small loss curve."""
     m, t = loaded.meta["model_config"], loaded.meta.get("train_config", {})
-    c = st.columns(5)
+    c = st.columns(4)  # four big numbers fit a projector's half width; the rest goes in the caption
     c[0].metric("Preset", m["preset"])
     c[1].metric("Epochs", loaded.meta.get("epoch", 0))
     c[2].metric("β (KL weight)", f"{t.get('beta', 1):g}")
     c[3].metric("Latent size", m["latent_dim"])
-    c[4].metric("Training time", duration(loaded.meta.get("train_seconds", 0)))
     n = loaded.meta.get("data", {}).get("n_train")
-    st.caption(f"`{loaded.source['label']}` · trained on {n:,} photos" if n else f"`{loaded.source['label']}`")
+    took = duration(loaded.meta.get("train_seconds", 0))
+    st.caption(f"`{loaded.source['label']}` · trained on {n:,} photos in {took}" if n
+               else f"`{loaded.source['label']}` · trained in {took}")
     if loaded.meta.get("history"):
         st.plotly_chart(loss_figure(loaded.meta["history"], height=230), key="shoevae.home.loss")
