@@ -14,9 +14,9 @@ import torch
 from sklearn.decomposition import PCA
 
 from .catalogue import Catalogue, holdout_mask
+from .config import METRIC
 from .embedding import embed
 from .model import VAE, prepare
-from .config import METRIC
 from .recommend import ShoeIndex
 from .training import SPLIT_SEED, mean_bce
 
