@@ -59,7 +59,7 @@ def reference_step(images: np.ndarray):
 def shoevae_step(images: np.ndarray, name: str):
     """shoevae's step, as shoevae.training.train runs it."""
     torch.manual_seed(0)
-    model = VAE(preset(name)).to(memory_format=torch.channels_last)
+    model = VAE(preset(name))  # channels-last weights, as VAE builds them
     opt = torch.optim.Adam(model.parameters(), 1e-3)
 
     def step():

@@ -129,14 +129,13 @@ def main() -> None:
     loss_curves({n: ck for n, (_, ck) in models.items()}, OUT / "loss_curves.png")
 
     results: dict[str, dict[str, float]] = {}
-    own: dict[str, dict[str, float]] = {}
+    own: dict[str, dict[str, dict[str, float]]] = {}  # preset -> metric -> numbers
     held = np.flatnonzero(holdout_mask(cat.ids, HOLDOUT, SPLIT_SEED))
     for name, (model, ck) in models.items():
         rec = Recommender(model, cat)
-        for metric in METRICS:
-            own[f"{name}, {metric}"] = evaluate_model(model, cat, embeddings=rec.embeddings, metric=metric)
-            results[f"shoevae `{name}` ({ck['epoch']} epochs, {ck['train_seconds'] / 60:.0f} min), {metric}"] = \
-                own[f"{name}, {metric}"]
+        own[name] = evaluate_model(model, cat, embeddings=rec.embeddings, metrics=METRICS)
+        for metric, row in own[name].items():
+            results[f"shoevae `{name}` ({ck['epoch']} epochs, {ck['train_seconds'] / 60:.0f} min), {metric}"] = row
         save_image(grid(rec.generate(32, seed=0), 8), OUT / f"samples_{name}.png", f"{name}: decoded from noise")
         rows = list(held[:8])
         recon, _ = rec.reconstruct(rows)
@@ -151,8 +150,7 @@ def main() -> None:
     base = baselines(cat, 100, metrics=METRICS)
     results.update(base)
     for name, (_, ck) in models.items():
-        model_card(Path(args.best if name == "style" else args.paper), ck,
-                   {m: own[f"{name}, {m}"] for m in METRICS}, base)
+        model_card(Path(args.best if name == "style" else args.paper), ck, own[name], base)
     (OUT / "metrics.json").write_text(json.dumps(results, indent=2))
     (OUT / "metrics.md").write_text(metrics_table(results))
     print(metrics_table(results))
@@ -164,9 +162,8 @@ def main() -> None:
             model, ck = load_checkpoint(path)
             betas.append(ck["train_config"]["beta"])
             rec = Recommender(model, cat)
-            for metric in METRICS:
-                table[f"beta {ck['train_config']['beta']:g}, {metric}"] = evaluate_model(
-                    model, cat, embeddings=rec.embeddings, metric=metric)
+            for metric, row in evaluate_model(model, cat, embeddings=rec.embeddings, metrics=METRICS).items():
+                table[f"beta {betas[-1]:g}, {metric}"] = row
             samples.append(rec.generate(6, seed=0))
             recon, _ = rec.reconstruct(rows)
             samples.append(recon)

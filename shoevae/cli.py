@@ -78,12 +78,10 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .embedding import embed
     from .evaluate import baselines, evaluate_model
     cat, model, ckpt = _load(args)
-    emb = embed(model, cat.images)
     name = f"{ckpt['model_config']['preset']} ({args.checkpoint})"
-    results = {f"{name}, {m}": evaluate_model(model, cat, args.k, emb, m) for m in METRICS}
+    results = {f"{name}, {m}": r for m, r in evaluate_model(model, cat, args.k, metrics=METRICS).items()}
     if args.baselines:
         results.update(baselines(cat, model.cfg.latent_dim, args.k, METRICS))
     for name, metrics in results.items():

@@ -66,13 +66,16 @@ def pca_pixels(catalogue: Catalogue, n_components: int, size: int = 32) -> np.nd
 
 
 def evaluate_model(model: VAE, catalogue: Catalogue, k: int = 5, embeddings: np.ndarray | None = None,
-                   metric: str = METRIC) -> dict[str, float]:
-    """Retrieval metrics of the model's mean vectors plus hold-out reconstruction BCE per image."""
+                   metrics: tuple[str, ...] = (METRIC,)) -> dict[str, dict[str, float]]:
+    """Per metric: retrieval metrics of the model's mean vectors plus hold-out reconstruction BCE per image.
+
+    The embedding and the BCE (which does not depend on the metric) are computed once.
+    """
     emb = embed(model, catalogue.images) if embeddings is None else embeddings
     held = np.flatnonzero(holdout_mask(catalogue.ids, HOLDOUT, SPLIT_SEED))
     with torch.inference_mode():
         bce = mean_bce(model, catalogue.images[held]) if len(held) else float("nan")
-    return {**score_features(emb, catalogue, k, metric), "holdout_bce": bce}
+    return {m: {**score_features(emb, catalogue, k, m), "holdout_bce": bce} for m in metrics}
 
 
 def baselines(catalogue: Catalogue, latent_dim: int = 100, k: int = 5,

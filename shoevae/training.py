@@ -110,7 +110,6 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
     else:
         torch.manual_seed(tc.seed)
         model = VAE(model_cfg).to(device)
-    model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)

@@ -139,7 +139,7 @@ def _evaluation(model_key: str, data_key: str, n: int, _rec: Recommender) -> dic
         rows = np.sort(np.random.default_rng(0).choice(len(cat), n, replace=False))
         cat, emb = cat.subset(rows), emb[rows]
     label = f"VAE ({_rec.model.cfg.preset}, {_rec.model.cfg.latent_dim} dims)"
-    return {**{f"{label}, {m}": evaluate_model(_rec.model, cat, embeddings=emb, metric=m) for m in METRICS},
+    return {**{f"{label}, {m}": r for m, r in evaluate_model(_rec.model, cat, embeddings=emb, metrics=METRICS).items()},
             **baselines(cat, _rec.model.cfg.latent_dim, metrics=METRICS)}
 
 
