@@ -20,7 +20,11 @@ with noise:
 with sliders:
     start = st.segmented_control("Start from", ["Picked shoe", "Zero vector"], default="Picked shoe",
                                  key="shoevae.gen.start") or "Picked shoe"
-    item = state.picked(rec) if start == "Picked shoe" else None
+    item = None
+    if start == "Picked shoe":
+        item, note = state.shoe_to_show(rec)
+        if note:
+            st.info(note, icon=":material/info:")
     widgets.latent_sliders(rec, loaded.key, item)
 
 with blend:

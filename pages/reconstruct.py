@@ -18,7 +18,9 @@ if c3.button("New random shoes", icon=":material/casino:", width="stretch", key=
 if source == "Random shoes":
     rows = state.random_rows(len(cat), n, st.session_state.get("shoevae.recon.seed", 0))
 else:
-    item = state.picked(rec)
+    item, note = state.shoe_to_show(rec)
+    if note:
+        st.info(note, icon=":material/info:")
     rows = [cat.index_of(item)] + [m.row for m in rec.similar(item, n - 1)]
 
 recons, errors = rec.reconstruct(rows)

@@ -112,13 +112,18 @@ class Catalogue:
         return int(self.images.shape[1])
 
     def index_of(self, item_id: str) -> int:
-        """Row of an item id; KeyError with a clear message if unknown."""
+        """Row of an item id, matched exactly or else case-insensitively; KeyError with a clear message if unknown."""
         if not hasattr(self, "_pos"):
             self._pos = {k: i for i, k in enumerate(self.ids)}
-        try:
-            return self._pos[item_id]
-        except KeyError:
-            raise KeyError(f"no shoe with item id {item_id!r} in this catalogue") from None
+            self._folded: dict[str, int] = {}
+            for i, k in enumerate(self.ids):
+                self._folded.setdefault(k.casefold(), i)  # the first of ids differing only in case
+        row = self._pos.get(item_id)
+        if row is None:
+            row = self._folded.get(str(item_id).strip().casefold())
+        if row is None:
+            raise KeyError(f"no shoe with item id {item_id!r} in this catalogue")
+        return row
 
     def counts(self) -> dict[str, int]:
         """Number of shoes per category."""

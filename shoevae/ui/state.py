@@ -261,10 +261,28 @@ def pick(item_id: str | None) -> None:
     st.session_state[PICK] = item_id
 
 
-def picked(rec: Recommender) -> str:
-    """The picked shoe's id, or the first shoe if none (or an unknown one) is picked."""
+def shoe_to_show(rec: Recommender) -> tuple[str, str]:
+    """(item id to show, note): the picked shoe (its canonical id) when the catalogue has it.
+
+    Otherwise the first catalogue shoe, and the note names it and says why ("no shoe picked yet" or
+    "unknown item id"), so every page that needs a shoe behaves the same and says what it shows.
+    """
     item = st.session_state.get(PICK)
-    return item if item and _known(rec, item) else rec.catalogue.ids[0]
+    cat = rec.catalogue
+    if item:
+        try:
+            return cat.ids[cat.index_of(item)], ""
+        except KeyError:
+            why = f"There is no shoe with item id `{item}` in this catalogue"
+    else:
+        why = "No shoe picked yet (pick one on Recommend or Latent map)"
+    first = cat.ids[0]
+    return first, f"{why}: showing `{first}` ({cat.categories[0]}), the first shoe of the catalogue."
+
+
+def picked(rec: Recommender) -> str:
+    """The id of the shoe to show (see shoe_to_show, which also says why when it is not the picked one)."""
+    return shoe_to_show(rec)[0]
 
 
 def _known(rec: Recommender, item_id: str | None) -> bool:
