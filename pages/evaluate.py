@@ -16,14 +16,22 @@ n = c1.segmented_control("Shoes to evaluate on", sizes, default=sizes[-1], key="
 done_key = f"shoevae.eval.done.{loaded.key}.{n}"
 if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", width="stretch", key="shoevae.eval.run"):
     st.session_state[done_key] = True
+shoes = f"all {n:,} shoes loaded" if n == len(cat) else f"{n:,} of the {len(cat):,} shoes loaded"
 
 if st.session_state.get(done_key):
-    results = state.evaluation(rec, loaded.key, n)
-    st.plotly_chart(charts.precision_figure(results), key="shoevae.eval.chart")
-    st.dataframe(charts.evaluation_table(results).style.format("{:.4f}", na_rep="–"))
-    st.caption("Hold-out: queries from the 10% of shoes never trained on, neighbours from the rest. "
-               "Leave-one-out: every shoe queries all the others. Coverage: share of shoes that appear in "
-               "someone's top 5. holdout_bce: reconstruction error per image on the hold-out shoes.")
+    try:
+        results = state.evaluation(rec, loaded.key, n)
+    except ValueError as e:  # too few shoes for a metric (scikit-learn's or our own check): say so, keep the page
+        st.error(f"Cannot evaluate on {shoes}: {e}", icon=":material/error:")
+    else:
+        table = charts.evaluation_table(results)
+        st.plotly_chart(charts.precision_figure(results), key="shoevae.eval.chart")
+        st.dataframe(table.style.format("{:.4f}", na_rep="–"))
+        st.caption(f"On {shoes}. Hold-out: queries from the 10% of shoes never trained on, neighbours from the "
+                   "rest. Leave-one-out: every shoe queries all the others. Coverage: share of shoes that appear in "
+                   "someone's top 5. holdout_bce: reconstruction error per image on the hold-out shoes."
+                   + (" –: cannot be computed on so few shoes." if table.isna().any().any() else ""))
 else:
-    st.info("Press **Evaluate** (on all 13.5K shoes it takes about half a minute the first time; "
-            "the result is remembered for this checkpoint).", icon=":material/info:")
+    st.info(f"Press **Evaluate** to score this model and two baselines on {shoes} (on 13.5K shoes it takes "
+            "about half a minute the first time; the result is remembered for this checkpoint).",
+            icon=":material/info:")

@@ -37,8 +37,12 @@ class JobError(ValueError):
 
 
 def safe_name(name: str) -> str:
-    """A checkpoint name made safe for a file name: letters, digits, '-', '_' and '.', no leading dot."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.")[:60]
+    """A checkpoint name made safe for a file name: letters, digits, '-', '_' and '.', no leading dot.
+
+    A typed ".pt" suffix is dropped (the file is saved as <name>.pt, never "x.pt.pt").
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip())
+    cleaned = re.sub(r"(\.pt)+$", "", cleaned, flags=re.IGNORECASE).strip("-.")[:60]
     if not cleaned:
         raise JobError("give the model a name (letters, digits, '-', '_')")
     return cleaned

@@ -3,10 +3,14 @@
 Fast tier (needs nothing beside the checkout): `shapes_dir`, a synthetic catalogue of coloured shapes
 (tests/synthetic.py), `shapes_catalogue` and `shapes_checkpoint`, a tiny model trained on it once.
 
-Shared tier (marked `shared`, automatically for every test using `zappos_dir` or `app_env`): the real
-13.5K-shoe sample in ../shared. Where ../shared is missing these tests are skipped with the reason,
-except in CI (CI=true or SHOEVAE_REQUIRE_SHARED=1), where that is a failure.
+Shared tier (marked `shared`, automatically for every test using `zappos_dir` or `app_env`, or whose
+function or fixtures call tests/shoe_data.py's `write_manifest` or read its `SHARED_DATA`): the real
+13.5K-shoe sample in ../shared (SHOEVAE_SHARED_DATA points elsewhere). Where it is missing these tests
+are skipped with the reason, except in CI (CI=true or SHOEVAE_REQUIRE_SHARED=1), where that is a failure.
 `python -m pytest -q -m "not shared"` runs the fast tier alone.
+
+`shapes_app_env` points the app at the shapes and the tiny shapes checkpoint, for app tests that need
+no real photos (fast tier).
 
 `app_env` points the app at the real photos through environment variables (SHOEVAE_DATA,
 SHOEVAE_CHECKPOINT, SHOEVAE_CACHE, SHOEVAE_WEIGHTS), all under one temporary folder per test
@@ -17,13 +21,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import types
+from collections.abc import Callable
+
 import pytest
 
+from shoe_data import SHARED_DATA
 from synthetic import make_shoes
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_ZAPPOS = (ROOT / ".." / "shared" / "data" / "zappos").resolve()  # CI: ../shared beside the clone
+SHARED_ZAPPOS = SHARED_DATA.resolve()  # CI: ../shared beside the clone; SHOEVAE_SHARED_DATA overrides
 SHARED_FIXTURES = {"zappos_dir", "app_env"}
+SHARED_NAMES = {"write_manifest", "SHARED_DATA"}  # tests/shoe_data.py: real photos cut from ../shared
 
 
 def require_shared() -> bool:
@@ -36,9 +45,29 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "except in CI)")
 
 
+def _global_names(code: types.CodeType) -> set[str]:
+    """Global names a function's code (and the lambdas and functions nested in it) refers to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def uses_shared_photos(item: pytest.Item) -> bool:
+    """Whether a test, or a fixture it uses, needs the real photos of ../shared."""
+    if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    funcs: list[Callable] = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info else ()):
+        funcs += [d.func for d in defs]
+    return any(SHARED_NAMES & _global_names(f.__code__) for f in funcs if hasattr(f, "__code__"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if uses_shared_photos(item):
             item.add_marker(pytest.mark.shared)
 
 
@@ -101,3 +130,29 @@ def app_env(tmp_path_factory: pytest.TempPathFactory, zappos_dir: Path):
         # the report's net, one epoch on 256 photos: seconds on a CPU, and enough to embed and decode
         train(preset("paper"), TrainConfig(epochs=1, limit=256, batch_size=64), cat, out=paths["checkpoint"])
         yield {**paths, "env": env}
+
+
+@pytest.fixture(scope="session")
+def shapes_app_paths(shapes_dir: Path, shapes_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The app's folders on the shapes: photos, cache, weights (holding a copy of the shapes model)."""
+    base = tmp_path_factory.mktemp("shoevae-shapes")
+    paths = {"data": shapes_dir, "cache": base / "cache", "weights": base / "weights"}
+    paths["weights"].mkdir()
+    paths["checkpoint"] = paths["weights"] / "shapes.pt"
+    paths["checkpoint"].write_bytes(shapes_checkpoint.read_bytes())
+    paths["env"] = {"SHOEVAE_DATA": str(paths["data"]), "SHOEVAE_CACHE": str(paths["cache"]),
+                    "SHOEVAE_WEIGHTS": str(paths["weights"]), "SHOEVAE_CHECKPOINT": str(paths["checkpoint"])}
+    return paths
+
+
+@pytest.fixture
+def shapes_app_env(shapes_app_paths: dict, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Environment for the app on the shapes (fast tier): the 120 synthetic photos and the tiny shapes model.
+
+    Like `app_env` (a dict of data, cache, weights, checkpoint, env), but os.environ holds them for one
+    test only, so it never leaks into tests on the real photos (whose session-wide `app_env` it masks).
+    The Train page saves into the `weights` folder, next to shapes.pt.
+    """
+    for k, v in shapes_app_paths["env"].items():
+        monkeypatch.setenv(k, v)
+    return shapes_app_paths
