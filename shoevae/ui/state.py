@@ -149,13 +149,14 @@ def _generated(model_key: str, n: int, temperature: float, seed: int, _rec: Reco
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _interpolated(model_key: str, data: str, first: str, second: str, steps: int, _rec: Recommender) -> np.ndarray:
+def _interpolated(model_key: str, data: str, first: str, second: str, steps: int, _rec: Recommender
+                  ) -> list[np.ndarray]:
     rec = _rec
     cat = rec.catalogue
     a, b = cat.index_of(first), cat.index_of(second)  # KeyError for unknown ids
     t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
     z = (1 - t) * rec.embeddings[a] + t * rec.embeddings[b]
-    return np.concatenate([cat.images[a][None], rec.decode(z), cat.images[b][None]])
+    return [cat.images[a], *rec.decode(z), cat.images[b]]  # a list: a model's size may differ from the photos'
 
 
 @st.cache_resource
