@@ -28,14 +28,32 @@ def test_paper_preset_layers_match_the_report():
 
 
 @pytest.mark.parametrize("name,size", [("paper", 136), ("style", 136), ("style", 64), ("paper", 100)])
-def test_round_trip_shapes_and_range(name, size):
+def test_round_trip_decodes_a_sample_of_the_encoding(name, size):
+    """forward = encode, draw z = mu + sigma * eps, decode; the shapes survive the trip at any image size."""
     m = VAE(preset(name, image_size=size, latent_dim=16)).eval()
     x = torch.rand(3, 3, size, size)
+    torch.manual_seed(7)
     logits, mu, logvar = m(x)
     assert logits.shape == x.shape and mu.shape == logvar.shape == (3, 16)
-    img = m.decode(mu)
-    assert img.min() >= 0 and img.max() <= 1
+    torch.manual_seed(7)
+    eps = torch.randn(3, 16)
+    with torch.no_grad():
+        assert torch.allclose(logits, m.decode_logits(mu + eps * torch.exp(0.5 * logvar)), atol=1e-5)
+        assert not torch.allclose(logits, m.decode_logits(mu), atol=1e-5), "forward decodes a sample, not the mean"
+        assert torch.allclose(m.decode(mu), torch.sigmoid(m.decode_logits(mu)))
+        assert not torch.allclose(m.encode(x)[0], m.encode(x.flip(-1))[0]), "the code depends on the photo"
     assert m.sample(4).shape == (4, 3, size, size)
+
+
+def test_the_reconstruction_loss_reaches_the_encoder_through_the_sample():
+    """With beta = 0 only the reconstruction trains: mu and sigma get gradients only through z = mu + sigma*eps."""
+    m = VAE(preset("paper", image_size=64, latent_dim=8))
+    x = torch.rand(4, 3, 64, 64)
+    logits, mu, logvar = m(x)
+    vae_loss(logits, x, mu, logvar, beta=0.0)["loss"].backward()
+    assert m.fc_mu.weight.grad.abs().sum() > 0 and m.fc_logvar.weight.grad.abs().sum() > 0
+    first_conv = next(l for l in m.encoder if isinstance(l, nn.Conv2d))
+    assert first_conv.weight.grad.abs().sum() > 0
 
 
 def test_encode_is_deterministic_and_sampling_is_not():

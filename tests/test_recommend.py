@@ -1,4 +1,7 @@
-"""Recommendations are deterministic, exclude the query, and evaluation scores what it should."""
+"""Recommendations are deterministic, exclude the query, and evaluation scores what it should.
+
+Fast tier: the synthetic shapes catalogue and the tiny shapes model (tests/conftest.py).
+"""
 import io
 import subprocess
 import sys
@@ -6,28 +9,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from shoe_data import write_manifest
-from shoevae.catalogue import ImageError, load_catalogue
-from shoevae.config import TrainConfig, preset
+import shoevae.projection
+from shoevae.catalogue import ImageError
+from shoevae.checkpoint import load_checkpoint
+from shoevae.cli import main
 from shoevae.evaluate import leave_one_out, precision_at_k
+from shoevae.model import prepare, to_uint8
 from shoevae.projection import cached_project
 from shoevae.recommend import Recommender, ShoeIndex
-from shoevae.training import train
+from shoevae.training import mean_bce
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, shapes_dir, shapes_catalogue, shapes_checkpoint):
+    """(work folder, photo folder, catalogue, model): the shapes and the tiny model trained on them."""
     d = tmp_path_factory.mktemp("rec")
-    manifest = write_manifest(d, per_category=60)
-    cat = load_catalogue(manifest, 64, cache_dir=d / "cache")
-    ckpt = train(preset("paper", image_size=64, latent_dim=16), TrainConfig(epochs=1, batch_size=32), cat,
-                 out=d / "m.pt")
-    from shoevae.checkpoint import model_from_checkpoint
-    return d, manifest, cat, model_from_checkpoint(ckpt)
+    (d / "m.pt").write_bytes(shapes_checkpoint.read_bytes())
+    model, _ = load_checkpoint(d / "m.pt")
+    return d, shapes_dir, shapes_catalogue, model
 
 
 def test_recommendations_are_identical_across_calls_and_never_the_query(setup):
@@ -70,21 +74,38 @@ def test_query_by_photo_matches_query_by_item(setup):
 def test_decode_reconstruct_generate(setup):
     _, _, cat, model = setup
     rec = Recommender(model, cat)
-    out, bce = rec.reconstruct([0, 1, 2])
-    assert out.shape == (3, 64, 64, 3) and out.dtype == np.uint8 and (bce > 0).all()
+    rows = [0, 50, 100]
+    out, bce = rec.reconstruct(rows)
+    assert out.shape == (3, 64, 64, 3) and out.dtype == np.uint8
+    # the error is the BCE of each shown reconstruction against its own photo, summed over its pixels
+    x = prepare(cat.images[rows], 64).double()
+    with torch.no_grad():
+        p = model.decode(model.encode(prepare(cat.images[rows], 64))[0]).double()
+    expected = -(x * torch.log(p) + (1 - x) * torch.log1p(-p)).sum((1, 2, 3)).numpy()
+    assert bce == pytest.approx(expected, rel=1e-4)
+    assert np.abs(out.astype(int) - to_uint8(p).astype(int)).max() <= 1
+    assert mean_bce(model, cat.images[rows]) == pytest.approx(bce.mean(), rel=1e-4)
+    assert rec.reconstruct(rows[::-1])[1] == pytest.approx(bce[::-1], rel=1e-5)  # each error stays with its shoe
     assert np.array_equal(rec.generate(4, seed=1), rec.generate(4, seed=1))
     assert not np.array_equal(rec.generate(4, seed=1), rec.generate(4, seed=2))
     assert rec.decode(np.zeros(16)).shape == (1, 64, 64, 3)
 
 
-def test_projection_is_cached(setup, tmp_path):
+def test_projection_is_computed_once_then_read_from_the_cache(setup, tmp_path, monkeypatch):
     _, _, cat, model = setup
     emb = Recommender(model, cat).embeddings
+    calls = []
+    real_project = shoevae.projection.project
+    monkeypatch.setattr(shoevae.projection, "project",
+                        lambda e, method="pca", seed=0: calls.append(method) or real_project(e, method, seed))
     for method in ("pca", "tsne"):
         a = cached_project(emb, method, tmp_path)
         assert a.shape == (len(cat), 2) and np.isfinite(a).all()
         assert np.array_equal(a, cached_project(emb, method, tmp_path))
+    assert calls == ["pca", "tsne"], "the second call of each reads the cache"
     assert len(list(tmp_path.glob("projection-*.npy"))) == 2
+    moved = cached_project(emb + 1, "pca", tmp_path)  # other embeddings (another model): computed afresh
+    assert calls == ["pca", "tsne", "pca"] and moved.shape == (len(cat), 2)
 
 
 def test_precision_and_coverage_on_known_features():
@@ -94,31 +115,42 @@ def test_precision_and_coverage_on_known_features():
     rows = np.arange(20)
     assert precision_at_k(separable, cats, rows[::5], np.setdiff1d(rows, rows[::5]), k=3, metric="euclidean") == 1.0
     p, cover = leave_one_out(separable, cats, k=3, metric="euclidean")
-    assert p == 1.0 and 0 < cover <= 1
+    d = np.linalg.norm(separable[:, None] - separable[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    shown = np.unique(np.argsort(d, axis=1)[:, :3])  # every shoe's 3 nearest others, by brute force
+    assert p == 1.0 and cover == len(shown) / 20 and len(shown) < 20  # some shoe is nobody's neighbour
     mixed = separable.copy()
     mixed[10:] = mixed[:10]  # category b now sits exactly on category a
     assert leave_one_out(mixed, cats, k=3, metric="euclidean")[0] < 0.8
 
 
-def test_cli_recommend_and_errors(setup):
-    d, manifest, cat, _ = setup
-    run = lambda *a: subprocess.run([sys.executable, "-m", "shoevae", *a], cwd=ROOT, capture_output=True, text=True,
-                                    env={"SHOEVAE_CACHE": str(d / "cache"), "PATH": "/usr/bin:/bin",
-                                         "HOME": str(d)})
-    ok = run("recommend", cat.ids[0], "--data", str(manifest), "--checkpoint", str(d / "m.pt"))
-    assert ok.returncode == 0, ok.stderr
-    lines = ok.stdout.strip().splitlines()
-    assert len(lines) == 5 and cat.ids[0] not in ok.stdout
-    for args, message in [(("recommend", "nope", "--data", str(manifest), "--checkpoint", str(d / "m.pt")),
-                           "no shoe with item id"),
-                          (("recommend", "x", "--data", str(d / "missing"), "--checkpoint", str(d / "m.pt")),
-                           "does not exist"),
-                          (("recommend", "x", "--data", str(manifest), "--checkpoint", str(manifest)),
+def test_cli_recommend_and_errors(setup, monkeypatch, capsys):
+    """`python -m shoevae recommend`: five lines; every mistake one line on stderr and exit status 2.
+
+    In-process through shoevae.cli.main (an interpreter per call costs seconds); one call goes through
+    `python -m shoevae` to check what the user sees: the exit status and a single line, no traceback.
+    """
+    d, photos, cat, _ = setup
+    (d / "empty").mkdir()
+    (d / "notes.txt").write_text("not a checkpoint")
+    monkeypatch.setenv("SHOEVAE_CACHE", str(d / "cache"))
+    ckpt = ["--checkpoint", str(d / "m.pt")]
+    assert main(["recommend", cat.ids[0], "--data", str(photos), *ckpt]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 5 and cat.ids[0] not in "\n".join(lines)
+    for args, message in [(("recommend", "nope", "--data", str(photos), *ckpt), "no shoe with item id"),
+                          (("recommend", "x", "--data", str(d / "missing"), *ckpt), "does not exist"),
+                          (("recommend", "x", "--data", str(photos), "--checkpoint", str(d / "notes.txt")),
                            "not a readable checkpoint"),
-                          (("train", "--data", str(d / "cache"), "--epochs", "1"), "no images found")]:
-        r = run(*args)
-        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
-        assert len(r.stderr.strip().splitlines()) == 1
+                          (("train", "--data", str(d / "empty"), "--epochs", "1"), "no images found")]:
+        assert main(list(args)) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("shoevae: error: ") and message in err and len(err.strip().splitlines()) == 1, err
+    r = subprocess.run([sys.executable, "-m", "shoevae", "recommend", "nope", "--data", str(photos), *ckpt],
+                       cwd=ROOT, capture_output=True, text=True,
+                       env={"SHOEVAE_CACHE": str(d / "cache"), "PATH": "/usr/bin:/bin", "HOME": str(d)})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "no shoe with item id 'nope'" in r.stderr, r.stderr
 
 
 def test_coverage_counts_distinct_recommended_shoes():
