@@ -71,10 +71,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.shared)
 
 
-@pytest.fixture(autouse=True)
-def _shared_data_present(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("shared") and not (SHARED_ZAPPOS / "manifest.csv").is_file():
-        reason = f"the shoe sample is missing: expected {SHARED_ZAPPOS}/manifest.csv (../shared beside the repo)"
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture (a module-wide one may already read ../shared): skip, or in CI fail, without it."""
+    if item.get_closest_marker("shared") and not (SHARED_ZAPPOS / "manifest.csv").is_file():
+        reason = (f"the shoe sample is missing: expected {SHARED_ZAPPOS}/manifest.csv "
+                  "(../shared beside the repo, or SHOEVAE_SHARED_DATA)")
         if require_shared():
             pytest.fail(reason)
         pytest.skip(reason)
