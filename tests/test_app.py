@@ -7,16 +7,19 @@ checkpoint), so each catalogue is decoded and embedded once per test session.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+from unittest.mock import MagicMock
 
 from shoevae import TrainConfig, load_catalogue, preset
 from shoevae.checkpoint import load_checkpoint
@@ -537,6 +540,33 @@ def test_registry_refuses_a_second_job_and_unsafe_names(shapes, tmp_path):
 
 
 # ----------------------------------------------------------------------------- sessions
+@contextlib.contextmanager
+def apptests_in_threads():
+    """Let AppTest sessions run at once, in threads, as a server's sessions do.
+
+    Around every run AppTest sets, then resets, two process-wide things: the Streamlit runtime
+    (Runtime._instance, reset to None) and config.get_option (patched, then restored). Two runs at once
+    undo each other's (seen: a KeyError on a widget id; a leaked config patch). Inside this block both
+    are set once, as in a real server, where one runtime serves every session. The app's own code
+    (pages, cached resources, the job registry) runs unchanged.
+    """
+    import streamlit.testing.v1.app_test as harness
+    from streamlit.runtime import Runtime
+    from streamlit.testing.v1.util import patch_config_options
+
+    runtime = MagicMock(spec=Runtime)  # what AppTest builds for each run, built once
+    runtime.media_file_mgr = harness.MediaFileManager(harness.MemoryMediaFileStorage("/mock/media"))
+    runtime.dataframe_source_mgr = harness.DataframeSourceManager()
+    runtime.cache_storage_manager = harness.MemoryCacheStorageManager()
+    runtime.bidi_component_registry = harness.BidiComponentManager()
+    runtime.bidi_component_registry.discover_and_register_components(start_file_watching=False)
+    with patch_config_options({"global.appTest": True}), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(harness, "patch_config_options", lambda overrides: contextlib.nullcontext())
+        mp.setattr(harness, "Runtime", type("RuntimePerRun", (Runtime,), {}))  # its per-run set/reset goes here
+        mp.setattr(Runtime, "_instance", runtime)
+        yield
+
+
 def test_two_sessions_at_once_while_one_trains(shapes, no_jobs_left):
     """Two browser sessions pick different shoes at the same time, in threads, while a third trains."""
     trainer = start_training(epochs=LONG, limit=0, name="apptest-busy")
@@ -558,15 +588,16 @@ def test_two_sessions_at_once_while_one_trains(shapes, no_jobs_left):
             seen[slot] = {"mine": mine, "pick": at.session_state[state.PICK], "exception": at.exception,
                           "errors": values(at.error), "first": captions(at)[0], "training": job.snapshot().running}
         except Exception as e:  # reported below, in the test's thread
-            seen[slot] = {"failed": repr(e)}
+            seen[slot] = {"failed": traceback.format_exc()}
             ready.abort()
             both_picked.abort()
 
     threads = [threading.Thread(target=session, args=(slot,)) for slot in (0, 5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    with apptests_in_threads():
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
     assert job.snapshot().running, "the job trained all along"
     assert sorted(seen) == [0, 5], seen
     for slot, s in seen.items():
