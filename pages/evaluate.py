@@ -22,7 +22,8 @@ if st.session_state.get(done_key):
     try:
         results = state.evaluation(rec, loaded.key, n)
     except ValueError as e:  # too few shoes for a metric (scikit-learn's or our own check): say so, keep the page
-        st.error(f"Cannot evaluate on {shoes}: {e}", icon=":material/error:")
+        st.error(f"Cannot evaluate on {shoes}: too few shoes for one of the metrics ({e}). Load more photos "
+                 "on Home.", icon=":material/error:")
     else:
         table = charts.evaluation_table(results)
         st.plotly_chart(charts.precision_figure(results), key="shoevae.eval.chart")
