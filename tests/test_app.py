@@ -97,7 +97,7 @@ def jpeg_bytes(env) -> bytes:
 
 
 # ----------------------------------------------------------------------------- every page
-@pytest.mark.parametrize("page", [p for p in PAGES if p != "latent_map"])  # its slider starts at 1,000 shoes
+@pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_errors(shapes, page):
     at = open_app(page)
     assert not at.error, values(at.error)
@@ -234,7 +234,7 @@ def test_a_fresh_session_says_no_shoe_is_picked_and_names_the_one_shown(shapes):
     assert any(c.startswith(f"decoded from shoe {shapes.ids[70]},") for c in captions(at))
 
 
-def test_latent_map_says_an_unknown_picked_shoe_is_not_there(app_env):
+def test_latent_map_says_an_unknown_picked_shoe_is_not_there(shapes):
     at = open_app("latent_map", **{state.PICK: "no-such-shoe"})
     assert any("no shoe with item id 'no-such-shoe'" in e for e in values(at.error)), values(at.error)
     assert at.get("plotly_chart") and not neighbour_captions(at)
@@ -355,7 +355,7 @@ def test_generate_noise_sliders_and_blend(shapes):
     assert not at.exception and any("no shoe with item id 'nope'" in e for e in values(at.error))
 
 
-def test_latent_map_shows_the_picked_shoe_and_its_neighbours(app_env):
+def test_latent_map_shows_the_picked_shoe_and_its_neighbours(shapes):
     at = open_app("latent_map")
     assert at.get("plotly_chart") and not at.error
     at.switch_page("pages/recommend.py").run()
