@@ -19,10 +19,9 @@ session, so nothing is written into the repository or ~/.cache.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 import types
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 

@@ -14,14 +14,13 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from unittest.mock import MagicMock
 
-import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
-from unittest.mock import MagicMock
 
-from shoevae import TrainConfig, load_catalogue, preset
+from shoevae import TrainConfig, preset
 from shoevae.checkpoint import load_checkpoint
 from shoevae.config import METRICS
 from shoevae.evaluate import baselines, evaluate_model
@@ -589,7 +588,7 @@ def test_two_sessions_at_once_while_one_trains(shapes, no_jobs_left):
             at.segmented_control(key="shoevae.recon.source").set_value("Picked shoe and its neighbours").run()
             seen[slot] = {"mine": mine, "pick": at.session_state[state.PICK], "exception": at.exception,
                           "errors": values(at.error), "first": captions(at)[0], "training": job.snapshot().running}
-        except Exception as e:  # reported below, in the test's thread
+        except Exception:  # reported below, in the test's thread
             seen[slot] = {"failed": traceback.format_exc()}
             ready.abort()
             both_picked.abort()
