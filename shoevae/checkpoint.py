@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import pickletools
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -128,7 +129,9 @@ def read_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, name: str |
         except OSError as e:
             raise CheckpointError(f"cannot read {name} ({e.strerror or e})") from None
     try:
-        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them: our message says it
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception:  # torch.load raises many types on garbage (UnpicklingError, RuntimeError, EOFError ...)
         raise CheckpointError(f"{name} {_unreadable_reason(data)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:

@@ -180,7 +180,7 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
     data = {"fingerprint": data_fingerprint([catalogue.ids[i] for i in train_rows], catalogue.image_size),
             "n_train": int(len(train_rows)), "n_holdout": int(len(val_rows)), "source": catalogue.root,
             "categories": catalogue.counts(), "split": Split(tc.holdout).to_dict()}
-    val_sample = validation_rows(val_rows)
+    val_sample = validation_rows(val_rows, VAL_IMAGES)
 
     history: list[dict[str, float]] = []
     seconds = 0.0
