@@ -30,13 +30,18 @@ def _flag(field: str) -> str:
 
 
 def _check_writable(path: str | os.PathLike, what: str) -> Path:
-    """Refuse, before any work, an output that cannot be written (its folder is created if missing)."""
+    """Refuse, before any work, an output that cannot be written. Creates nothing: missing folders are
+    made when the result is written, so the nearest existing one must be a writable folder."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{what} {path} is a folder; give a file name")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"cannot write {what} {path} ({folder} is a file, not a folder)")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path.parent):
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
         raise UserError(f"cannot write {what} {path} ({e.strerror or e})") from None
@@ -126,16 +131,19 @@ def cmd_embed(args: argparse.Namespace) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
-    from .catalogue import ImageError, load_image
+    from .catalogue import ImageError, load_catalogue, load_image
+    from .checkpoint import load_checkpoint
     from .recommend import Recommender
-    cat, model, _ = _load(args)
-    if args.image:  # check the query before embedding the catalogue
+    model, _ = load_checkpoint(args.checkpoint)
+    size = max(model.cfg.image_size, 136)
+    if args.image:  # check the query before reading and embedding the catalogue
         try:
-            load_image(args.image, cat.image_size)
+            load_image(args.image, size)
         except ImageError as e:
             raise UserError(f"--image {args.image}: {e}") from None
-    else:
-        cat.index_of(args.item)  # UnknownItemError before the work
+    cat = load_catalogue(args.data, size, progress=True)
+    if args.item:
+        cat.index_of(args.item)  # UnknownItemError before embedding
     rec = Recommender(model, cat, _embeddings(model, cat), metric=args.metric)
     matches = rec.similar_to_image(args.image, args.k) if args.image else rec.similar(args.item, args.k)
     for rank, m in enumerate(matches, 1):
@@ -159,7 +167,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     reasons = why_not(cat, split, args.k)
     held = len(split.rows(cat.ids)[1])
     print(f"hold-out: the checkpoint's split, {split.holdout:.0%} of photos by a seeded hash of their ids "
-          f"({held} of {len(cat)} here)")
+          f"({held} of {len(cat)} here)" if split.holdout else "hold-out: none (the model trained on every photo)")
     for name, metrics in results.items():
         print(name)
         for key, value in metrics.items():
