@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--holdout", type=_share, default=None, help="share of images never trained on (default 0.1)")
     t.add_argument("--minutes", type=_number(float, 0, above=True), default=None,
                    help="stop before an epoch would end past this much training time (in all, with --resume)")
-    t.add_argument("--seed", type=int, default=None, help="default 0")
+    t.add_argument("--seed", type=_number(int, 0), default=None, help="default 0")
     t.add_argument("--out", default=None,
                    help="checkpoint path (default: the --resume file, else runs/<preset>.pt)")
     t.add_argument("--force", action="store_true", help="overwrite an existing --out (other than the resumed file)")

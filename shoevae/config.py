@@ -35,6 +35,17 @@ class VAEConfig:
             raise ConfigError(f"unknown activation {self.activation!r}")
         _check(self.latent_dim, "latent_dim", "a whole number >= 1", _is_int(self.latent_dim) and self.latent_dim >= 1)
         _check(self.image_size, "image_size", "a whole number >= 8", _is_int(self.image_size) and self.image_size >= 8)
+        if not self._fits(self.image_size):
+            smallest = next(n for n in range(8, 4096) if self._fits(n))
+            raise ConfigError(f"image_size {self.image_size} is too small for this network (the smallest is {smallest})")
+
+    def _fits(self, size: int) -> bool:
+        """Whether every encoder convolution leaves at least one pixel at this input size."""
+        for k, s, p in zip(self.kernels, self.strides, self.paddings):
+            size = (size + 2 * p - k) // s + 1
+            if size < 1:
+                return False
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +119,7 @@ class TrainConfig:
         _check(self.batch_size, "batch_size", "a whole number >= 1", _is_int(self.batch_size) and self.batch_size >= 1)
         _check(self.lr, "lr", "a number > 0", _is_num(self.lr) and self.lr > 0 and math.isfinite(self.lr))
         _check(self.beta, "beta", "a number >= 0", _is_num(self.beta) and self.beta >= 0 and math.isfinite(self.beta))
-        _check(self.seed, "seed", "a whole number", _is_int(self.seed))
+        _check(self.seed, "seed", "a whole number >= 0", _is_int(self.seed) and self.seed >= 0)
         _check(self.limit, "limit", "a whole number >= 1 (or None: all images)",
                self.limit is None or (_is_int(self.limit) and self.limit >= 1))
         _check(self.time_limit, "time_limit", "a number of seconds > 0 (or None: no limit)",

@@ -142,15 +142,18 @@ def test_cosine_learning_rate_and_time_limit(shapes_catalogue):
 
 @pytest.mark.parametrize("bad, field", [({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"),
                                         ({"beta": -1.0}, "beta"), ({"limit": -5}, "limit"), ({"lr": 0.0}, "lr"),
-                                        ({"holdout": 1.0}, "holdout"), ({"time_limit": 0.0}, "time_limit")])
+                                        ({"holdout": 1.0}, "holdout"), ({"time_limit": 0.0}, "time_limit"),
+                                        ({"seed": -1}, "seed")])
 def test_train_config_refuses_values_out_of_range(bad, field):
     with pytest.raises(ConfigError, match=f"^{field} must be"):
         TrainConfig(**bad)
 
 
-def test_model_config_refuses_latent_dim_zero():
+def test_model_config_refuses_latent_dim_zero_and_images_too_small_for_its_layers():
     with pytest.raises(ConfigError, match="latent_dim must be"):
         preset("paper", latent_dim=0)
+    with pytest.raises(ConfigError, match="image_size 32 is too small for this network"):
+        preset("paper", image_size=32)
 
 
 def test_per_epoch_holdout_bce_scores_a_random_sample_of_every_category(shapes_catalogue, monkeypatch):
