@@ -109,3 +109,11 @@ def test_a_write_interrupted_midway_leaves_the_previous_checkpoint_intact(good, 
     monkeypatch.undo()
     assert path.read_bytes() == before and read_checkpoint(path)["epoch"] == 0
     assert [p.name for p in tmp_path.iterdir()] == ["good.pt"]  # no temporary file left behind
+
+
+def test_the_app_names_an_uploaded_file_in_its_message():
+    from shoevae.ui import state
+    junk = b"\x80\x02 not really a pickle"
+    with pytest.raises(CheckpointError) as info:
+        state.load_source(state.upload_source("mine.pt", junk), junk)
+    assert str(info.value).startswith("'mine.pt (uploaded)' is not a readable checkpoint (corrupt or truncated")
