@@ -175,9 +175,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             print(f"  {key:<22} {shown}")
     if args.json:
         from .atomic import atomic_write
-        clean = {name: {k: (None if math.isnan(v) else v) for k, v in m.items()} for name, m in results.items()}
+        clean: dict[str, dict[str, Any]] = {}
+        for name, metrics in results.items():  # JSON has no NaN: null, and why
+            clean[name] = {k: (None if math.isnan(v) else v) for k, v in metrics.items()}
+            missing = {k: reasons.get(k, "too few photos") for k, v in metrics.items() if math.isnan(v)}
+            if missing:
+                clean[name]["cannot_compute"] = missing
         with atomic_write(args.json, "w") as f:
-            json.dump({"split": split.to_dict(), "results": clean, "cannot_compute": reasons}, f, indent=2)
+            json.dump(clean, f, indent=2)
 
 
 def cmd_export(args: argparse.Namespace) -> None:

@@ -12,6 +12,7 @@ A metric that cannot be computed on a catalogue (too few photos, no hold-out) is
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -109,7 +110,9 @@ def pca_pixels(catalogue: Catalogue, n_components: int, size: int = 32, split: S
     if len(fit_rows) == 0:  # everything held out: there are no hold-out scores to protect anyway
         fit_rows = np.arange(len(x))
     n = pca_components(n_components, len(fit_rows), x.shape[1])
-    return PCA(n_components=n, random_state=0).fit(x[fit_rows]).transform(x).astype(np.float32)
+    with warnings.catch_warnings():  # one training photo: its variance is 0/0, and the one axis is still usable
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return PCA(n_components=n, random_state=0).fit(x[fit_rows]).transform(x).astype(np.float32)
 
 
 def evaluate_model(model: VAE, catalogue: Catalogue, k: int = 5, embeddings: np.ndarray | None = None,

@@ -242,11 +242,12 @@ def test_evaluate_end_to_end_uses_the_checkpoints_split(shapes_dir, shapes_check
     assert main(["evaluate", "--data", str(shapes_dir), "--checkpoint", str(shapes_checkpoint), "--baselines",
                  "--json", str(report)]) == 0
     out = capsys.readouterr().out
-    assert "hold-out: the checkpoint's split, 10% of photos" in out and "cannot be computed" not in out
+    n_holdout = read_checkpoint(shapes_checkpoint)["data"]["n_holdout"]
+    assert f"hold-out: the checkpoint's split, 10% of photos by a seeded hash of their ids ({n_holdout} of 120" in out
+    assert "cannot be computed" not in out
     saved = json.loads(report.read_text())
-    assert saved["split"] == read_checkpoint(shapes_checkpoint)["data"]["split"]
-    assert {n.rsplit(", ", 1)[0] for n in saved["results"]} >= {"raw pixels 16x16", "PCA of pixels (16 dims)"}
-    for row in saved["results"].values():
+    assert {n.rsplit(", ", 1)[0] for n in saved} >= {"raw pixels 16x16", "PCA of pixels (16 dims)"}
+    for row in saved.values():
         assert all(0 <= row[k] <= 1 for k in ("holdout_precision@5", "loo_precision@5", "coverage@5"))
 
 
@@ -265,9 +266,10 @@ def test_evaluate_without_holdout_and_on_a_handful_of_photos_says_why(shapes_cat
     assert re.search(r"holdout_precision@5 +cannot be computed: the model was trained with no hold-out", out)
     assert re.search(r"holdout_bce +cannot be computed", out) and "hold-out: none" in out
     saved = json.loads(report.read_text())
-    assert any(n.startswith("PCA of pixels (6 dims)") for n in saved["results"])  # capped by the photos
-    for row in saved["results"].values():
+    assert any(n.startswith("PCA of pixels (6 dims)") for n in saved)  # capped by the photos
+    for row in saved.values():
         assert row["holdout_precision@5"] is None and 0 <= row["loo_precision@5"] <= 1
+        assert "no hold-out" in row["cannot_compute"]["holdout_precision@5"]
 
 
 def test_data_check_end_to_end(tmp_path, capsys):
