@@ -227,7 +227,7 @@ def _number(kind: type, low: float, *, above: bool = False) -> Callable[[str], A
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
-        if value != value or (value <= low if above else value < low):  # NaN, or out of range
+        if not (value > low if above else value >= low):  # out of range, or NaN
             raise argparse.ArgumentTypeError(f"must be {'>' if above else '>='} {low:g}, not {text}")
         return value
     return parse

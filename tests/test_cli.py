@@ -5,7 +5,6 @@ Every user mistake is one line `shoevae: error: ...` with exit status 2; a real 
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -209,18 +208,18 @@ def test_a_checkpoint_with_nan_weights_is_one_line(shapes_dir, shapes_checkpoint
 
 # ----------------------------------------------------------------------------- recommend, embed, evaluate, data check
 def test_recommend_checks_the_id_first_and_reuses_cached_embeddings(shapes_dir, shapes_checkpoint, shapes_catalogue,
-                                                                    capsys, monkeypatch):
+                                                                    capsys):
     base = ["recommend", "--data", str(shapes_dir), "--checkpoint", str(shapes_checkpoint)]
-    monkeypatch.setattr(embedding, "embed", lambda *a, **kw: pytest.fail("embedded before checking the id"))
-    assert main([*base, "no-such-shoe"]) == 2
-    one_error_line(capsys, "no shoe with item id 'no-such-shoe'")
-    monkeypatch.undo()
-    monkeypatch.setenv("SHOEVAE_CACHE", str(Path.cwd() / "cache"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(embedding, "embed", lambda *a, **kw: pytest.fail("embedded before checking the id"))
+        assert main([*base, "no-such-shoe"]) == 2
+        one_error_line(capsys, "no shoe with item id 'no-such-shoe'")
     item = shapes_catalogue.ids[0]
     assert main([*base, item]) == 0
     first = capsys.readouterr().out
-    monkeypatch.setattr(embedding, "embed", lambda *a, **kw: pytest.fail("embedded again: the cache was not used"))
-    assert main([*base, item.upper(), "-k", "3"]) == 0  # ids match case-insensitively
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(embedding, "embed", lambda *a, **kw: pytest.fail("embedded again: the cache was not used"))
+        assert main([*base, item.upper(), "-k", "3"]) == 0  # ids match case-insensitively
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and lines == first.strip().splitlines()[:3]
 
