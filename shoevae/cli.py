@@ -81,6 +81,8 @@ def _train_configs(args: argparse.Namespace):
         out = Path(args.out) if args.out else RUNS / f"{model_cfg.preset}.pt"
         return model_cfg, tc, out
     ck = read_checkpoint(args.resume)
+    if ck.get("optimizer_state") is None:
+        raise UserError(f"{args.resume} was exported without optimizer state; resume the full checkpoint it came from")
     old_model, old_tc = VAEConfig.from_dict(ck["model_config"]), TrainConfig.from_dict(ck["train_config"])
     model_cfg = replace(old_model, **{k: v for k, v in given.items() if k in model_keys})
     tc = replace(old_tc, **{k: v for k, v in given.items() if k not in model_keys})

@@ -295,3 +295,12 @@ def test_holdout_metrics_are_nan_not_made_up_for_a_checkpoint_without_holdout(sh
     feats = np.random.default_rng(0).normal(size=(len(shapes_catalogue), 4)).astype(np.float32)
     row = score_features(feats, shapes_catalogue, 5, split=Split(0.0))
     assert math.isnan(row["holdout_precision@5"]) and not math.isnan(row["loo_precision@5"])
+
+
+def test_resuming_an_exported_checkpoint_is_refused_before_any_work(shapes_dir, shapes_checkpoint, tmp_path, capsys,
+                                                                    monkeypatch):
+    slim = tmp_path / "slim.pt"
+    assert main(["export", str(shapes_checkpoint), str(slim)]) == 0
+    monkeypatch.setattr(catmod, "load_catalogue", lambda *a, **kw: pytest.fail("the catalogue was read first"))
+    assert main(["train", "--data", str(shapes_dir), "--resume", str(slim), "--epochs", "5"]) == 2
+    one_error_line(capsys, "exported without optimizer state")
