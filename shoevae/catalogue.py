@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .atomic import atomic_write
+from .errors import ShoevaeError, UnknownItemError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_PIXELS = 50_000_000  # larger images are refused as absurd (PIL's bomb guard is 89M)
@@ -27,11 +28,11 @@ MAX_BYTES = 100 * 1024 * 1024
 CACHE_VERSION = 1
 
 
-class ImageError(ValueError):
+class ImageError(ShoevaeError, ValueError):
     """An image that cannot be used, with a one-line human reason."""
 
 
-class CatalogueError(ValueError):
+class CatalogueError(ShoevaeError, ValueError):
     """A data folder or manifest that cannot be used (missing, empty, malformed)."""
 
 
@@ -122,7 +123,7 @@ class Catalogue:
         if row is None:
             row = self._folded.get(str(item_id).strip().casefold())
         if row is None:
-            raise KeyError(f"no shoe with item id {item_id!r} in this catalogue")
+            raise UnknownItemError(f"no shoe with item id {item_id!r} in this catalogue")
         return row
 
     def counts(self) -> dict[str, int]:

@@ -9,6 +9,9 @@ import datetime as dt
 import hashlib
 import io
 import os
+import pickletools
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -16,13 +19,14 @@ import torch
 
 from .atomic import atomic_write
 from .config import TrainConfig, VAEConfig
+from .errors import ShoevaeError
 from .model import VAE
 
 FORMAT = "shoevae-checkpoint"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ShoevaeError, ValueError):
     """A checkpoint that cannot be used, with a one-line reason."""
 
 
@@ -64,22 +68,81 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
-def read_checkpoint(source: str | os.PathLike | bytes | BinaryIO) -> dict[str, Any]:
-    """Load and validate a checkpoint dict (not yet a model)."""
-    name = "uploaded file" if isinstance(source, (bytes, bytearray)) or hasattr(source, "read") else str(source)
+def _display_name(source: str | os.PathLike | bytes | BinaryIO, name: str | None) -> str:
+    if name is not None:
+        return name
+    if isinstance(source, (bytes, bytearray)) or hasattr(source, "read"):
+        return "the uploaded file"
+    return repr(str(source))
+
+
+def _unreadable_reason(data: bytes) -> str:
+    """Why torch could not load these bytes, in plain words (never torch's own message)."""
+    if not data:
+        return "is empty"
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError):
+            return "is not a readable checkpoint (corrupt or truncated: the file ends early or is damaged; copy it again)"
+        if any(n.endswith("data.pkl") for n in names):
+            return ("is not a shoevae checkpoint (a PyTorch file from another program, holding objects shoevae "
+                    "does not load); use a .pt file written by `python -m shoevae train` or `export`")
+        return "is not a shoevae checkpoint (a zip archive, not a PyTorch file)"
+    if data[:1] == b"\x80":  # a pickle: check that it is whole without running it
+        try:
+            for _ in pickletools.genops(io.BytesIO(data)):
+                pass
+        except Exception:  # genops raises ValueError and others on a cut or damaged stream
+            return "is not a readable checkpoint (corrupt or truncated: the file ends early or is damaged; copy it again)"
+        return ("is not a shoevae checkpoint (a Python pickle from another program); use a .pt file written "
+                "by `python -m shoevae train` or `export`")
+    return "is not a readable checkpoint (corrupt or truncated, or not a checkpoint file at all)"
+
+
+def _check_finite(ckpt: dict[str, Any], name: str) -> None:
+    for key, value in (ckpt.get("model_state") or {}).items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{name} holds weights that are not numbers (NaN or inf in {key}): the training "
+                                  "diverged; use an earlier checkpoint or train again with a lower --lr")
+
+
+def read_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None) -> dict[str, Any]:
+    """Load and validate a checkpoint dict (not yet a model).
+
+    `name` is how messages call the file (e.g. an upload's file name); by default its path.
+    """
+    name = _display_name(source, name)
     if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
-    elif not hasattr(source, "read") and not Path(source).is_file():
-        raise CheckpointError(f"no checkpoint at {name!r}")
+        data = bytes(source)
+    elif hasattr(source, "read"):
+        data = source.read()
+    else:
+        path = Path(source)
+        if path.is_dir():
+            raise CheckpointError(f"{name} is a folder, not a checkpoint file")
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint at {name}")
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise CheckpointError(f"cannot read {name} ({e.strerror or e})") from None
     try:
-        ckpt = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch.load raises many types on garbage (KeyError, RuntimeError, pickle ...)
-        detail = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
-        raise CheckpointError(f"{name!r} is not a readable checkpoint (corrupt or truncated: {detail})") from None
+        with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them: our message says it
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception:  # torch.load raises many types on garbage (UnpicklingError, RuntimeError, EOFError ...)
+        raise CheckpointError(f"{name} {_unreadable_reason(data)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{name!r} is not a shoevae checkpoint (a foreign file or another model's weights)")
-    if ckpt.get("version", 0) > VERSION:
-        raise CheckpointError(f"{name!r} was written by a newer shoevae (format version {ckpt['version']})")
+        raise CheckpointError(f"{name} is not a shoevae checkpoint (a foreign file or another model's weights)")
+    version = ckpt.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{name} has an unreadable format version ({version!r}); it was not written by shoevae")
+    if version > VERSION:
+        raise CheckpointError(f"{name} was written by a newer shoevae (format version {version}, this one reads "
+                              f"{VERSION}); update shoevae")
+    _check_finite(ckpt, name)
     return ckpt
 
 
@@ -91,13 +154,13 @@ def model_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cp
         model.load_state_dict({k: v.float() if v.is_floating_point() else v
                                for k, v in ckpt["model_state"].items()})
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        detail = str(e).splitlines()[0][:120]
+        detail = " ".join(str(e).split()) or type(e).__name__
         raise CheckpointError(f"checkpoint does not match the shoevae architecture ({detail})") from None
     return model.to(device).eval()
 
 
-def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO,
-                    device: str | torch.device = "cpu") -> tuple[VAE, dict[str, Any]]:
-    """(model in eval mode, checkpoint dict) from a path, bytes or file object."""
-    ckpt = read_checkpoint(source)
+def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, device: str | torch.device = "cpu", *,
+                    name: str | None = None) -> tuple[VAE, dict[str, Any]]:
+    """(model in eval mode, checkpoint dict) from a path, bytes or file object; `name` as in read_checkpoint."""
+    ckpt = read_checkpoint(source, name=name)
     return model_from_checkpoint(ckpt, device), ckpt

@@ -5,98 +5,192 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any, Callable, NoReturn
 
 from .config import METRIC, METRICS
+from .errors import ShoevaeError
 
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
 DEFAULT_CHECKPOINT = "weights/style.pt"
+RUNS = Path("runs")  # where `train` writes when --out is not given (never weights/, which ships)
+TRAIN_DEFAULTS: dict[str, Any] = {"preset": "paper", "epochs": 10, "beta": 1.0, "lr": 1e-3, "cosine": False,
+                                  "batch_size": 64, "limit": None, "holdout": 0.1, "minutes": None, "seed": 0,
+                                  "latent_dim": None, "image_size": None}
+FLAG = {"time_limit": "--minutes"}  # config field -> the flag that sets it, where the names differ
 
 
-class UserError(Exception):
-    """Reported as one line on stderr with exit status 2."""
+class UserError(ShoevaeError):
+    """A mistake in the command line, reported as one line on stderr with exit status 2."""
 
 
-def _load(args: argparse.Namespace, with_model: bool = True):
+def _flag(field: str) -> str:
+    return FLAG.get(field, "--" + field.replace("_", "-"))
+
+
+def _check_writable(path: str | os.PathLike, what: str) -> Path:
+    """Refuse, before any work, an output that cannot be written. Creates nothing: missing folders are
+    made when the result is written, so the nearest existing one must be a writable folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder; give a file name")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"cannot write {what} {path} ({folder} is a file, not a folder)")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot write {what} {path} ({e.strerror or e})") from None
+    return path
+
+
+def _load(args: argparse.Namespace):
+    """(catalogue, model, checkpoint dict) for --data and --checkpoint; the checkpoint first (it is quick)."""
     from .catalogue import load_catalogue
     from .checkpoint import load_checkpoint
-    model = ckpt = None
-    if with_model:
-        model, ckpt = load_checkpoint(args.checkpoint)
-    size = model.cfg.image_size if model is not None else 136
-    return load_catalogue(args.data, max(size, 136) if with_model else size, progress=True), model, ckpt
+    model, ckpt = load_checkpoint(args.checkpoint)
+    return load_catalogue(args.data, max(model.cfg.image_size, 136), progress=True), model, ckpt
+
+
+def _embeddings(model, cat):
+    """The catalogue's mean vectors, from the on-disk cache the app uses when they are there."""
+    from .catalogue import default_cache_dir
+    from .embedding import cached_embed
+    return cached_embed(model, cat.images, cat.ids, default_cache_dir())
+
+
+def _train_configs(args: argparse.Namespace):
+    """(model config, train config, output path) from the flags given, the checkpoint resumed and the defaults."""
+    from dataclasses import replace
+
+    from .checkpoint import read_checkpoint
+    from .config import TrainConfig, VAEConfig, preset
+    from .training import resume_conflicts, time_left
+    given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
+    if "minutes" in given:
+        given["time_limit"] = given.pop("minutes") * 60
+    model_keys = ("preset", "latent_dim", "image_size")
+    if args.resume is None:
+        settings = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k != "minutes"}, **given}
+        model_cfg = preset(settings["preset"], **{k: settings[k] for k in model_keys[1:] if settings[k] is not None})
+        tc = TrainConfig(**{k: v for k, v in settings.items() if k not in model_keys})
+        out = Path(args.out) if args.out else RUNS / f"{model_cfg.preset}.pt"
+        return model_cfg, tc, out
+    ck = read_checkpoint(args.resume)
+    if ck.get("optimizer_state") is None:
+        raise UserError(f"{args.resume} was exported without optimizer state; resume the full checkpoint it came from")
+    old_model, old_tc = VAEConfig.from_dict(ck["model_config"]), TrainConfig.from_dict(ck["train_config"])
+    model_cfg = replace(old_model, **{k: v for k, v in given.items() if k in model_keys})
+    tc = replace(old_tc, **{k: v for k, v in given.items() if k not in model_keys})
+    conflicts = resume_conflicts(ck, model_cfg, tc)
+    if conflicts:
+        said = ", ".join(f"{_flag(k)} {new} (the checkpoint has {old})" for k, (old, new) in conflicts.items())
+        raise UserError(f"cannot change {said} when resuming {args.resume}; only --epochs, --minutes, --lr "
+                        "and --cosine can change (train a new model with --out to change the others)")
+    done = len(ck["history"])
+    if tc.epochs <= done:
+        raise UserError(f"{args.resume} already has {done} epochs; --epochs is the new total, pass more than {done}")
+    if not time_left(ck["history"], ck["train_seconds"], tc):
+        raise UserError(f"{args.resume} has used its time limit ({tc.time_limit / 60:g} min of training); "
+                        "pass a larger --minutes to go on")
+    return model_cfg, tc, Path(args.out) if args.out else Path(args.resume)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from .catalogue import load_catalogue
-    from .config import TrainConfig, preset
     from .training import train
-    overrides = {"latent_dim": args.latent_dim} if args.latent_dim else {}
-    if args.image_size:
-        overrides["image_size"] = args.image_size
-    model_cfg = preset(args.preset, **overrides)
-    tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-                     seed=args.seed, limit=args.limit, cosine=args.cosine, holdout=args.holdout,
-                     time_limit=args.minutes * 60 if args.minutes else None)
+    model_cfg, tc, out = _train_configs(args)
+    resumed = Path(args.resume) if args.resume else None
+    same = resumed is not None and out.exists() and resumed.exists() and os.path.samefile(out, resumed)
+    if out.exists() and not same and not args.force:
+        raise UserError(f"{out} already exists; pass --force to overwrite it, or choose another --out")
+    _check_writable(out, "--out")
     cat = load_catalogue(args.data, 136, progress=True)
     _report_skipped(cat.skipped)
-    out = Path(args.out or f"weights/{args.preset}.pt")
     ckpt = train(model_cfg, tc, cat, out=out, resume=args.resume, progress_bar=True)
-    if not ckpt["history"]:
-        print("stopped before the first epoch finished: nothing saved", file=sys.stderr)
-        return
     last = ckpt["history"][-1]
-    print(f"epoch {last['epoch']}: bce {last['bce']:.1f}  kl {last['kl']:.1f}  -> {out}")
+    stopped = " (stopped at the time limit)" if last["epoch"] < tc.epochs else ""
+    print(f"epoch {last['epoch']}: bce {last['bce']:.1f}  kl {last['kl']:.1f}  -> {out}{stopped}")
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
-    from .atomic import atomic_write
-    from .embedding import embed
     import numpy as np
+
+    from .atomic import atomic_write
+    out = _check_writable(args.out, "--out")
+    ids_out = _check_writable(out.with_suffix(".ids.json"), "--out")
     cat, model, _ = _load(args)
-    emb = embed(model, cat.images)
-    out = Path(args.out)
+    emb = _embeddings(model, cat)
     with atomic_write(out) as f:
         np.save(f, emb)
-    with atomic_write(out.with_suffix(".ids.json"), "w") as f:
+    with atomic_write(ids_out, "w") as f:
         json.dump(cat.ids, f)
-    print(f"{emb.shape[0]} embeddings of size {emb.shape[1]} -> {out} (+ {out.with_suffix('.ids.json')})")
+    print(f"{emb.shape[0]} embeddings of size {emb.shape[1]} -> {out} (+ {ids_out})")
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
+    from .catalogue import ImageError, load_catalogue, load_image
+    from .checkpoint import load_checkpoint
     from .recommend import Recommender
-    cat, model, _ = _load(args)
-    rec = Recommender(model, cat, metric=args.metric)
-    if args.image:
-        matches = rec.similar_to_image(args.image, args.k)
-    elif args.item:
-        matches = rec.similar(args.item, args.k)
-    else:
-        raise UserError("give an item id or --image PATH")
+    model, _ = load_checkpoint(args.checkpoint)
+    size = max(model.cfg.image_size, 136)
+    if args.image:  # check the query before reading and embedding the catalogue
+        try:
+            load_image(args.image, size)
+        except ImageError as e:
+            raise UserError(f"--image {args.image}: {e}") from None
+    cat = load_catalogue(args.data, size, progress=True)
+    if args.item:
+        cat.index_of(args.item)  # UnknownItemError before embedding
+    rec = Recommender(model, cat, _embeddings(model, cat), metric=args.metric)
+    matches = rec.similar_to_image(args.image, args.k) if args.image else rec.similar(args.item, args.k)
     for rank, m in enumerate(matches, 1):
         print(f"{rank}. {m.item_id}  {m.category:<8} distance {m.distance:.3f}  {cat.paths[m.row]}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .evaluate import baselines, evaluate_model
+    import math
+
+    from .evaluate import baselines, evaluate_model, why_not
+    from .training import Split
+    if args.json:
+        _check_writable(args.json, "--json")
     cat, model, ckpt = _load(args)
+    split = Split.of(ckpt)
     name = f"{ckpt['model_config']['preset']} ({args.checkpoint})"
-    results = {f"{name}, {m}": r for m, r in evaluate_model(model, cat, args.k, metrics=METRICS).items()}
+    results = {f"{name}, {m}": r for m, r in evaluate_model(model, cat, args.k, _embeddings(model, cat), METRICS,
+                                                          split=split).items()}
     if args.baselines:
-        results.update(baselines(cat, model.cfg.latent_dim, args.k, METRICS))
+        results.update(baselines(cat, model.cfg.latent_dim, args.k, METRICS, split=split))
+    reasons = why_not(cat, split, args.k)
+    held = len(split.rows(cat.ids)[1])
+    print(f"hold-out: the checkpoint's split, {split.holdout:.0%} of photos by a seeded hash of their ids "
+          f"({held} of {len(cat)} here)" if split.holdout else "hold-out: none (the model trained on every photo)")
     for name, metrics in results.items():
         print(name)
         for key, value in metrics.items():
-            print(f"  {key:<22} {value:.4f}")
+            shown = f"{value:.4f}" if not math.isnan(value) else f"cannot be computed: {reasons.get(key, 'too few photos')}"
+            print(f"  {key:<22} {shown}")
     if args.json:
         from .atomic import atomic_write
+        clean: dict[str, dict[str, Any]] = {}
+        for name, metrics in results.items():  # JSON has no NaN: null, and why
+            clean[name] = {k: (None if math.isnan(v) else v) for k, v in metrics.items()}
+            missing = {k: reasons.get(k, "too few photos") for k, v in metrics.items() if math.isnan(v)}
+            if missing:
+                clean[name]["cannot_compute"] = missing
         with atomic_write(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump(clean, f, indent=2)
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     from .checkpoint import make_checkpoint, model_from_checkpoint, read_checkpoint, save_checkpoint
     from .config import TrainConfig
+    _check_writable(args.out, "output")
     ck = read_checkpoint(args.checkpoint)
     slim = make_checkpoint(model_from_checkpoint(ck), TrainConfig.from_dict(ck["train_config"]), optimizer=None,
                            history=ck["history"], data=ck["data"], train_seconds=ck["train_seconds"], half=True)
@@ -121,9 +215,36 @@ def _report_skipped(skipped: list[tuple[str, str]]) -> None:
         print(f"skipped {path}: {reason}", file=sys.stderr)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as the one line every other mistake gets."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"shoevae: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _number(kind: type, low: float, *, above: bool = False) -> Callable[[str], Any]:
+    """An argparse type: `kind` (int or float) >= low (> low with `above`)."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
+        if not (value > low if above else value >= low):  # out of range, or NaN
+            raise argparse.ArgumentTypeError(f"must be {'>' if above else '>='} {low:g}, not {text}")
+        return value
+    return parse
+
+
+def _share(text: str) -> float:
+    value = _number(float, 0)(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be a share in [0, 1), not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .fetch import OFFICIAL_URL
-    p = argparse.ArgumentParser(prog="python -m shoevae", description=__doc__)
+    p = _Parser(prog="python -m shoevae", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     def data_arg(q: argparse.ArgumentParser) -> None:
@@ -134,20 +255,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a VAE on a catalogue")
     data_arg(t)
-    t.add_argument("--preset", default="paper", help="model preset: paper or style (default %(default)s)")
-    t.add_argument("--epochs", type=int, default=10, help="total epochs (with --resume: the new total)")
-    t.add_argument("--beta", type=float, default=1.0, help="KL weight (the report's 'KL x 100' is 100)")
-    t.add_argument("--latent-dim", type=int, default=None, help="latent size (preset's default: 100)")
-    t.add_argument("--image-size", type=int, default=None, help="model input size (preset's default)")
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--cosine", action="store_true", help="decay the learning rate to lr/10 along a cosine")
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--limit", type=int, default=None, help="train on at most this many images")
-    t.add_argument("--holdout", type=float, default=0.1, help="share of images never trained on (default %(default)s)")
-    t.add_argument("--minutes", type=float, default=None, help="stop before an epoch would end past this training time")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default=None, help="checkpoint path (default weights/<preset>.pt)")
-    t.add_argument("--resume", default=None, help="continue from this checkpoint")
+    t.add_argument("--preset", default=None, help="model preset: paper or style (default paper)")
+    t.add_argument("--epochs", type=_number(int, 1), default=None,
+                   help="total epochs (default 10; with --resume: the new total)")
+    t.add_argument("--beta", type=_number(float, 0), default=None, help="KL weight (default 1; the report's 'KL x 100' is 100)")
+    t.add_argument("--latent-dim", type=_number(int, 1), default=None, help="latent size (preset's default: 100)")
+    t.add_argument("--image-size", type=_number(int, 8), default=None, help="model input size (preset's default)")
+    t.add_argument("--lr", type=_number(float, 0, above=True), default=None, help="learning rate (default 0.001)")
+    t.add_argument("--cosine", action=argparse.BooleanOptionalAction, default=None,
+                   help="decay the learning rate to lr/10 along a cosine")
+    t.add_argument("--batch-size", type=_number(int, 1), default=None, help="default 64")
+    t.add_argument("--limit", type=_number(int, 1), default=None, help="train on at most this many images")
+    t.add_argument("--holdout", type=_share, default=None, help="share of images never trained on (default 0.1)")
+    t.add_argument("--minutes", type=_number(float, 0, above=True), default=None,
+                   help="stop before an epoch would end past this much training time (in all, with --resume)")
+    t.add_argument("--seed", type=_number(int, 0), default=None, help="default 0")
+    t.add_argument("--out", default=None,
+                   help="checkpoint path (default: the --resume file, else runs/<preset>.pt)")
+    t.add_argument("--force", action="store_true", help="overwrite an existing --out (other than the resumed file)")
+    t.add_argument("--resume", default=None,
+                   help="continue from this checkpoint (only --epochs, --minutes, --lr and --cosine can change)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("embed", help="write every shoe's mean latent vector to a .npy file")
@@ -159,14 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
     data_arg(r), ckpt_arg(r)
     r.add_argument("item", nargs="?", help="item id from the catalogue")
     r.add_argument("--image", help="a photo file instead of an item id")
-    r.add_argument("-k", type=int, default=5)
+    r.add_argument("-k", type=_number(int, 1), default=5, help="how many shoes (default %(default)s)")
     r.add_argument("--metric", choices=METRICS, default=METRIC,
                    help="cosine: compare directions of the style vectors (default); euclidean: the report's")
     r.set_defaults(func=cmd_recommend)
 
     v = sub.add_parser("evaluate", help="category precision@k, coverage and hold-out BCE (both metrics)")
     data_arg(v), ckpt_arg(v)
-    v.add_argument("-k", type=int, default=5)
+    v.add_argument("-k", type=_number(int, 1), default=5, help="neighbours per query (default %(default)s)")
     v.add_argument("--baselines", action="store_true", help="also score raw pixels and PCA of pixels")
     v.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     v.set_defaults(func=cmd_evaluate)
@@ -182,25 +309,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dest", default="data/zappos50k", help="fetch: where to unpack (default %(default)s)")
     d.add_argument("--url", default=OFFICIAL_URL, help="fetch: archive URL (default: the dataset's page)")
     d.add_argument("--keep-archive", action="store_true", help="fetch: keep the zip after unpacking")
-    d.add_argument("--image-size", type=int, default=136, help="check: decode size")
+    d.add_argument("--image-size", type=_number(int, 8), default=136, help="check: decode size")
     d.set_defaults(func=cmd_data)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from .catalogue import CatalogueError, ImageError
-    from .checkpoint import CheckpointError
-    from .fetch import FetchError
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "recommend" and bool(args.item) == bool(args.image):
+        parser.error("give an item id or --image PATH" + (", not both" if args.item else ""))
     try:
         args.func(args)
-    except (UserError, CatalogueError, CheckpointError, ImageError, FetchError, ValueError) as e:
+    except ShoevaeError as e:  # the project's own errors are the user's mistakes; anything else is a bug
         print(f"shoevae: error: {e}", file=sys.stderr)
         return 2
-    except KeyError as e:
-        print(f"shoevae: error: {e.args[0] if e.args else e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("shoevae: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # training says which epoch it kept (TrainingInterrupted)
+        print(f"shoevae: {e.message() if hasattr(e, 'message') else 'interrupted'}", file=sys.stderr)
         return 130
     return 0

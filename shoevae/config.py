@@ -1,8 +1,11 @@
 """Model and training hyperparameters as frozen dataclasses, plus the named model presets."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -27,11 +30,22 @@ class VAEConfig:
     def __post_init__(self) -> None:
         n = len(self.channels)
         if not (len(self.kernels) == len(self.strides) == len(self.paddings) == n):
-            raise ValueError("channels, kernels, strides and paddings must have the same length")
+            raise ConfigError("channels, kernels, strides and paddings must have the same length")
         if self.activation not in ("relu", "leaky_relu"):
-            raise ValueError(f"unknown activation {self.activation!r}")
-        if self.latent_dim < 1 or self.image_size < 8:
-            raise ValueError("latent_dim must be >= 1 and image_size >= 8")
+            raise ConfigError(f"unknown activation {self.activation!r}")
+        _check(self.latent_dim, "latent_dim", "a whole number >= 1", _is_int(self.latent_dim) and self.latent_dim >= 1)
+        _check(self.image_size, "image_size", "a whole number >= 8", _is_int(self.image_size) and self.image_size >= 8)
+        if not self._fits(self.image_size):
+            smallest = next(n for n in range(8, 4096) if self._fits(n))
+            raise ConfigError(f"image_size {self.image_size} is too small for this network (the smallest is {smallest})")
+
+    def _fits(self, size: int) -> bool:
+        """Whether every encoder convolution leaves at least one pixel at this input size."""
+        for k, s, p in zip(self.kernels, self.strides, self.paddings):
+            size = (size + 2 * p - k) // s + 1
+            if size < 1:
+                return False
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,6 +58,19 @@ class VAEConfig:
             raise ValueError(f"unknown model config keys: {sorted(unknown)}")
         tuples = {k: tuple(v) for k, v in d.items() if isinstance(v, list)}
         return cls(**{**d, **tuples})
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check(value: Any, name: str, expected: str, ok: bool) -> None:
+    if not ok:
+        raise ConfigError(f"{name} must be {expected}, not {value!r}")
 
 
 METRICS = ("cosine", "euclidean")  # distances between style vectors; see shoevae.recommend
@@ -69,7 +96,7 @@ PRESETS: dict[str, VAEConfig] = {
 def preset(name: str, **overrides: Any) -> VAEConfig:
     """The named preset with some fields replaced, e.g. preset("paper", latent_dim=32)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     return replace(PRESETS[name], **overrides)
 
 
@@ -86,6 +113,18 @@ class TrainConfig:
     limit: int | None = None  # train on at most this many images (a seeded random subset)
     time_limit: float | None = None  # seconds: start no epoch that would end past this much training time
     holdout: float = 0.1  # share of images held out by a seeded hash of their ids, never trained on
+
+    def __post_init__(self) -> None:
+        _check(self.epochs, "epochs", "a whole number >= 1", _is_int(self.epochs) and self.epochs >= 1)
+        _check(self.batch_size, "batch_size", "a whole number >= 1", _is_int(self.batch_size) and self.batch_size >= 1)
+        _check(self.lr, "lr", "a number > 0", _is_num(self.lr) and self.lr > 0 and math.isfinite(self.lr))
+        _check(self.beta, "beta", "a number >= 0", _is_num(self.beta) and self.beta >= 0 and math.isfinite(self.beta))
+        _check(self.seed, "seed", "a whole number >= 0", _is_int(self.seed) and self.seed >= 0)
+        _check(self.limit, "limit", "a whole number >= 1 (or None: all images)",
+               self.limit is None or (_is_int(self.limit) and self.limit >= 1))
+        _check(self.time_limit, "time_limit", "a number of seconds > 0 (or None: no limit)",
+               self.time_limit is None or (_is_num(self.time_limit) and self.time_limit > 0))
+        _check(self.holdout, "holdout", "a share in [0, 1)", _is_num(self.holdout) and 0 <= self.holdout < 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

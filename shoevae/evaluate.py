@@ -1,31 +1,63 @@
 """How good are the neighbours? Category precision@k, coverage and hold-out BCE, with baselines.
 
 Category precision@k: the share of a query's k nearest shoes that have the query's category
-(no labels are used in training; they only judge). Hold-out: queries from the seeded hold-out
-split, neighbours from the rest. Leave-one-out: every shoe queries all the others.
-Coverage: the share of the catalogue that appears in at least one leave-one-out top k.
+(no labels are used in training; they only judge). Hold-out: queries from the checkpoint's own
+hold-out split (`Split.of(checkpoint)`: photos it never trained on), neighbours from the rest.
+Leave-one-out: every shoe queries all the others. Coverage: the share of the catalogue that appears
+in at least one leave-one-out top k. k is capped at the number of shoes there are to choose from.
+
+A metric that cannot be computed on a catalogue (too few photos, no hold-out) is NaN, and
+`why_not(...)` says why in words.
 """
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from .catalogue import Catalogue, holdout_mask
+from .catalogue import Catalogue
 from .config import METRIC
 from .embedding import embed
 from .model import VAE, prepare
 from .recommend import ShoeIndex
-from .training import SPLIT_SEED, mean_bce
+from .training import SPLIT_SEED, Split, mean_bce
 
-HOLDOUT = 0.1  # the same split as training's default, so a shipped model never saw its queries
+HOLDOUT = Split().holdout  # the default split's share (training's default); use Split.of(checkpoint) instead
+__all__ = ["HOLDOUT", "SPLIT_SEED", "Split", "baselines", "evaluate_model", "precision_at_k", "leave_one_out",
+           "score_features", "why_not"]
+
+
+def why_not(catalogue: Catalogue, split: Split, k: int = 5) -> dict[str, str]:
+    """{metric name: why it cannot be computed} for this catalogue and split (empty when all can be)."""
+    train_rows, held = split.rows(catalogue.ids)
+    out: dict[str, str] = {}
+    if split.holdout == 0:
+        reason = "the model was trained with no hold-out (--holdout 0): every photo was trained on"
+    elif len(held) == 0:
+        reason = f"none of the {len(catalogue)} photos falls in the {split.holdout:.0%} hold-out split"
+    elif len(train_rows) == 0:
+        reason = "every photo is in the hold-out split: there are no other shoes to recommend"
+    else:
+        reason = ""
+    if reason:
+        out[f"holdout_precision@{k}"] = reason
+        if len(held) == 0:
+            out["holdout_bce"] = reason
+    if len(catalogue) < 2:
+        reason = "needs at least 2 photos"
+        out[f"loo_precision@{k}"] = out[f"coverage@{k}"] = reason
+    return out
 
 
 def precision_at_k(features: np.ndarray, categories: list[str], query_rows: np.ndarray,
                    pool_rows: np.ndarray, k: int = 5, metric: str = METRIC) -> float:
-    """Mean share of same-category shoes among each query's k nearest pool shoes."""
+    """Mean share of same-category shoes among each query's k nearest pool shoes (NaN without queries or pool)."""
+    if len(query_rows) == 0 or len(pool_rows) == 0:
+        return math.nan
     cats = np.asarray(categories)
     index = ShoeIndex(n_neighbors=k, metric=metric).fit(features[pool_rows])
     _, idx = index.kneighbors(features[query_rows])
@@ -34,21 +66,26 @@ def precision_at_k(features: np.ndarray, categories: list[str], query_rows: np.n
 
 def leave_one_out(features: np.ndarray, categories: list[str], k: int = 5,
                   metric: str = METRIC) -> tuple[float, float]:
-    """(precision@k, coverage) with every shoe as a query against all the others."""
+    """(precision@k, coverage) with every shoe as a query against all the others (NaN below 2 shoes)."""
+    if len(features) < 2:
+        return math.nan, math.nan
     cats = np.asarray(categories)
     rows = np.arange(len(features))
     _, idx = ShoeIndex(n_neighbors=k, metric=metric).fit(features).kneighbors(features, k, exclude=rows)
     return float((cats[idx] == cats[:, None]).mean()), float(len(np.unique(idx)) / len(features))
 
 
-def score_features(features: np.ndarray, catalogue: Catalogue, k: int = 5,
-                   metric: str = METRIC) -> dict[str, float]:
-    """All retrieval metrics of one feature matrix (rows aligned with the catalogue)."""
-    held = holdout_mask(catalogue.ids, HOLDOUT, SPLIT_SEED)
+def score_features(features: np.ndarray, catalogue: Catalogue, k: int = 5, metric: str = METRIC,
+                   split: Split | None = None) -> dict[str, float]:
+    """All retrieval metrics of one feature matrix (rows aligned with the catalogue).
+
+    Hold-out queries come from `split` (pass `Split.of(checkpoint)`; None: the default split).
+    """
+    split = split or Split()
+    pool, held = split.rows(catalogue.ids)
     p_loo, cover = leave_one_out(features, catalogue.categories, k, metric)
-    return {f"holdout_precision@{k}": precision_at_k(features, catalogue.categories, np.flatnonzero(held),
-                                                     np.flatnonzero(~held), k, metric),
-            f"loo_precision@{k}": p_loo, f"coverage@{k}": cover}
+    p_held = math.nan if split.holdout == 0 else precision_at_k(features, catalogue.categories, held, pool, k, metric)
+    return {f"holdout_precision@{k}": p_held, f"loo_precision@{k}": p_loo, f"coverage@{k}": cover}
 
 
 def thumbnails(images: np.ndarray, size: int = 16) -> np.ndarray:
@@ -58,30 +95,49 @@ def thumbnails(images: np.ndarray, size: int = 16) -> np.ndarray:
     return np.concatenate(out)
 
 
-def pca_pixels(catalogue: Catalogue, n_components: int, size: int = 32) -> np.ndarray:
-    """PCA-of-pixels baseline, fitted on the training split only."""
+def pca_components(n_components: int, n_fit: int, n_features: int) -> int:
+    """PCA can have at most min(samples, features) components."""
+    return max(0, min(n_components, n_fit, n_features))
+
+
+def pca_pixels(catalogue: Catalogue, n_components: int, size: int = 32, split: Split | None = None) -> np.ndarray:
+    """PCA-of-pixels baseline, fitted on the training side of `split` (all photos if it holds none out).
+
+    The number of components is capped by the photos and pixels there are (see pca_components).
+    """
     x = thumbnails(catalogue.images, size)
-    held = holdout_mask(catalogue.ids, HOLDOUT, SPLIT_SEED)
-    return PCA(n_components=n_components, random_state=0).fit(x[~held]).transform(x).astype(np.float32)
+    fit_rows = (split or Split()).rows(catalogue.ids)[0]
+    if len(fit_rows) == 0:  # everything held out: there are no hold-out scores to protect anyway
+        fit_rows = np.arange(len(x))
+    n = pca_components(n_components, len(fit_rows), x.shape[1])
+    with warnings.catch_warnings():  # one training photo: its variance is 0/0, and the one axis is still usable
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return PCA(n_components=n, random_state=0).fit(x[fit_rows]).transform(x).astype(np.float32)
 
 
 def evaluate_model(model: VAE, catalogue: Catalogue, k: int = 5, embeddings: np.ndarray | None = None,
-                   metrics: tuple[str, ...] = (METRIC,)) -> dict[str, dict[str, float]]:
+                   metrics: tuple[str, ...] = (METRIC,), *, split: Split | None = None) -> dict[str, dict[str, float]]:
     """Per metric: retrieval metrics of the model's mean vectors plus hold-out reconstruction BCE per image.
 
-    The embedding and the BCE (which does not depend on the metric) are computed once.
+    `split`: the model's own train/hold-out split, `Split.of(checkpoint)` (None: the default split).
+    The embedding and the BCE (which does not depend on the metric) are computed once. Metrics that
+    cannot be computed are NaN; why_not() says why.
     """
+    split = split or Split()
     emb = embed(model, catalogue.images) if embeddings is None else embeddings
-    held = np.flatnonzero(holdout_mask(catalogue.ids, HOLDOUT, SPLIT_SEED))
+    _, held = split.rows(catalogue.ids)
     with torch.inference_mode():
-        bce = mean_bce(model, catalogue.images[held]) if len(held) else float("nan")
-    return {m: {**score_features(emb, catalogue, k, m), "holdout_bce": bce} for m in metrics}
+        bce = mean_bce(model, catalogue.images[held]) if len(held) else math.nan
+    return {m: {**score_features(emb, catalogue, k, m, split), "holdout_bce": bce} for m in metrics}
 
 
-def baselines(catalogue: Catalogue, latent_dim: int = 100, k: int = 5,
-              metrics: tuple[str, ...] = (METRIC,)) -> dict[str, dict[str, Any]]:
-    """The same metrics for raw 16x16 pixels and PCA of 32x32 pixels with `latent_dim` components."""
+def baselines(catalogue: Catalogue, latent_dim: int = 100, k: int = 5, metrics: tuple[str, ...] = (METRIC,),
+              *, split: Split | None = None) -> dict[str, dict[str, Any]]:
+    """The same metrics for raw 16x16 pixels and PCA of 32x32 pixels with `latent_dim` components (fewer
+    when there are fewer training photos: the name says how many)."""
+    split = split or Split()
+    pca = pca_pixels(catalogue, latent_dim, split=split)
     features = {"raw pixels 16x16": thumbnails(catalogue.images, 16),
-                f"PCA of pixels ({latent_dim} dims)": pca_pixels(catalogue, latent_dim)}
-    return {f"{name}, {metric}" if len(metrics) > 1 else name: score_features(f, catalogue, k, metric)
+                f"PCA of pixels ({pca.shape[1]} dims)": pca}
+    return {f"{name}, {metric}" if len(metrics) > 1 else name: score_features(f, catalogue, k, metric, split)
             for name, f in features.items() for metric in metrics}

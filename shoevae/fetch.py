@@ -26,6 +26,7 @@ from typing import BinaryIO, Iterable
 from tqdm import tqdm
 
 from shoevae.atomic import atomic_write
+from shoevae.errors import ShoevaeError
 
 OFFICIAL_URL = (
     "http://vision.cs.utexas.edu/projects/finegrained/utzap50k/ut-zap50k-images-square.zip"
@@ -39,7 +40,7 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 
-class FetchError(Exception):
+class FetchError(ShoevaeError):
     """A download, verification or extraction failure, with a one-line message for the user."""
 
 

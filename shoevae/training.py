@@ -23,10 +23,61 @@ from .catalogue import Catalogue, holdout_mask
 from .checkpoint import (CheckpointError, data_fingerprint, make_checkpoint, model_from_checkpoint,
                          read_checkpoint, save_checkpoint)
 from .config import TrainConfig, VAEConfig
+from .errors import ConfigError
 from .model import VAE, prepare, vae_loss
 
 SPLIT_SEED = 0  # the hold-out split is the same for every run, so evaluations compare
-VAL_IMAGES = 512  # hold-out images scored after each epoch
+VAL_IMAGES = 512  # hold-out images scored after each epoch (a seeded random sample of the hold-out)
+CHANGEABLE_ON_RESUME = ("epochs", "time_limit", "lr", "cosine")  # the rest must stay as the checkpoint has it
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `train`. `epoch`: the last finished epoch (0: none); `path`: the file holding it
+    (None: nothing on disk); `saved_now`: whether this run wrote it (False: only the resumed file has it)."""
+
+    def __init__(self, epoch: int, path: Path | None, saved_now: bool) -> None:
+        super().__init__(f"training interrupted after epoch {epoch}")
+        self.epoch, self.path, self.saved_now = epoch, path, saved_now
+
+    def message(self) -> str:
+        """One line for the user."""
+        if self.path is None:
+            return f"interrupted during epoch {self.epoch + 1}: nothing saved"
+        if not self.saved_now:
+            return f"interrupted during epoch {self.epoch + 1}: nothing new saved; {self.path} still holds epoch {self.epoch}"
+        return f"interrupted after epoch {self.epoch}, saved to {self.path}"
+
+
+class _Stopped(Exception):
+    """The stop event was set: end after this batch."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """The train/hold-out split: `holdout` share of the photos, chosen by a `seed`ed hash of their ids.
+
+    The one definition every part uses (training, its per-epoch hold-out BCE, every metric); stored in
+    the checkpoint, so evaluation's hold-out queries are exactly the photos the model never trained on.
+    """
+
+    holdout: float = 0.1
+    seed: int = SPLIT_SEED
+
+    def rows(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(training-side rows, hold-out rows) of a catalogue's ids, each sorted."""
+        held = holdout_mask(ids, self.holdout, self.seed)
+        return np.flatnonzero(~held), np.flatnonzero(held)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"holdout": float(self.holdout), "seed": int(self.seed)}
+
+    @classmethod
+    def of(cls, ckpt: dict[str, Any]) -> "Split":
+        """The split a checkpoint was trained with (older files: their train config's holdout, seed 0)."""
+        stored = (ckpt.get("data") or {}).get("split")
+        if stored:
+            return cls(float(stored["holdout"]), int(stored["seed"]))
+        return cls(float((ckpt.get("train_config") or {}).get("holdout", TrainConfig.holdout)), SPLIT_SEED)
 
 
 @dataclass
@@ -48,9 +99,8 @@ def pick_device() -> torch.device:
 
 
 def split(catalogue: Catalogue, tc: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(train rows, hold-out rows); `limit` draws a seeded subset of the training rows."""
-    held = holdout_mask(catalogue.ids, tc.holdout, SPLIT_SEED)
-    train_rows, val_rows = np.flatnonzero(~held), np.flatnonzero(held)
+    """(train rows, hold-out rows) by Split(tc.holdout); `limit` draws a seeded subset of the training rows."""
+    train_rows, val_rows = Split(tc.holdout).rows(catalogue.ids)
     if tc.limit is not None and tc.limit < len(train_rows):
         rng = np.random.default_rng(tc.seed)
         train_rows = np.sort(rng.choice(train_rows, tc.limit, replace=False))
@@ -70,6 +120,39 @@ def mean_bce(model: VAE, images: np.ndarray, batch_size: int = 256, device: torc
     return total / max(1, len(images))
 
 
+def validation_rows(val_rows: np.ndarray, n: int = VAL_IMAGES, seed: int = SPLIT_SEED) -> np.ndarray:
+    """The hold-out rows scored after each epoch: all of them, or a seeded random `n` (sorted).
+
+    Random, not the first n: catalogues are often sorted by category, and the first rows would be
+    nearly all one kind of shoe.
+    """
+    if len(val_rows) <= n:
+        return np.asarray(val_rows)
+    return np.sort(np.random.default_rng(seed).choice(val_rows, n, replace=False))
+
+
+def resume_conflicts(ckpt: dict[str, Any], model_cfg: VAEConfig | None, tc: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """{setting: (checkpoint's value, asked value)} for settings that cannot change on resume.
+
+    Only the epochs, the time limit and the learning-rate schedule may change (CHANGEABLE_ON_RESUME);
+    `model_cfg` None means "the checkpoint's".
+    """
+    out: dict[str, tuple[Any, Any]] = {}
+    old_tc = TrainConfig.from_dict(ckpt["train_config"]).to_dict()
+    for key, value in tc.to_dict().items():
+        if key not in CHANGEABLE_ON_RESUME and old_tc[key] != value:
+            out[key] = (old_tc[key], value)
+    if model_cfg is not None:
+        old_m = VAEConfig.from_dict(ckpt["model_config"]).to_dict()
+        out.update({k: (old_m[k], v) for k, v in model_cfg.to_dict().items() if old_m[k] != v})
+    return out
+
+
+def time_left(history: list[dict[str, float]], seconds: float, tc: TrainConfig) -> bool:
+    """False when the next epoch (about as long as the mean so far) would end past tc.time_limit."""
+    return tc.time_limit is None or not history or seconds + seconds / len(history) <= tc.time_limit
+
+
 def learning_rate(tc: TrainConfig, progress: float) -> float:
     """Learning rate at `progress` (0 -> 1) through the planned epochs (or the time limit)."""
     if not tc.cosine:
@@ -84,28 +167,36 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
     """Train (or resume) a VAE; return the final checkpoint dict. See the module docstring.
 
     `out`: checkpoint path, rewritten atomically after every epoch. `resume`: a checkpoint to go on
-    from (its configs win over the arguments; `tc.epochs` is the new total). `stop`: set it to end
-    after the current batch; the last finished epoch is what is kept. Ctrl-C does the same.
+    from; `tc.epochs` is the new total, and its time limit and learning-rate schedule replace the
+    checkpoint's (and are stored); any other setting of `tc` or `model_cfg` (None: the checkpoint's)
+    that differs from the checkpoint's is refused (ConfigError naming it). `stop`: set it to end after
+    the current batch; the last finished epoch is what is kept and returned. Ctrl-C keeps it too,
+    then raises TrainingInterrupted (a KeyboardInterrupt saying which epoch was kept, and where).
     """
     device = device or pick_device()
     train_rows, val_rows = split(catalogue, tc)
     if len(train_rows) == 0:
-        raise ValueError("no training images (the catalogue is empty or all held out)")
+        raise ConfigError("no training images (the catalogue is empty or all held out)")
     data = {"fingerprint": data_fingerprint([catalogue.ids[i] for i in train_rows], catalogue.image_size),
             "n_train": int(len(train_rows)), "n_holdout": int(len(val_rows)), "source": catalogue.root,
-            "categories": catalogue.counts()}
+            "categories": catalogue.counts(), "split": Split(tc.holdout).to_dict()}
+    val_sample = validation_rows(val_rows, VAL_IMAGES)
 
     history: list[dict[str, float]] = []
     seconds = 0.0
     optimizer_state = None
     if resume is not None:
         ck = read_checkpoint(resume)
+        conflicts = resume_conflicts(ck, model_cfg, tc)
+        if conflicts:
+            raise ConfigError("cannot change " + ", ".join(f"{k} ({old!r} in the checkpoint, {new!r} asked)"
+                                                           for k, (old, new) in conflicts.items())
+                              + " when resuming; only the epochs, time limit and learning rate can change")
         if ck.get("optimizer_state") is None:
             raise CheckpointError("this checkpoint was exported without optimizer state; resume needs the full one")
         if ck["data"].get("fingerprint") != data["fingerprint"]:
             raise CheckpointError("the checkpoint was trained on other images; resume needs the same catalogue")
         model = model_from_checkpoint(ck, device)
-        tc = TrainConfig.from_dict({**ck["train_config"], "epochs": tc.epochs})
         history, seconds, optimizer_state = ck["history"], ck["train_seconds"], ck["optimizer_state"]
     else:
         torch.manual_seed(tc.seed)
@@ -117,9 +208,10 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
     batches = math.ceil(len(train_rows) / tc.batch_size)
     bar = _bar(progress_bar, tc.epochs, len(history), batches)
     ckpt = make_checkpoint(model, tc, optimizer=optimizer, history=history, data=data, train_seconds=seconds)
+    saved_to, saved_now = (Path(resume) if resume is not None else None), False  # the file holding ckpt
     try:
         for epoch in range(len(history) + 1, tc.epochs + 1):
-            if tc.time_limit is not None and history and seconds + seconds / len(history) > tc.time_limit:
+            if not time_left(history, seconds, tc):
                 break  # the next epoch (about as long as the mean so far) would overrun the budget
             t0 = time.perf_counter()
             model.train()
@@ -142,23 +234,27 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
                 for k in sums:
                     sums[k] += terms[k].item() * len(rows)
                 if stop is not None and stop.is_set():
-                    raise KeyboardInterrupt
+                    raise _Stopped
                 bar(epoch, b + 1, terms)
                 if callback:
                     callback(Progress(epoch, tc.epochs, b + 1, batches, history))
             seconds += time.perf_counter() - t0
             row = {"epoch": epoch, **{k: v / len(train_rows) for k, v in sums.items()}, "seconds": seconds}
             if len(val_rows):
-                row["val_bce"] = mean_bce(model, catalogue.images[val_rows[:VAL_IMAGES]], device=device)
+                row["val_bce"] = mean_bce(model, catalogue.images[val_sample], device=device)
             history = history + [row]
             ckpt = make_checkpoint(model, tc, optimizer=optimizer, history=history, data=data, train_seconds=seconds)
             if out is not None:
-                save_checkpoint(ckpt, out)
+                saved_to, saved_now = save_checkpoint(ckpt, out), True
             model.eval()
             if callback:
                 callback(Progress(epoch, tc.epochs, batches, batches, history, model, Path(out) if out else None))
-    except KeyboardInterrupt:
+    except _Stopped:
         pass  # the last finished epoch is already on disk; the running one is dropped
+    except KeyboardInterrupt:
+        model.eval()
+        done = len(ckpt["history"])
+        raise TrainingInterrupted(done, saved_to if done else None, saved_now) from None
     finally:
         bar(None, 0, {})
     model.eval()

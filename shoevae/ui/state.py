@@ -29,6 +29,7 @@ from ..jobs import JobRegistry, TrainingJob
 from ..model import VAE
 from ..projection import cached_project
 from ..recommend import Recommender
+from ..training import Split
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: app.py, pages/, weights/
 CATALOGUE_SIZE = 136  # photos are decoded once at this size; each model resizes to its own
@@ -109,8 +110,8 @@ def _catalogue(path: str) -> Catalogue:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the checkpoint…")
-def _model(key: str, path: str | None, _data: bytes | None) -> tuple[VAE, dict[str, Any]]:
-    model, ckpt = load_checkpoint(path if path else _data)
+def _model(key: str, path: str | None, _data: bytes | None, _label: str = "") -> tuple[VAE, dict[str, Any]]:
+    model, ckpt = load_checkpoint(path if path else _data, name=None if path else repr(_label or "uploaded file"))
     meta = {k: v for k, v in ckpt.items() if k not in ("model_state", "optimizer_state")}
     return model, meta
 
@@ -133,14 +134,16 @@ def _projection(model_key: str, data_key: str, method: str, _emb: np.ndarray) ->
 
 
 @st.cache_data(max_entries=16, show_spinner="Evaluating: neighbours of every shoe, for the model and two baselines…")
-def _evaluation(model_key: str, data_key: str, n: int, _rec: Recommender) -> dict[str, dict[str, float]]:
+def _evaluation(model_key: str, data_key: str, n: int, _rec: Recommender,
+                _split: Split = Split()) -> dict[str, dict[str, float]]:
     cat, emb = _rec.catalogue, _rec.embeddings
     if n < len(cat):  # a seeded sample of rows, sorted so categories stay grouped
         rows = np.sort(np.random.default_rng(0).choice(len(cat), n, replace=False))
         cat, emb = cat.subset(rows), emb[rows]
     label = f"VAE ({_rec.model.cfg.preset}, {_rec.model.cfg.latent_dim} dims)"
-    return {**{f"{label}, {m}": r for m, r in evaluate_model(_rec.model, cat, embeddings=emb, metrics=METRICS).items()},
-            **baselines(cat, _rec.model.cfg.latent_dim, metrics=METRICS)}
+    return {**{f"{label}, {m}": r for m, r in evaluate_model(_rec.model, cat, embeddings=emb, metrics=METRICS,
+                                                             split=_split).items()},
+            **baselines(cat, _rec.model.cfg.latent_dim, metrics=METRICS, split=_split)}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -181,7 +184,7 @@ class Loaded:
 
 def load_source(source: dict[str, Any], data: bytes | None = None) -> Loaded:
     """Load (or fetch from the cache) a checkpoint; CheckpointError if it cannot be used."""
-    model, meta = _model(source["key"], source["path"], data)
+    model, meta = _model(source["key"], source["path"], data, source["label"])
     return Loaded(model, meta, source)
 
 
@@ -324,7 +327,9 @@ def projection(rec: Recommender, loaded_key: str, method: str) -> np.ndarray:
 
 
 def evaluation(rec: Recommender, loaded_key: str, n: int) -> dict[str, dict[str, float]]:
-    return _evaluation(loaded_key, data_key(), min(n, len(rec.catalogue)), rec)
+    loaded, _ = current_model()  # its own train/hold-out split (model_key names the model, so the cache holds)
+    split = Split.of(loaded.meta) if loaded is not None and loaded.key == loaded_key else Split()
+    return _evaluation(loaded_key, data_key(), min(n, len(rec.catalogue)), rec, split)
 
 
 def generate(rec: Recommender, model_key: str, n: int, temperature: float, seed: int) -> list[np.ndarray]:
