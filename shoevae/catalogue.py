@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import multiprocessing
 import os
 import tempfile
@@ -70,9 +71,10 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = 136) ->
         with im:
             if im.width * im.height > MAX_PIXELS:
                 raise ImageError(f"image too large ({im.width}x{im.height} pixels)")
-            im.draft("RGB", (size, size))  # JPEG: decode at reduced scale when much larger
+            scale = size / max(im.size)  # JPEG: decode at 1/2, 1/4 or 1/8 scale when that still covers `size`
+            im.draft("RGB", (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale))))
             im.load()  # truncated or corrupt data fails here
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)
             return _to_square_rgb(im, size)
     except ImageError:
         raise
@@ -99,7 +101,8 @@ def _to_square_rgb(im: Image.Image, size: int) -> np.ndarray:
         else:  # float or out-of-range integers: stretch what is there
             arr = (arr - lo) / ((hi - lo) or 1.0) * 255
         im = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
-    im = im.convert("RGB")  # CMYK, L, 1, P, YCbCr ...
+    if im.mode != "RGB":
+        im = im.convert("RGB")  # CMYK, L, 1, P, YCbCr ...
     square = ImageOps.pad(im, (size, size), Image.Resampling.LANCZOS, color=(255, 255, 255))
     return np.asarray(square, dtype=np.uint8)
 

@@ -1,0 +1,272 @@
+"""On-disk caches (shoevae/cache.py) and the first decode: eviction, size bound, failed writes, atomicity,
+invalidation, read-back, file modes, memory bound, worker processes. Fast tier: synthetic photos only."""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from shoevae import cache, catalogue, embedding, projection
+from shoevae.atomic import atomic_write
+from shoevae.cache import CacheWriteWarning, Entry
+from shoevae.catalogue import load_catalogue, load_image
+from shoevae.config import preset
+from shoevae.model import VAE
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings(monkeypatch):
+    """Each test starts as a fresh process would: no cache warning given yet, the default bound."""
+    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.delenv("SHOEVAE_CACHE_MAX_GB", raising=False)
+
+
+@pytest.fixture
+def photos(shapes_dir, tmp_path) -> Path:
+    """A private copy of the synthetic photos (tests here change files)."""
+    return Path(shutil.copytree(shapes_dir, tmp_path / "photos"))
+
+
+def _entries(directory: Path, kind: str = "catalogue") -> set[str]:
+    return {f.name.split(".")[0] for f in directory.glob(f"{kind}-*")}
+
+
+def _model(seed: int) -> VAE:
+    torch.manual_seed(seed)
+    return VAE(preset("paper", image_size=64, latent_dim=16))
+
+
+# --- eviction and the size bound ---------------------------------------------------------------------------
+
+def test_a_changed_photo_replaces_the_catalogue_entry_of_that_folder(photos, tmp_path):
+    store = tmp_path / "cache"
+    first = load_catalogue(photos, 32, cache_dir=store)
+    other_size = load_catalogue(photos, 24, cache_dir=store)  # another size is another source: kept
+    assert len(_entries(store)) == 2
+    old = _entries(store)
+    victim = photos / "Boot" / "boot-003.jpg"
+    Image.new("RGB", (136, 102), (0, 200, 0)).save(victim)
+    second = load_catalogue(photos, 32, cache_dir=store)
+    assert len(_entries(store)) == 2  # not 3: the 32 px entry of the old photos is gone
+    assert len(old - _entries(store)) == 1 and not list(store.glob(".*"))
+    row = second.paths.index(str(victim))
+    assert second.images[row, 16, 16, 1] > 150 and not np.array_equal(second.images[row], first.images[row])
+    assert len(other_size) == len(second)
+
+
+def test_the_folder_is_kept_under_its_bound_least_recently_used_first(tmp_path, monkeypatch):
+    store = tmp_path / "cache"
+    block = np.zeros(1024 * 1024, np.uint8)  # 1 MiB per entry
+    monkeypatch.setenv("SHOEVAE_CACHE_MAX_GB", str(2.5 / 1024))  # room for two entries
+    a, b, c = (Entry(store, "embeddings", cache.digest(name), cache.digest("ids")) for name in "abc")
+    assert cache.write_array(a, block) and cache.write_array(b, block)
+    os.utime(a.path(), (1000, 1000))
+    os.utime(b.path(), (2000, 2000))
+    assert cache.read_array(a) is not None  # reading a marks it used: b is now the least recently used
+    assert cache.write_array(c, block)
+    assert a.path().is_file() and c.path().is_file() and not b.path().exists()
+    assert sum(f.stat().st_size for f in store.iterdir()) <= 2.5 * 2**20
+    # an entry larger than the whole bound is still written (and everything else makes way)
+    monkeypatch.setenv("SHOEVAE_CACHE_MAX_GB", str(0.5 / 1024))
+    d = Entry(store, "embeddings", cache.digest("d"), cache.digest("ids"))
+    assert cache.write_array(d, block)
+    assert [f.name for f in store.iterdir()] == [d.path().name]
+
+
+def test_the_bound_counts_catalogues_and_spares_unrelated_files(photos, tmp_path, monkeypatch):
+    store = tmp_path / "cache"
+    store.mkdir()
+    (store / "notes.txt").write_text("the user's")  # not ours: never deleted
+    load_catalogue(photos, 32, cache_dir=store)
+    monkeypatch.setenv("SHOEVAE_CACHE_MAX_GB", str(0.5 / 1024))  # smaller than one 32 px catalogue (0.37 MB) x 2
+    load_catalogue(photos, 40, cache_dir=store)
+    assert len(_entries(store)) == 1 and (store / "notes.txt").is_file()
+    (store / "catalogue-0123456789abcdef0123.npy").write_bytes(b"old scheme")  # unreadable now: removed
+    cache.enforce_bound(store)
+    assert not (store / "catalogue-0123456789abcdef0123.npy").exists()
+
+
+# --- failed writes: reported once per kind, never fatal -------------------------------------------------------
+
+def test_an_unwritable_cache_warns_once_per_kind_and_still_loads(photos, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    store = blocker / "cache"  # cannot be created, even by root
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cat = load_catalogue(photos, 32, cache_dir=store)
+        again = load_catalogue(photos, 32, cache_dir=store)
+        emb = np.random.default_rng(0).normal(size=(len(cat), 4)).astype(np.float32)
+        projection.cached_project(emb, "pca", store)
+        projection.cached_project(emb, "pca", store)
+    messages = [str(w.message) for w in caught if issubclass(w.category, CacheWriteWarning)]
+    assert len(messages) == 2, messages  # one for the catalogue, one for the projection
+    assert "catalogue cache" in messages[0] and str(store) in messages[0]
+    assert len(cat) == 120 and np.array_equal(cat.images, again.images)
+    assert np.array_equal(cat.images[5], load_image(cat.paths[5], 32))
+
+
+def test_a_full_disk_during_an_embedding_write_warns_once(shapes_catalogue, tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(np, "save", full)
+    model = _model(0)
+    images = shapes_catalogue.images[:8]
+    with pytest.warns(CacheWriteWarning, match="No space left") as record:
+        a = embedding.cached_embed(model, images, shapes_catalogue.ids[:8], tmp_path)
+        b = embedding.cached_embed(model, images, shapes_catalogue.ids[:8], tmp_path)
+    assert len([w for w in record if issubclass(w.category, CacheWriteWarning)]) == 1
+    assert np.array_equal(a, b) and a.shape == (8, 16)
+    assert not list(tmp_path.iterdir())  # no half-written file
+
+
+# --- atomicity ----------------------------------------------------------------------------------------------
+
+def test_an_interrupted_write_leaves_the_previous_entry(tmp_path):
+    entry = Entry(tmp_path, "embeddings", cache.digest("m"), cache.digest("ids"))
+    cache.write_array(entry, np.arange(10, dtype=np.float32))
+
+    def half_then_killed(f):
+        f.write(b"\x93NUMPY half")
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        cache.write(entry, half_then_killed)
+    assert np.array_equal(cache.read_array(entry), np.arange(10, dtype=np.float32))
+    assert [p.name for p in tmp_path.iterdir()] == [entry.path().name]
+
+
+def test_an_interrupted_decode_keeps_the_previous_catalogue(photos, tmp_path, monkeypatch):
+    store = tmp_path / "cache"
+    before = load_catalogue(photos, 32, cache_dir=store)
+    expected = np.array(before.images)
+    photo = photos / "Shoe" / "shoe-000.jpg"
+    saved, st = photo.read_bytes(), photo.stat()
+    Image.new("RGB", (136, 102), (0, 0, 255)).save(photo)  # a changed photo: the next load decodes again
+    calls = []
+    real = catalogue._decode_rows
+
+    def killed_midway(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+    monkeypatch.setattr(catalogue, "_decode_rows", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        load_catalogue(photos, 32, cache_dir=store, executor="thread", workers=1)
+    assert 3 <= len(calls) < 8 and not list(store.glob(".*"))  # stopped early; the half-filled file is gone
+    assert len(_entries(store)) == 1  # the previous entry was not evicted by the failed one
+    # the photo back as it was: the previous entry is read, nothing decoded
+    photo.write_bytes(saved)
+    os.utime(photo, ns=(st.st_atime_ns, st.st_mtime_ns))
+    monkeypatch.setattr(catalogue, "_decode_rows", lambda *a: pytest.fail("decoded instead of reading the cache"))
+    after = load_catalogue(photos, 32, cache_dir=store)
+    assert after.ids == before.ids and np.array_equal(after.images, expected)
+
+
+# --- invalidation and read-back -----------------------------------------------------------------------------
+
+def test_the_embedding_cache_follows_the_model(shapes_catalogue, tmp_path, monkeypatch):
+    images, ids = shapes_catalogue.images[:16], shapes_catalogue.ids[:16]
+    a_model, b_model = _model(0), _model(1)
+    a = embedding.cached_embed(a_model, images, ids, tmp_path)
+    b = embedding.cached_embed(b_model, images, ids, tmp_path)  # another model: not a's vectors
+    assert np.allclose(b, embedding.embed(b_model, images)) and not np.allclose(a, b)
+    with torch.no_grad():
+        a_model.encoder[0].weight.add_(0.1)  # the same object, changed weights
+    changed = embedding.cached_embed(a_model, images, ids, tmp_path)
+    assert np.allclose(changed, embedding.embed(a_model, images)) and not np.allclose(changed, a)
+
+    def never(*args, **kwargs):
+        raise AssertionError("embedded again instead of reading the cache")
+    monkeypatch.setattr(embedding, "embed", never)
+    assert np.array_equal(embedding.cached_embed(b_model, images, ids, tmp_path), b)  # read back
+    assert np.array_equal(embedding.cached_embed(a_model, images, ids, tmp_path), changed)
+
+
+def test_the_projection_cache_is_read_back_and_a_damaged_one_rebuilt(tmp_path, monkeypatch):
+    emb = np.random.default_rng(1).normal(size=(60, 8)).astype(np.float32)
+    first = projection.cached_project(emb, "pca", tmp_path)
+    real = projection.project
+    monkeypatch.setattr(projection, "project", lambda *a, **k: pytest.fail("projected again"))
+    assert np.array_equal(projection.cached_project(emb, "pca", tmp_path), first)
+    (path,) = tmp_path.glob("projection-pca-*.npy")
+    path.write_bytes(b"\x93NUMPY garbage")
+    monkeypatch.setattr(projection, "project", real)
+    assert np.allclose(projection.cached_project(emb, "pca", tmp_path), first)
+    assert np.array_equal(np.load(path), first)
+
+
+# --- file modes ---------------------------------------------------------------------------------------------
+
+def test_written_files_get_the_umask_mode_not_0600(photos, tmp_path):
+    old = os.umask(0o027)
+    try:
+        with atomic_write(tmp_path / "a.bin") as f:
+            f.write(b"x")
+        load_catalogue(photos, 24, cache_dir=tmp_path / "cache")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == 0o640
+    for f in (tmp_path / "cache").iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o640, f.name
+    os.chmod(tmp_path / "a.bin", 0o604)  # a replaced file keeps its mode, as with open()
+    with atomic_write(tmp_path / "a.bin") as f:
+        f.write(b"y")
+    assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == 0o604
+
+
+# --- the first decode ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["cache", "no cache", "memory"])
+def test_the_first_decode_peaks_below_1_3x_the_final_array(shapes_dir, tmp_path, monkeypatch, where):
+    load_catalogue(shapes_dir, 24, cache_dir=tmp_path / "warm-up", executor="thread")  # imports, PIL plugins
+    if where == "memory":  # no file can be made anywhere: a preallocated array in memory
+        monkeypatch.setattr(catalogue.tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
+    tracemalloc.start()
+    try:
+        cat = load_catalogue(shapes_dir, 136, cache_dir=tmp_path / "cache", use_cache=where == "cache",
+                             executor="thread", workers=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    final = cat.images.nbytes  # 120 x 136 x 136 x 3 = 6.7 MB
+    assert peak <= 1.3 * final, f"peak {peak / final:.2f}x the final array"
+    assert isinstance(cat.images, np.memmap) == (where != "memory")
+    assert np.array_equal(cat.images[7], load_image(cat.paths[7], 136))
+
+
+def test_worker_processes_decode_the_same_images_as_one_thread(photos, tmp_path):
+    (photos / "Boot" / "boot-0205.jpg").write_bytes(b"broken")  # in the middle: later rows move up
+    one = load_catalogue(photos, 64, cache_dir=tmp_path / "one", executor="thread", workers=1)
+    procs = load_catalogue(photos, 64, cache_dir=tmp_path / "procs", executor="process", workers=2)
+    assert procs.ids == one.ids and procs.paths == one.paths and procs.skipped == one.skipped
+    assert [os.path.basename(p) for p, _ in procs.skipped] == ["boot-0205.jpg"]
+    assert procs.images.shape == (120, 64, 64, 3) and np.array_equal(procs.images, one.images)
+    for row in (0, 20, 21, 119):
+        assert np.array_equal(procs.images[row], load_image(procs.paths[row], 64))
+    reread = load_catalogue(photos, 64, cache_dir=tmp_path / "procs")  # the shrunk file reads back
+    assert isinstance(reread.images, np.memmap) and np.array_equal(reread.images, one.images)
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_a_decompression_bomb_is_a_skip_reason_not_a_raw_warning(tmp_path, capfd, executor):
+    root = tmp_path / "bomb"
+    (root / "Boot").mkdir(parents=True)
+    Image.new("RGB", (80, 60), (200, 0, 0)).save(root / "Boot" / "fine.jpg")
+    Image.new("1", (9500, 9500)).save(root / "Boot" / "bomb.png")  # 90M pixels: over PIL's warning limit
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cat = load_catalogue(root, 32, cache_dir=tmp_path / "cache", executor=executor, workers=2)
+    assert [os.path.basename(p) for p in cat.paths] == ["fine.jpg"]
+    assert len(cat.skipped) == 1 and "too large" in cat.skipped[0][1]
+    assert not [w for w in caught if "DecompressionBomb" in w.category.__name__]
+    assert "DecompressionBombWarning" not in capfd.readouterr().err
