@@ -11,6 +11,7 @@ themselves are in the OS file cache after the first run, as on a server that jus
 - new: `shoevae.load_catalogue` (worker processes, JPEG draft mode, `ImageOps.pad`, rows written
   straight into the memory-mapped cache file).
 
+CPU s: processor seconds of the process and its workers (what the decode costs, whatever else runs).
 Memory: the peak resident set (VmHWM) of the main process and of the largest worker, and the
 peak of the summed proportional set size (PSS, shared pages split between the processes that map
 them) of the process and its workers, sampled every 20 ms; each as a multiple of the final array.
@@ -22,7 +23,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -124,18 +124,38 @@ def _descendants(pid: int) -> list[str]:
     return seen
 
 
+def _cpu_seconds(pid: str) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def measure_one(path: str, source: str, size: int, cache: Path) -> dict:
-    peak = {"pss": 0}
+    peak = {"pss": 0, "worker_hwm": 0}
+    cpu: dict[str, float] = {}
+    me = str(os.getpid())
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak["pss"] = max(peak["pss"], sum(_pss_kb(p) for p in _descendants(os.getpid())))
+            pids = _descendants(os.getpid())
+            peak["pss"] = max(peak["pss"], sum(_pss_kb(p) for p in pids))
+            for p in pids:
+                if p != me:
+                    cpu[p] = max(cpu.get(p, 0.0), _cpu_seconds(p))
+                    try:
+                        peak["worker_hwm"] = max(peak["worker_hwm"], _status_kb(p, "VmHWM"))
+                    except OSError:
+                        pass
             stop.wait(0.02)
     import PIL.Image  # noqa: F401  (imports are not part of the decode)
 
     import shoevae.catalogue  # noqa: F401
     base_rss = _status_kb("self", "VmRSS")
+    cpu0 = _cpu_seconds(me)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t = time.perf_counter()
@@ -149,10 +169,10 @@ def measure_one(path: str, source: str, size: int, cache: Path) -> dict:
     seconds = time.perf_counter() - t
     stop.set()
     sampler.join()
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, the largest finished worker
-    return {"path": path, "n": len(ids), "seconds": seconds, "array_mb": nbytes / 2**20,
+    cpu_total = _cpu_seconds(me) - cpu0 + sum(cpu.values())  # workers as last sampled (20 ms before they end)
+    return {"path": path, "n": len(ids), "seconds": seconds, "cpu_seconds": cpu_total, "array_mb": nbytes / 2**20,
             "main_peak_rss_mb": _status_kb("self", "VmHWM") / 1024, "main_base_rss_mb": base_rss / 1024,
-            "worker_peak_rss_mb": workers / 1024, "peak_pss_mb": peak["pss"] / 1024,
+            "worker_peak_rss_mb": peak["worker_hwm"] / 1024, "peak_pss_mb": peak["pss"] / 1024,
             "ids_md5": hashlib.md5("\n".join(ids).encode()).hexdigest()}
 
 
@@ -186,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_one(args.one, data[0], args.size, args.cache)))
         return 0
     print(f"cold first decode at {args.size} px, {os.cpu_count()} CPUs, fresh process and empty cache per row")
-    print(f"{'catalogue':<32} {'path':<4} {'photos':>7} {'seconds':>8} {'array':>8} {'main peak':>10} "
+    print(f"{'catalogue':<32} {'path':<4} {'photos':>7} {'seconds':>8} {'CPU s':>6} {'array':>8} {'main peak':>10} "
           f"{'worker peak':>12} {'peak PSS':>9}")
     for source in data:
         with tempfile.TemporaryDirectory(prefix="shoevae-bench-decode-") as tmp:
@@ -197,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_child(path, source, args.size, dirs[path])
                 results.append(r)
                 a = r["array_mb"]
-                print(f"{Path(source).name[:32]:<32} {path:<4} {r['n']:>7} {r['seconds']:>8.1f} {a / 1024:>6.2f}GB "
+                print(f"{Path(source).name[:32]:<32} {path:<4} {r['n']:>7} {r['seconds']:>8.1f} {r['cpu_seconds']:>6.1f} {a / 1024:>6.2f}GB "
                       f"{r['main_peak_rss_mb'] / a:>9.2f}x {r['worker_peak_rss_mb'] / a:>11.2f}x "
                       f"{r['peak_pss_mb'] / a:>8.2f}x", flush=True)
             if set(args.paths) == {"old", "new"}:

@@ -17,6 +17,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import tempfile
 import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -78,8 +79,10 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = 136) ->
             return _to_square_rgb(im, size)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError("image too large (decompression bomb guard)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        raise ImageError(f"image too large ({int(pixels[1]):,} pixels)" if pixels else
+                         "image too large (decompression bomb guard)") from None
     except FileNotFoundError:
         raise ImageError("file not found") from None
     except Image.UnidentifiedImageError:
