@@ -431,14 +431,14 @@ def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str
             tmp = entry.path("npy")
         except OSError as e:
             cache.report_failure("catalogue", directory, e)
-        else:  # the metadata is written last: its presence marks a complete entry
-            if cache.write(entry, lambda f: json.dump(meta, f), "json", "w"):
-                cache.committed(entry)
-            else:
-                cache.discard(entry)
-                in_cache = False
-    images = np.load(tmp, mmap_mode="r")
-    if not in_cache:  # a private temporary file: the mapping outlives its name
+            in_cache = False
+    images = np.load(tmp, mmap_mode="r")  # read back from disk; the mapping outlives the file's name
+    if in_cache:  # the metadata is written last: its presence marks a complete entry
+        if cache.write(entry, lambda f: json.dump(meta, f), "json", "w"):
+            cache.committed(entry)
+        else:
+            cache.discard(entry)
+    else:  # a temporary file of our own
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     return Catalogue(ids, kept_paths, cats, images, str(root), skipped)

@@ -129,6 +129,21 @@ def test_a_full_disk_during_an_embedding_write_warns_once(shapes_catalogue, tmp_
     assert not list(tmp_path.iterdir())  # no half-written file
 
 
+@pytest.mark.parametrize("step", ["rename", "metadata"])
+def test_a_catalogue_entry_that_cannot_be_finished_leaves_nothing_behind(photos, tmp_path, monkeypatch, step):
+    def refused(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+    if step == "rename":
+        monkeypatch.setattr(catalogue, "commit_temp", refused)
+    else:
+        monkeypatch.setattr(cache, "atomic_write", refused)
+    store = tmp_path / "cache"
+    with pytest.warns(CacheWriteWarning, match="Read-only"):
+        cat = load_catalogue(photos, 32, cache_dir=store)
+    assert len(cat) == 120 and np.array_equal(cat.images[3], load_image(cat.paths[3], 32))
+    assert list(store.iterdir()) == []  # no half entry, no temporary file
+
+
 # --- atomicity ----------------------------------------------------------------------------------------------
 
 def test_an_interrupted_write_leaves_the_previous_entry(tmp_path):
