@@ -377,6 +377,8 @@ def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str
     `workers` (default: the CPUs this process may use) decode in parallel: processes for large
     catalogues (`executor="auto"`), threads for small ones or where processes cannot start.
     Peak memory stays near the final array: the images go straight into a memory-mapped file.
+    Worker processes start from a fork server, so a script calling this at import time needs the
+    usual `if __name__ == "__main__":` guard (without one the workers fail and threads take over).
     """
     root, rows = list_sources(source)
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
