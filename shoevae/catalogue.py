@@ -20,18 +20,23 @@ import os
 import re
 import tempfile
 import warnings
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import (
+    Executor,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Literal
+from typing import BinaryIO, Callable, Iterable, Iterator, Literal
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from . import cache
 from .atomic import commit_temp, new_temp_beside
-from .cache import default_cache_dir  # noqa: F401  (re-exported: the app imports it from here)
+from .cache import default_cache_dir
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_PIXELS = 50_000_000  # larger images are refused as absurd (PIL's bomb guard is 89M)
@@ -48,12 +53,29 @@ class CatalogueError(ValueError):
     """A data folder or manifest that cannot be used (missing, empty, malformed)."""
 
 
+def _refuse_bombs() -> None:
+    """PIL warns above 89M pixels; such images are refused (MAX_PIXELS), so the warning becomes that reason."""
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+
+@contextlib.contextmanager
+def _bombs_refused() -> Iterator[None]:
+    with warnings.catch_warnings():  # entered once per call or decode, in the calling thread
+        _refuse_bombs()
+        yield
+
+
 def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = 136) -> np.ndarray:
     """Read one image as uint8 (size, size, 3): RGB, transparency on white, padded square with white.
 
     Raises ImageError with a short reason for anything unusable (not an image, truncated, empty,
     absurdly large, unreadable).
     """
+    with _bombs_refused():
+        return _load_image(source, size)
+
+
+def _load_image(source: str | os.PathLike | bytes | BinaryIO, size: int) -> np.ndarray:
     try:
         if isinstance(source, (bytes, bytearray)):
             if len(source) == 0:
@@ -65,11 +87,7 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = 136) ->
                 raise ImageError("empty file")
             if n > MAX_BYTES:
                 raise ImageError(f"file too large ({n / 2**20:.0f} MB)")
-        with warnings.catch_warnings():
-            # PIL warns above 89M pixels; such images are refused below, so the warning becomes that reason
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(source)
-        with im:
+        with Image.open(source) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise ImageError(f"image too large ({im.width}x{im.height} pixels)")
             scale = size / max(im.size)  # JPEG: decode at 1/2, 1/4 or 1/8 scale when that still covers `size`
@@ -252,7 +270,7 @@ def _decode(path: Path, size: int) -> tuple[np.ndarray | None, str, str]:
         data = path.read_bytes() if path.stat().st_size <= MAX_BYTES else None
         if data is None:
             raise ImageError("file too large")
-        return load_image(data, size), hashlib.md5(data).hexdigest(), ""
+        return _load_image(data, size), hashlib.md5(data).hexdigest(), ""
     except ImageError as e:
         return None, "", str(e)
     except OSError as e:
@@ -304,12 +322,12 @@ def _decode_all(target: str | np.ndarray, size: int, paths: list[Path], workers:
     results: list[tuple[str, str]] = [("", "")] * n
     if executor == "process":
         try:
-            with ProcessPoolExecutor(workers, mp_context=_process_context()) as pool:
+            with ProcessPoolExecutor(workers, mp_context=_process_context(), initializer=_refuse_bombs) as pool:
                 _collect(pool, target, size, tasks, results, report)
             return results
         except (OSError, BrokenProcessPool, NotImplementedError, PermissionError):
             pass  # no worker processes here (sandbox, no /dev/shm): threads, PIL releases the GIL while decoding
-    with ThreadPoolExecutor(workers) as pool:
+    with _bombs_refused(), ThreadPoolExecutor(workers) as pool:
         _collect(pool, target, size, tasks, results, report)
     return results
 

@@ -1,7 +1,6 @@
 """2D maps of the latent space (PCA or t-SNE), remembered on disk per embedding matrix."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np

@@ -5,9 +5,15 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
-
 from shoe_data import SHARED_DATA, write_manifest
-from shoevae.catalogue import (CatalogueError, ImageError, holdout_mask, load_catalogue, load_image)
+
+from shoevae.catalogue import (
+    CatalogueError,
+    ImageError,
+    holdout_mask,
+    load_catalogue,
+    load_image,
+)
 
 
 def _save(path, img, fmt=None, **kw):
