@@ -202,9 +202,14 @@ def test_the_embedding_cache_follows_the_model(shapes_catalogue, tmp_path, monke
 
     def never(*args, **kwargs):
         raise AssertionError("embedded again instead of reading the cache")
+    real_embed = embedding.embed
     monkeypatch.setattr(embedding, "embed", never)
     assert np.array_equal(embedding.cached_embed(b_model, images, ids, tmp_path), b)  # read back
     assert np.array_equal(embedding.cached_embed(a_model, images, ids, tmp_path), changed)
+    assert len(_entries(tmp_path, "embeddings")) == 3  # three models, one entry each
+    monkeypatch.setattr(embedding, "embed", real_embed)
+    embedding.cached_embed(b_model, images[:8], ids[:8], tmp_path)  # b's catalogue changed: its old entry goes
+    assert len(_entries(tmp_path, "embeddings")) == 3
 
 
 def test_the_projection_cache_is_read_back_and_a_damaged_one_rebuilt(tmp_path, monkeypatch):
