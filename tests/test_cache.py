@@ -95,6 +95,18 @@ def test_the_bound_counts_catalogues_and_spares_unrelated_files(photos, tmp_path
     assert not (store / "catalogue-0123456789abcdef0123.npy").exists()
 
 
+def test_temporary_files_of_killed_processes_go_and_a_bad_bound_setting_is_named(tmp_path, monkeypatch):
+    old, fresh = tmp_path / ".catalogue-x.npy.abc.tmp", tmp_path / ".catalogue-y.npy.def.tmp"
+    old.write_bytes(b"left by kill -9")
+    fresh.write_bytes(b"another process is still decoding")
+    os.utime(old, (1000, 1000))
+    cache.enforce_bound(tmp_path)
+    assert not old.exists() and fresh.exists()
+    monkeypatch.setenv("SHOEVAE_CACHE_MAX_GB", "lots")
+    with pytest.warns(CacheWriteWarning, match="SHOEVAE_CACHE_MAX_GB='lots'"):
+        assert cache.max_bytes() == cache.DEFAULT_MAX_GB * 2**30
+
+
 # --- failed writes: reported once per kind, never fatal -------------------------------------------------------
 
 def test_an_unwritable_cache_warns_once_per_kind_and_still_loads(photos, tmp_path):
