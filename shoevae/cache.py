@@ -5,7 +5,7 @@ was made from (a photo folder at one image size, a model, an embedding matrix), 
 exact state it was made from (file sizes and times, the ids, a seed).
 
 - Writes are atomic (shoevae/atomic.py); a write that fails (full or read-only disk) is reported
-  once per process and kind as a `CacheWriteWarning` and never raised: the caller keeps its result.
+  once per process and kind as a `CacheWarning` and never raised: the caller keeps its result.
 - Reads validate what they load; a damaged entry is deleted and the caller rebuilds it.
 - Writing an entry deletes the older entries of the same kind and source (one changed photo does
   not leave the previous 0.75 GB catalogue behind).
@@ -41,8 +41,8 @@ _warned: set[str] = set()
 _warned_lock = threading.Lock()
 
 
-class CacheWriteWarning(RuntimeWarning):
-    """A cache entry could not be written; the work is redone at the next start."""
+class CacheWarning(RuntimeWarning):
+    """A cache that could not be written or a bad cache setting: costs speed, never results."""
 
 
 def default_cache_dir() -> Path:
@@ -105,7 +105,7 @@ def _warn_once(key: str, message: str) -> None:
         if key in _warned:
             return
         _warned.add(key)
-    warnings.warn(f"shoevae: {message}", CacheWriteWarning, stacklevel=3)
+    warnings.warn(f"shoevae: {message}", CacheWarning, stacklevel=3)
 
 
 def touch(entry: Entry) -> None:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from shoevae import cache, catalogue, embedding, projection
 from shoevae.atomic import atomic_write
-from shoevae.cache import CacheWriteWarning, Entry
+from shoevae.cache import CacheWarning, Entry
 from shoevae.catalogue import load_catalogue, load_image
 from shoevae.config import preset
 from shoevae.model import VAE
@@ -103,7 +103,7 @@ def test_temporary_files_of_killed_processes_go_and_a_bad_bound_setting_is_named
     cache.enforce_bound(tmp_path)
     assert not old.exists() and fresh.exists()
     monkeypatch.setenv("SHOEVAE_CACHE_MAX_GB", "lots")
-    with pytest.warns(CacheWriteWarning, match="SHOEVAE_CACHE_MAX_GB='lots'"):
+    with pytest.warns(CacheWarning, match="SHOEVAE_CACHE_MAX_GB='lots'"):
         assert cache.max_bytes() == cache.DEFAULT_MAX_GB * 2**30
 
 
@@ -120,7 +120,7 @@ def test_an_unwritable_cache_warns_once_per_kind_and_still_loads(photos, tmp_pat
         emb = np.random.default_rng(0).normal(size=(len(cat), 4)).astype(np.float32)
         projection.cached_project(emb, "pca", store)
         projection.cached_project(emb, "pca", store)
-    messages = [str(w.message) for w in caught if issubclass(w.category, CacheWriteWarning)]
+    messages = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
     assert len(messages) == 2, messages  # one for the catalogue, one for the projection
     assert "catalogue cache" in messages[0] and str(store) in messages[0]
     assert len(cat) == 120 and np.array_equal(cat.images, again.images)
@@ -133,10 +133,10 @@ def test_a_full_disk_during_an_embedding_write_warns_once(shapes_catalogue, tmp_
     monkeypatch.setattr(np, "save", full)
     model = _model(0)
     images = shapes_catalogue.images[:8]
-    with pytest.warns(CacheWriteWarning, match="No space left") as record:
+    with pytest.warns(CacheWarning, match="No space left") as record:
         a = embedding.cached_embed(model, images, shapes_catalogue.ids[:8], tmp_path)
         b = embedding.cached_embed(model, images, shapes_catalogue.ids[:8], tmp_path)
-    assert len([w for w in record if issubclass(w.category, CacheWriteWarning)]) == 1
+    assert len([w for w in record if issubclass(w.category, CacheWarning)]) == 1
     assert np.array_equal(a, b) and a.shape == (8, 16)
     assert not list(tmp_path.iterdir())  # no half-written file
 
@@ -150,7 +150,7 @@ def test_a_catalogue_entry_that_cannot_be_finished_leaves_nothing_behind(photos,
     else:
         monkeypatch.setattr(cache, "atomic_write", refused)
     store = tmp_path / "cache"
-    with pytest.warns(CacheWriteWarning, match="Read-only"):
+    with pytest.warns(CacheWarning, match="Read-only"):
         cat = load_catalogue(photos, 32, cache_dir=store)
     assert len(cat) == 120 and np.array_equal(cat.images[3], load_image(cat.paths[3], 32))
     assert list(store.iterdir()) == []  # no half entry, no temporary file
