@@ -41,13 +41,12 @@ def new_temp_beside(path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        os.fchmod(fd, _target_mode(path))
+        os.chmod(tmp, _target_mode(path))
     except BaseException:
-        os.close(fd)
         os.unlink(tmp)
         raise
-    os.close(fd)
     return Path(tmp)
 
 
