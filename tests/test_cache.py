@@ -107,6 +107,22 @@ def test_temporary_files_of_killed_processes_go_and_a_bad_bound_setting_is_named
         assert cache.max_bytes() == cache.DEFAULT_MAX_GB * 2**30
 
 
+@pytest.mark.parametrize("damage", ["truncated", "metadata"])
+def test_a_damaged_catalogue_entry_is_rebuilt(photos, tmp_path, damage):
+    store = tmp_path / "cache"
+    expected = np.array(load_catalogue(photos, 32, cache_dir=store).images)
+    (npy,) = store.glob("catalogue-*.npy")
+    if damage == "truncated":  # a copy cut short (header intact, rows missing)
+        data = npy.read_bytes()
+        npy.unlink()
+        npy.write_bytes(data[: len(data) // 2])
+    else:
+        npy.with_suffix(".json").write_text('{"ids": [1, 2]')
+    again = load_catalogue(photos, 32, cache_dir=store)
+    assert np.array_equal(again.images, expected) and len(again.ids) == 120
+    assert np.array_equal(np.load(npy), expected)  # rewritten whole
+
+
 # --- failed writes: reported once per kind, never fatal -------------------------------------------------------
 
 def test_an_unwritable_cache_warns_once_per_kind_and_still_loads(photos, tmp_path):
