@@ -15,18 +15,16 @@ import hashlib
 import io
 import json
 import math
-import multiprocessing
 import os
+import queue
 import re
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import warnings
-from concurrent.futures import (
-    Executor,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    as_completed,
-)
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Literal
@@ -299,15 +297,6 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
-    """forkserver where there is one (safe in a threaded server, workers fork from a clean process), else spawn."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])  # workers start with this module imported, not the caller's script
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
 def _decode_all(target: str | np.ndarray, size: int, paths: list[Path], workers: int | None,
                 executor: str, report: Callable[[int | None], None]) -> list[tuple[str, str]]:
     """(md5, reason) per path, the images written into `target`'s rows; in worker processes where possible."""
@@ -319,34 +308,117 @@ def _decode_all(target: str | np.ndarray, size: int, paths: list[Path], workers:
         raise ValueError("worker processes need a file to decode into")
     chunk = max(8, min(256, n // (workers * 8)))
     tasks = [[(i, str(paths[i])) for i in range(a, min(a + chunk, n))] for a in range(0, n, chunk)]
-    results: list[tuple[str, str]] = [("", "")] * n
+    results: list[tuple[str, str]] = [("", "not decoded")] * n
+    done = 0
+
+    def record(decoded: list) -> None:  # in the calling thread, so a page's progress bar can be updated
+        nonlocal done
+        for row, md5, reason in decoded:
+            results[row] = (md5, reason)
+        done += len(decoded)
+        report(done)
     if executor == "process":
-        try:
-            with ProcessPoolExecutor(workers, mp_context=_process_context(), initializer=_refuse_bombs) as pool:
-                _collect(pool, target, size, tasks, results, report)
-            return results
-        except (OSError, BrokenProcessPool, NotImplementedError, PermissionError):
-            pass  # no worker processes here (sandbox, no /dev/shm): threads, PIL releases the GIL while decoding
-    with _bombs_refused(), ThreadPoolExecutor(workers) as pool:
-        _collect(pool, target, size, tasks, results, report)
+        with contextlib.suppress(OSError):  # processes cannot start here: threads do it all
+            tasks = _decode_in_processes(str(target), size, tasks, workers, record)
+    if tasks:  # PIL releases the GIL while decoding, so threads help too
+        with _bombs_refused(), ThreadPoolExecutor(workers) as pool:
+            _collect(pool, target, size, tasks, record)
     return results
 
 
 def _collect(pool: Executor, target: str | np.ndarray, size: int, tasks: list[list[tuple[int, str]]],
-             results: list[tuple[str, str]], report: Callable[[int | None], None]) -> None:
+             record: Callable[[list], None]) -> None:
     futures = [pool.submit(_decode_rows, target, size, t) for t in tasks]
-    done = 0
     try:
         for fut in as_completed(futures):
-            decoded = fut.result()
-            for row, md5, reason in decoded:
-                results[row] = (md5, reason)
-            done += len(decoded)
-            report(done)
-    except BaseException:  # Ctrl-C or a failed worker: drop the queued chunks, finish the running ones
+            record(fut.result())
+    except BaseException:  # Ctrl-C or a failed decode: drop the queued chunks, finish the running ones
         for f in futures:
             f.cancel()
         raise
+
+
+def _decode_in_processes(target: str, size: int, tasks: list[list[tuple[int, str]]], workers: int,
+                         record: Callable[[list], None]) -> list[list[tuple[int, str]]]:
+    """Decode chunks in `workers` fresh Python processes writing rows of the mapped file `target`.
+
+    Plain subprocesses (not multiprocessing): nothing of the caller is re-imported, so this works
+    from a Streamlit page, a threaded server or a script without a main guard. Each worker takes
+    the next chunk when it finishes one. Returns the chunks left undone if a worker failed (the
+    caller decodes them in threads); raises OSError if no process could start.
+    """
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for t in tasks:
+        todo.put(t)
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    env = dict(os.environ)  # the workers import this very package, wherever it was imported from
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                      env.get("PYTHONPATH")]))
+    cmd = [sys.executable, "-c", f"from {__name__} import _worker_loop; _worker_loop()"]
+
+    def feed(proc: subprocess.Popen) -> None:
+        task = None
+        try:
+            proc.stdin.write(json.dumps({"target": target, "size": size}) + "\n")
+            while True:
+                try:
+                    task = todo.get_nowait()
+                except queue.Empty:
+                    break
+                proc.stdin.write(json.dumps(task) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+                if not line:
+                    raise OSError(f"decoding worker stopped (exit status {proc.wait()})")
+                events.put(json.loads(line))
+                task = None
+            events.put(None)
+        except (OSError, ValueError) as e:
+            if task is not None:
+                todo.put(task)  # decoded again by the caller's threads
+            events.put(e)
+
+    procs: list[subprocess.Popen] = []
+    try:
+        for _ in range(workers):
+            procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env))
+        for proc in procs:
+            threading.Thread(target=feed, args=(proc,), daemon=True).start()
+        finished = 0
+        while finished < len(procs):
+            event = events.get()
+            if event is None or isinstance(event, Exception):
+                finished += 1
+            else:
+                record(event)
+    except OSError:
+        if not procs:
+            raise
+    finally:
+        for proc in procs:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    left = []
+    while not todo.empty():
+        left.append(todo.get())
+    return left
+
+
+def _worker_loop() -> None:
+    """A decoding worker process: a JSON header line on stdin, then one chunk per line; one result line out each."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    _refuse_bombs()
+    header = json.loads(sys.stdin.readline())
+    for line in sys.stdin:
+        decoded = _decode_rows(header["target"], header["size"], [(row, p) for row, p in json.loads(line)])
+        sys.stdout.write(json.dumps(decoded) + "\n")
+        sys.stdout.flush()
 
 
 def _create_npy(path: Path, shape: tuple[int, ...]) -> None:
@@ -395,8 +467,6 @@ def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str
     `workers` (default: the CPUs this process may use) decode in parallel: processes for large
     catalogues (`executor="auto"`), threads for small ones or where processes cannot start.
     Peak memory stays near the final array: the images go straight into a memory-mapped file.
-    Worker processes start from a fork server, so a script calling this at import time needs the
-    usual `if __name__ == "__main__":` guard (without one the workers fail and threads take over).
     """
     root, rows = list_sources(source)
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()

@@ -6,6 +6,8 @@ import errno
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -303,6 +305,31 @@ def test_worker_processes_decode_the_same_images_as_one_thread(photos, tmp_path)
         assert np.array_equal(procs.images[row], load_image(procs.paths[row], 64))
     reread = load_catalogue(photos, 64, cache_dir=tmp_path / "procs")  # the shrunk file reads back
     assert isinstance(reread.images, np.memmap) and np.array_equal(reread.images, one.images)
+
+
+@pytest.mark.parametrize("python", ["/nonexistent/python", "/bin/false"])
+def test_threads_finish_the_decode_where_worker_processes_cannot(photos, tmp_path, monkeypatch, python):
+    one = load_catalogue(photos, 32, cache_dir=tmp_path / "one", executor="thread", workers=1)
+    monkeypatch.setattr(sys, "executable", python)  # cannot start / dies at once
+    seen = []
+    cat = load_catalogue(photos, 32, cache_dir=tmp_path / "procs", executor="process", workers=2,
+                         progress=lambda done, total: seen.append((done, total)))
+    assert cat.ids == one.ids and np.array_equal(cat.images, one.images) and not cat.skipped
+    assert seen[0] == (0, 120) and seen[-1] == (120, 120)
+
+
+def test_worker_processes_do_not_rerun_the_callers_script(shapes_dir, tmp_path):
+    """Streamlit runs pages as __main__ and scripts often lack a main guard: the workers must not import them."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("from shoevae.catalogue import load_catalogue\n"
+                      f"cat = load_catalogue({str(shapes_dir)!r}, 32, cache_dir={str(tmp_path / 'c')!r}, "
+                      "executor='process', workers=2)\n"
+                      "print('loaded', len(cat))\n")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and out.stdout.count("loaded") == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize("executor", ["thread", "process"])
