@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_child(path, source, args.size, dirs[path])
                 results.append(r)
                 a = r["array_mb"]
-                print(f"{Path(source).name[:32]:<32} {path:<4} {r['n']:>7} {r['seconds']:>8.1f} {r['cpu_seconds']:>6.1f} {a / 1024:>6.2f}GB "
+                print(f"{Path(source).name[:32]:<32} {path:<4} {r['n']:>7} {r['seconds']:>8.1f} "
+                      f"{r['cpu_seconds']:>6.1f} {a / 1024:>6.2f}GB "
                       f"{r['main_peak_rss_mb'] / a:>9.2f}x {r['worker_peak_rss_mb'] / a:>11.2f}x "
                       f"{r['peak_pss_mb'] / a:>8.2f}x", flush=True)
             if set(args.paths) == {"old", "new"}:

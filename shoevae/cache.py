@@ -165,25 +165,16 @@ def committed(entry: Entry) -> None:
     enforce_bound(entry.directory, keep={entry.stem})
 
 
-def _managed(directory: Path) -> list[tuple[str, Path]]:
-    """(stem, file) for every file of the cache folder this module may delete."""
-    out = []
-    with contextlib.suppress(OSError):
-        for f in Path(directory).iterdir():
-            if _NAME.match(f.name) or _LEGACY.match(f.name):
-                out.append((f.name.split(".", 1)[0], f))
-    return out
-
-
 def evict_stale(entry: Entry) -> list[Path]:
     """Delete the entries of the same kind and source with another content; return the deleted files."""
     gone = []
-    for stem, f in _managed(entry.directory):
-        m = _NAME.match(f.name)
-        if m and m["kind"] == entry.kind and m["source"] == entry.source and m["content"] != entry.content:
-            with contextlib.suppress(OSError):
-                f.unlink()
-                gone.append(f)
+    with contextlib.suppress(OSError):
+        for f in Path(entry.directory).iterdir():
+            m = _NAME.match(f.name)
+            if m and m["kind"] == entry.kind and m["source"] == entry.source and m["content"] != entry.content:
+                with contextlib.suppress(OSError):
+                    f.unlink()
+                    gone.append(f)
     return gone
 
 

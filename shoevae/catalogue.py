@@ -487,7 +487,7 @@ def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str
         finally:
             report(None)
         ids, kept_paths, cats, kept, skipped, seen = [], [], [], [], [], set()
-        for row, ((item_id, rel, cat), path, (md5, reason)) in enumerate(zip(rows, paths, results)):
+        for row, ((item_id, _, cat), path, (md5, reason)) in enumerate(zip(rows, paths, results)):
             if not md5:
                 skipped.append((str(path), reason or "not decoded"))
                 continue
