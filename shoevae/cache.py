@@ -12,8 +12,9 @@ exact state it was made from (file sizes and times, the ids, a seed).
 - The folder is kept under `SHOEVAE_CACHE_MAX_GB` (default 10) by deleting the least recently used
   entries; reading an entry marks it used (its files' modification time).
 
-The folder is `SHOEVAE_CACHE` (default ~/.cache/shoevae). Only files following the naming scheme
-(and this package's older single-key names) are ever deleted.
+The folder is `SHOEVAE_CACHE` (default ~/.cache/shoevae). Only files following the naming scheme,
+this package's older single-key names and its own temporary files (`.<name>.<random>.tmp`, when
+untouched for 6 hours: left by a killed process) are ever deleted.
 """
 from __future__ import annotations
 

@@ -394,13 +394,16 @@ def _decode_in_processes(target: str, size: int, tasks: list[list[tuple[int, str
     except OSError:
         if not procs:
             raise
+    except BaseException:  # Ctrl-C or a failing progress callback: stop the workers now
+        for proc in procs:
+            proc.kill()
+        raise
     finally:
         for proc in procs:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        for proc in procs:
+            with contextlib.suppress(OSError, ValueError):
+                proc.stdin.close()  # end of work: the worker exits
             try:
-                proc.wait(timeout=5)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
