@@ -217,6 +217,33 @@ def test_an_interrupted_decode_keeps_the_previous_catalogue(photos, tmp_path, mo
     assert after.ids == before.ids and np.array_equal(after.images, expected)
 
 
+def _my_decode_workers() -> list[str]:
+    out = []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid() and b"_worker_loop" in (d / "cmdline").read_bytes():
+                out.append(d.name)
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find the worker processes")
+def test_ctrl_c_during_a_process_decode_stops_the_workers_and_leaves_no_file(photos, tmp_path):
+    store = tmp_path / "cache"
+    calls = []
+
+    def interrupt(done, total):
+        calls.append(done)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        load_catalogue(photos, 48, cache_dir=store, executor="process", workers=2, progress=interrupt)
+    assert calls[-1] < 120 and list(store.iterdir()) == []
+    assert _my_decode_workers() == []
+
+
 # --- invalidation and read-back -----------------------------------------------------------------------------
 
 def test_the_embedding_cache_follows_the_model(shapes_catalogue, tmp_path, monkeypatch):
