@@ -354,6 +354,8 @@ def _decode_in_processes(target: str, size: int, tasks: list[list[tuple[int, str
     env = dict(os.environ)  # the workers import this very package, wherever it was imported from
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                       env.get("PYTHONPATH")]))
+    if not sys.executable:
+        raise OSError("no Python executable to start workers with")
     cmd = [sys.executable, "-c", f"from {__name__} import _worker_loop; _worker_loop()"]
 
     def feed(proc: subprocess.Popen) -> None:
