@@ -351,12 +351,11 @@ def _decode_in_processes(target: str, size: int, tasks: list[list[tuple[int, str
     for t in tasks:
         todo.put(t)
     events: queue.SimpleQueue = queue.SimpleQueue()
-    env = dict(os.environ)  # the workers import this very package, wherever it was imported from
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                      env.get("PYTHONPATH")]))
     if not sys.executable:
         raise OSError("no Python executable to start workers with")
-    cmd = [sys.executable, "-c", f"from {__name__} import _worker_loop; _worker_loop()"]
+    root = str(Path(__file__).resolve().parents[1])  # the workers import this very package, wherever it is
+    cmd = [sys.executable, "-c", f"import sys; sys.path.insert(0, {root!r}); from {__name__} import _worker_loop; "
+                                 "sys.path.remove(sys.path[0]); _worker_loop()"]
 
     def feed(proc: subprocess.Popen) -> None:
         task = None
@@ -383,7 +382,7 @@ def _decode_in_processes(target: str, size: int, tasks: list[list[tuple[int, str
     procs: list[subprocess.Popen] = []
     try:
         for _ in range(workers):
-            procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env))
+            procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         for proc in procs:
             threading.Thread(target=feed, args=(proc,), daemon=True).start()
         finished = 0

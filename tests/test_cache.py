@@ -321,10 +321,14 @@ def test_the_first_decode_peaks_below_1_3x_the_final_array(shapes_dir, tmp_path,
     assert np.array_equal(cat.images[7], load_image(cat.paths[7], 136))
 
 
-def test_worker_processes_decode_the_same_images_as_one_thread(photos, tmp_path):
+def test_worker_processes_decode_the_same_images_as_one_thread(photos, tmp_path, monkeypatch):
     (photos / "Boot" / "boot-0205.jpg").write_bytes(b"broken")  # in the middle: later rows move up
     one = load_catalogue(photos, 64, cache_dir=tmp_path / "one", executor="thread", workers=1)
+    real, left = catalogue._decode_in_processes, []
+    monkeypatch.setattr(catalogue, "_decode_in_processes", lambda *a: left.append(real(*a)) or left[-1])
+    monkeypatch.setattr(catalogue, "_collect", lambda *a: pytest.fail("threads had to step in"))
     procs = load_catalogue(photos, 64, cache_dir=tmp_path / "procs", executor="process", workers=2)
+    assert left == [[]]  # the processes did all of it
     assert procs.ids == one.ids and procs.paths == one.paths and procs.skipped == one.skipped
     assert [os.path.basename(p) for p, _ in procs.skipped] == ["boot-0205.jpg"]
     assert procs.images.shape == (120, 64, 64, 3) and np.array_equal(procs.images, one.images)
@@ -348,14 +352,21 @@ def test_threads_finish_the_decode_where_worker_processes_cannot(photos, tmp_pat
 def test_worker_processes_do_not_rerun_the_callers_script(shapes_dir, tmp_path):
     """Streamlit runs pages as __main__ and scripts often lack a main guard: the workers must not import them."""
     script = tmp_path / "unguarded.py"
-    script.write_text("from shoevae.catalogue import load_catalogue\n"
-                      f"cat = load_catalogue({str(shapes_dir)!r}, 32, cache_dir={str(tmp_path / 'c')!r}, "
+    script.write_text("import shoevae.catalogue as c\n"
+                      "real = c._decode_in_processes\n"
+                      "def spy(*a):\n"
+                      "    left = real(*a)\n"
+                      "    print('left for threads', len(left))\n"
+                      "    return left\n"
+                      "c._decode_in_processes = spy\n"
+                      f"cat = c.load_catalogue({str(shapes_dir)!r}, 32, cache_dir={str(tmp_path / 'c')!r}, "
                       "executor='process', workers=2)\n"
                       "print('loaded', len(cat))\n")
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0 and out.stdout.count("loaded") == 1, out.stdout + out.stderr
+    assert "left for threads 0" in out.stdout  # the worker processes did it all
     assert "Traceback" not in out.stderr, out.stderr
 
 
