@@ -1,31 +1,47 @@
 """Shoe catalogue: read product photos from a folder tree or a manifest CSV into a uint8 array.
 
 Every image becomes RGB on white, padded to a square and resized to `size` x `size`. Files that
-cannot be used are skipped and reported, never fatal. The decoded array is cached on disk, keyed
-by the file list (paths, sizes, mtimes) and the image size, so a second load takes about a second.
+cannot be used are skipped and reported, never fatal. The first load decodes the photos in worker
+processes straight into the memory-mapped cache file (no second copy in memory); the cache entry
+(shoevae/cache.py) is keyed by the folder and image size (its source) and the file list with sizes
+and modification times (its content), so a second load takes about a second and a changed photo
+replaces the previous entry.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
+import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator, Literal
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from .atomic import atomic_write
+from . import cache
+from .atomic import commit_temp, new_temp_beside
+from .cache import default_cache_dir
 from .errors import ShoevaeError, UnknownItemError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_PIXELS = 50_000_000  # larger images are refused as absurd (PIL's bomb guard is 89M)
 MAX_BYTES = 100 * 1024 * 1024
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+PROCESS_MIN_IMAGES = 1000  # fewer photos decode faster in threads than it takes to start processes
 
 
 class ImageError(ShoevaeError, ValueError):
@@ -36,8 +52,16 @@ class CatalogueError(ShoevaeError, ValueError):
     """A data folder or manifest that cannot be used (missing, empty, malformed)."""
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("SHOEVAE_CACHE", Path.home() / ".cache" / "shoevae"))
+def _refuse_bombs() -> None:
+    """PIL warns above 89M pixels; such images are refused (MAX_PIXELS), so the warning becomes that reason."""
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+
+@contextlib.contextmanager
+def _bombs_refused() -> Iterator[None]:
+    with warnings.catch_warnings():  # entered once per call or decode, in the calling thread
+        _refuse_bombs()
+        yield
 
 
 def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = 136) -> np.ndarray:
@@ -46,6 +70,11 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = 136) ->
     Raises ImageError with a short reason for anything unusable (not an image, truncated, empty,
     absurdly large, unreadable).
     """
+    with _bombs_refused():
+        return _load_image(source, size)
+
+
+def _load_image(source: str | os.PathLike | bytes | BinaryIO, size: int) -> np.ndarray:
     try:
         if isinstance(source, (bytes, bytearray)):
             if len(source) == 0:
@@ -60,14 +89,17 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = 136) ->
         with Image.open(source) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise ImageError(f"image too large ({im.width}x{im.height} pixels)")
-            im.draft("RGB", (size, size))  # JPEG: decode at reduced scale when much larger
+            scale = size / max(im.size)  # JPEG: decode at 1/2, 1/4 or 1/8 scale when that still covers `size`
+            im.draft("RGB", (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale))))
             im.load()  # truncated or corrupt data fails here
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)
             return _to_square_rgb(im, size)
     except ImageError:
         raise
-    except Image.DecompressionBombError:
-        raise ImageError("image too large (decompression bomb guard)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        raise ImageError(f"image too large ({int(pixels[1]):,} pixels)" if pixels else
+                         "image too large (decompression bomb guard)") from None
     except FileNotFoundError:
         raise ImageError("file not found") from None
     except Image.UnidentifiedImageError:
@@ -81,16 +113,17 @@ def _to_square_rgb(im: Image.Image, size: int) -> np.ndarray:
         rgba = im.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(bg, rgba)
-    elif im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+    elif im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16/32-bit gray: PIL's convert would clip at 255
         arr = np.asarray(im, dtype=np.float64)
-        span = float(arr.max() - arr.min()) or 1.0
-        im = Image.fromarray(((arr - arr.min()) / span * 255).astype(np.uint8))
-    im = im.convert("RGB")  # CMYK, L, 1, P, YCbCr ...
-    side = max(im.size)
-    square = Image.new("RGB", (side, side), (255, 255, 255))
-    square.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
-    if side != size:
-        square = square.resize((size, size), Image.Resampling.LANCZOS)
+        lo, hi = float(arr.min()), float(arr.max())
+        if im.mode.startswith("I") and lo >= 0 and hi <= 65535:
+            arr = arr / 257 if im.mode.startswith("I;16") or hi > 255 else arr  # 16-bit full scale -> 8-bit
+        else:  # float or out-of-range integers: stretch what is there
+            arr = (arr - lo) / ((hi - lo) or 1.0) * 255
+        im = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
+    if im.mode != "RGB":
+        im = im.convert("RGB")  # CMYK, L, 1, P, YCbCr ...
+    square = ImageOps.pad(im, (size, size), Image.Resampling.LANCZOS, color=(255, 255, 255))
     return np.asarray(square, dtype=np.uint8)
 
 
@@ -195,8 +228,9 @@ def _read_manifest(path: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _cache_key(root: Path, rows: list[tuple[str, str, str]], size: int) -> str:
-    h = hashlib.sha256(f"v{CACHE_VERSION}:{size}:{root.resolve()}".encode())
+def _cache_entry(directory: Path, root: Path, rows: list[tuple[str, str, str]], size: int) -> cache.Entry:
+    """Source: the folder or manifest and the image size; content: every file's id, path, category, size and mtime."""
+    h = hashlib.sha256(f"v{CACHE_VERSION}".encode())
     for item_id, rel, cat in rows:
         try:
             st = os.stat(root / rel)
@@ -204,7 +238,29 @@ def _cache_key(root: Path, rows: list[tuple[str, str, str]], size: int) -> str:
         except OSError:
             stamp = "missing"
         h.update(f"\n{item_id}|{rel}|{cat}|{stamp}".encode())
-    return h.hexdigest()[:20]
+    return cache.Entry(directory, "catalogue", cache.digest(f"v{CACHE_VERSION}:{size}:{root.resolve()}"),
+                       h.hexdigest()[:16])
+
+
+def _read_cached(entry: cache.Entry, root: Path, size: int) -> Catalogue | None:
+    """The cached catalogue if its entry is complete and consistent; a damaged entry is deleted."""
+    meta_path = entry.path("json")
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        n = len(meta["ids"])
+        if not (len(meta["paths"]) == len(meta["categories"]) == n):
+            raise ValueError("inconsistent metadata")
+    except (OSError, ValueError, KeyError, TypeError):
+        cache.discard(entry)
+        return None
+    images = cache.read_array(entry, shape=(n, size, size, 3), dtype=np.uint8, mmap=True)
+    if images is None:
+        cache.discard(entry)
+        return None
+    return Catalogue(meta["ids"], meta["paths"], meta["categories"], images, str(root),
+                     [tuple(s) for s in meta["skipped"]])
 
 
 def _decode(path: Path, size: int) -> tuple[np.ndarray | None, str, str]:
@@ -213,73 +269,312 @@ def _decode(path: Path, size: int) -> tuple[np.ndarray | None, str, str]:
         data = path.read_bytes() if path.stat().st_size <= MAX_BYTES else None
         if data is None:
             raise ImageError("file too large")
-        return load_image(data, size), hashlib.md5(data).hexdigest(), ""
+        return _load_image(data, size), hashlib.md5(data).hexdigest(), ""
     except ImageError as e:
         return None, "", str(e)
     except OSError as e:
         return None, "", f"unreadable file ({e.strerror or e})"
 
 
+def _decode_rows(target: str | np.ndarray, size: int, items: list[tuple[int, str]]) -> list[tuple[int, str, str]]:
+    """Decode (row, path) items into those rows of `target` (an .npy file, mapped here, or an array).
+
+    Runs in a worker process or thread; returns (row, md5, reason if skipped) for each item.
+    """
+    arr = np.load(target, mmap_mode="r+") if isinstance(target, str) else target
+    out = []
+    for row, p in items:
+        img, md5, reason = _decode(Path(p), size)
+        if img is not None:
+            arr[row] = img
+        out.append((row, md5, reason))
+    del arr  # a mapped file is shared with the parent through the page cache: nothing to copy back
+    return out
+
+
+def _usable_cpus() -> int:
+    with contextlib.suppress(AttributeError, OSError):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _decode_all(target: str | np.ndarray, size: int, paths: list[Path], workers: int | None,
+                executor: str, report: Callable[[int | None], None]) -> list[tuple[str, str]]:
+    """(md5, reason) per path, the images written into `target`'s rows; in worker processes where possible."""
+    n = len(paths)
+    workers = max(1, workers or _usable_cpus())
+    if executor == "auto":
+        executor = "process" if isinstance(target, str) and workers > 1 and n >= PROCESS_MIN_IMAGES else "thread"
+    if executor == "process" and not isinstance(target, str):
+        raise ValueError("worker processes need a file to decode into")
+    chunk = max(8, min(256, n // (workers * 8)))
+    tasks = [[(i, str(paths[i])) for i in range(a, min(a + chunk, n))] for a in range(0, n, chunk)]
+    results: list[tuple[str, str]] = [("", "not decoded")] * n
+    done = 0
+
+    def record(decoded: list) -> None:  # in the calling thread, so a page's progress bar can be updated
+        nonlocal done
+        for row, md5, reason in decoded:
+            results[row] = (md5, reason)
+        done += len(decoded)
+        report(done)
+    if executor == "process":
+        with contextlib.suppress(OSError):  # processes cannot start here: threads do it all
+            tasks = _decode_in_processes(str(target), size, tasks, workers, record)
+    if tasks:  # PIL releases the GIL while decoding, so threads help too
+        with _bombs_refused(), ThreadPoolExecutor(workers) as pool:
+            _collect(pool, target, size, tasks, record)
+    return results
+
+
+def _collect(pool: Executor, target: str | np.ndarray, size: int, tasks: list[list[tuple[int, str]]],
+             record: Callable[[list], None]) -> None:
+    futures = [pool.submit(_decode_rows, target, size, t) for t in tasks]
+    try:
+        for fut in as_completed(futures):
+            record(fut.result())
+    except BaseException:  # Ctrl-C or a failed decode: drop the queued chunks, finish the running ones
+        for f in futures:
+            f.cancel()
+        raise
+
+
+def _decode_in_processes(target: str, size: int, tasks: list[list[tuple[int, str]]], workers: int,
+                         record: Callable[[list], None]) -> list[list[tuple[int, str]]]:
+    """Decode chunks in `workers` fresh Python processes writing rows of the mapped file `target`.
+
+    Plain subprocesses (not multiprocessing): nothing of the caller is re-imported, so this works
+    from a Streamlit page, a threaded server or a script without a main guard. Each worker takes
+    the next chunk when it finishes one. Returns the chunks left undone if a worker failed (the
+    caller decodes them in threads); raises OSError if no process could start.
+    """
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for t in tasks:
+        todo.put(t)
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    if not sys.executable:
+        raise OSError("no Python executable to start workers with")
+    root = str(Path(__file__).resolve().parents[1])  # the workers import this very package, wherever it is
+    cmd = [sys.executable, "-c", f"import sys; sys.path.insert(0, {root!r}); from {__name__} import _worker_loop; "
+                                 "sys.path.remove(sys.path[0]); _worker_loop()"]
+
+    def feed(proc: subprocess.Popen) -> None:
+        task = None
+        try:
+            proc.stdin.write(json.dumps({"target": target, "size": size}) + "\n")
+            while True:
+                try:
+                    task = todo.get_nowait()
+                except queue.Empty:
+                    break
+                proc.stdin.write(json.dumps(task) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+                if not line:
+                    raise OSError(f"decoding worker stopped (exit status {proc.wait()})")
+                events.put(json.loads(line))
+                task = None
+            events.put(None)
+        except (OSError, ValueError) as e:
+            if task is not None:
+                todo.put(task)  # decoded again by the caller's threads
+            events.put(e)
+
+    procs: list[subprocess.Popen] = []
+    try:
+        for _ in range(workers):
+            procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        for proc in procs:
+            threading.Thread(target=feed, args=(proc,), daemon=True).start()
+        finished = 0
+        while finished < len(procs):
+            event = events.get()
+            if event is None or isinstance(event, Exception):
+                finished += 1
+            else:
+                record(event)
+    except OSError:
+        if not procs:
+            raise
+    except BaseException:  # Ctrl-C or a failing progress callback: stop the workers now
+        for proc in procs:
+            proc.kill()
+        raise
+    finally:
+        for proc in procs:
+            with contextlib.suppress(OSError, ValueError):
+                proc.stdin.close()  # end of work: the worker exits
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    left = []
+    while not todo.empty():
+        left.append(todo.get())
+    return left
+
+
+def _worker_loop() -> None:
+    """A decoding worker process: a JSON header line on stdin, then one chunk per line; one result line out each."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    _refuse_bombs()
+    header = json.loads(sys.stdin.readline())
+    for line in sys.stdin:
+        decoded = _decode_rows(header["target"], header["size"], [(row, p) for row, p in json.loads(line)])
+        sys.stdout.write(json.dumps(decoded) + "\n")
+        sys.stdout.flush()
+
+
+def _create_npy(path: Path, shape: tuple[int, ...]) -> None:
+    """Write an .npy header for a uint8 array of `shape` and reserve the disk space (fails now, not mid-way)."""
+    with open(path, "r+b") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
+        total = f.tell() + int(np.prod(shape))
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(f.fileno(), 0, total)  # ENOSPC here, instead of SIGBUS while writing the map
+        else:
+            f.truncate(total)
+
+
+def _compact_npy(path: Path, kept: list[int]) -> None:
+    """Move the kept rows of an .npy file up over the skipped ones and cut the file to len(kept) rows."""
+    arr = np.load(path, mmap_mode="r+")
+    shape = arr.shape
+    if len(kept) == shape[0]:
+        return
+    for new, old in enumerate(kept):
+        if new != old:
+            arr[new] = arr[old]
+    arr.flush()
+    del arr
+    with open(path, "r+b") as f:
+        np.lib.format.read_magic(f)
+        np.lib.format.read_array_header_1_0(f)
+        offset = f.tell()
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
+                                                      "shape": (len(kept), *shape[1:])})
+        if header.tell() != offset:  # numpy pads headers so the first axis can grow or shrink in place
+            raise OSError(f"cannot shrink {path}: header length changed")
+        f.seek(0)
+        f.write(header.getvalue())
+        f.truncate(offset + len(kept) * int(np.prod(shape[1:])))
+
+
 def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str | os.PathLike | None = None,
                    use_cache: bool = True, progress: Callable[[int, int], None] | bool = False,
-                   workers: int | None = None) -> Catalogue:
+                   workers: int | None = None,
+                   executor: Literal["auto", "process", "thread"] = "auto") -> Catalogue:
     """Load a catalogue from a folder tree or manifest CSV; see the module docstring.
 
     `progress` is True for a terminal bar, or a callback(done, total) (the app's st.progress).
+    `workers` (default: the CPUs this process may use) decode in parallel: processes for large
+    catalogues (`executor="auto"`), threads for small ones or where processes cannot start.
+    Peak memory stays near the final array: the images go straight into a memory-mapped file.
     """
     root, rows = list_sources(source)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = _cache_key(root, rows, size)
-    meta_path, img_path = cache / f"catalogue-{key}.json", cache / f"catalogue-{key}.npy"
-    if use_cache and meta_path.is_file() and img_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-            images = np.load(img_path, mmap_mode="r")
-            if images.shape == (len(meta["ids"]), size, size, 3):
-                return Catalogue(meta["ids"], meta["paths"], meta["categories"], images, str(root),
-                                 [tuple(s) for s in meta["skipped"]])
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt below
-
-    report = _progress_reporter(progress, len(rows))
-    paths = [root / rel for _, rel, _ in rows]
-    with ThreadPoolExecutor(workers or min(4, (os.cpu_count() or 2))) as pool:  # PIL releases the GIL
-        results = []
-        for i, r in enumerate(pool.map(lambda p: _decode(p, size), paths, chunksize=1)):
-            results.append(r)
-            if i % 64 == 0 or i == len(paths) - 1:
-                report(i + 1)
-    report(None)
-
-    ids, kept_paths, cats, images, skipped, seen = [], [], [], [], [], set()
-    for (item_id, rel, cat), path, (img, md5, reason) in zip(rows, paths, results):
-        if img is None:
-            skipped.append((str(path), reason))
-            continue
-        item_id = item_id or md5[:12]
-        base, n = item_id, 1
-        while item_id in seen:  # the same photo twice: keep both, ids stay unique
-            n += 1
-            item_id = f"{base}-{n}"
-        seen.add(item_id)
-        ids.append(item_id), kept_paths.append(str(path)), cats.append(cat), images.append(img)
-    if not images:
-        raise CatalogueError(f"none of the {len(rows)} files in {str(root)!r} is a usable image "
-                             f"(first problem: {skipped[0][1]})")
-    arr = np.stack(images)
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    entry = _cache_entry(directory, root, rows, size)
     if use_cache:
+        cat = _read_cached(entry, root, size)
+        if cat is not None:
+            return cat
+
+    shape = (len(rows), size, size, 3)
+    tmp, in_cache = _decode_file(entry, shape, use_cache)
+    target: str | np.ndarray = str(tmp) if tmp is not None else np.empty(shape, np.uint8)
+    paths = [root / rel for _, rel, _ in rows]
+    try:
+        report = _progress_reporter(progress, len(rows))
         try:
-            with atomic_write(img_path) as f:
-                np.save(f, arr)
-            with atomic_write(meta_path, "w") as f:  # written last: its presence marks a complete cache
-                json.dump({"ids": ids, "paths": kept_paths, "categories": cats, "skipped": skipped}, f)
-        except OSError:
-            pass  # a read-only or full disk only costs the next load its speed
-    return Catalogue(ids, kept_paths, cats, arr, str(root), skipped)
+            results = _decode_all(target, size, paths, workers, executor if tmp is not None else "thread", report)
+        finally:
+            report(None)
+        ids, kept_paths, cats, kept, skipped, seen = [], [], [], [], [], set()
+        for row, ((item_id, _, cat), path, (md5, reason)) in enumerate(zip(rows, paths, results)):
+            if not md5:
+                skipped.append((str(path), reason or "not decoded"))
+                continue
+            item_id = item_id or md5[:12]
+            base, k = item_id, 1
+            while item_id in seen:  # the same photo twice: keep both, ids stay unique
+                k += 1
+                item_id = f"{base}-{k}"
+            seen.add(item_id)
+            ids.append(item_id), kept_paths.append(str(path)), cats.append(cat), kept.append(row)
+        if not ids:
+            raise CatalogueError(f"none of the {len(rows)} files in {str(root)!r} is a usable image "
+                                 f"(first problem: {skipped[0][1]})")
+        if tmp is None:
+            arr = target
+            for new, old in enumerate(kept):
+                if new != old:
+                    arr[new] = arr[old]
+            return Catalogue(ids, kept_paths, cats, arr[:len(kept)], str(root), skipped)
+        _compact_npy(tmp, kept)
+    except BaseException:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
+
+    meta = {"ids": ids, "paths": kept_paths, "categories": cats, "skipped": skipped}
+    if in_cache:
+        try:
+            commit_temp(tmp, entry.path("npy"))
+            tmp = entry.path("npy")
+        except OSError as e:
+            cache.report_failure("catalogue", directory, e)
+            in_cache = False
+    images = np.load(tmp, mmap_mode="r")  # read back from disk; the mapping outlives the file's name
+    if in_cache:  # the metadata is written last: its presence marks a complete entry
+        if cache.write(entry, lambda f: json.dump(meta, f), "json", "w"):
+            cache.committed(entry)
+        else:
+            cache.discard(entry)
+    else:  # a temporary file of our own
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return Catalogue(ids, kept_paths, cats, images, str(root), skipped)
+
+
+def _decode_file(entry: cache.Entry, shape: tuple[int, ...], use_cache: bool) -> tuple[Path | None, bool]:
+    """(a temporary .npy file to decode into, whether it is in the cache folder); (None, False): decode in memory.
+
+    The cache folder first (made room for by least-recently-used eviction); where it cannot take the
+    file (read-only, full) that is reported once and the system's temporary folder is used.
+    """
+    nbytes = int(np.prod(shape))
+    if use_cache:
+        cache.enforce_bound(entry.directory, incoming=nbytes)
+        tmp = None
+        try:
+            tmp = new_temp_beside(entry.path("npy"))
+            _create_npy(tmp, shape)
+            return tmp, True
+        except OSError as e:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+            cache.report_failure("catalogue", entry.directory, e)
+    tmp = None
+    try:
+        fd, name = tempfile.mkstemp(prefix="shoevae-decode-", suffix=".npy")
+        os.close(fd)
+        tmp = Path(name)
+        _create_npy(tmp, shape)
+        return tmp, False
+    except OSError:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        return None, False
 
 
 def _progress_reporter(progress: Callable[[int, int], None] | bool, total: int) -> Callable[[int | None], None]:
     if callable(progress):
+        progress(0, total)
         return lambda done: progress(done, total) if done is not None else None
     if progress:
         from tqdm import tqdm

@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .atomic import atomic_write
+from . import cache
 from .model import VAE, prepare
 
 
@@ -38,22 +38,18 @@ def model_fingerprint(model: VAE) -> str:
 
 def cached_embed(model: VAE, images: np.ndarray, ids: list[str], cache_dir: str | Path,
                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """`embed`, remembered on disk per (model, image ids, image size); written atomically."""
-    key = hashlib.sha256(f"{model_fingerprint(model)}|{images.shape}|{'|'.join(ids)}".encode()).hexdigest()[:20]
-    path = Path(cache_dir) / f"embeddings-{key}.npy"
-    if path.is_file():
-        try:
-            arr = np.load(path)
-            if arr.shape == (len(ids), model.cfg.latent_dim):
-                return arr
-        except (OSError, ValueError):
-            pass
+    """`embed`, remembered on disk (shoevae/cache.py) per model and image size, for these image ids.
+
+    The entry's source is the model (its weights and config): a changed model never reads another
+    model's vectors; a changed catalogue replaces that model's previous entry.
+    """
+    entry = cache.Entry(Path(cache_dir), "embeddings", cache.digest(model_fingerprint(model), str(images.shape[1:])),
+                        cache.digest(str(len(ids)), *ids))
+    arr = cache.read_array(entry, shape=(len(ids), model.cfg.latent_dim), dtype=np.float32)
+    if arr is not None:
+        return arr
     arr = embed(model, images, progress=progress)
-    try:
-        with atomic_write(path) as f:
-            np.save(f, arr)
-    except OSError:
-        pass
+    cache.write_array(entry, arr)
     return arr
 
 

@@ -1,14 +1,13 @@
 """2D maps of the latent space (PCA or t-SNE), remembered on disk per embedding matrix."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from .atomic import atomic_write
+from . import cache
 
 METHODS = ("pca", "tsne")
 
@@ -26,21 +25,15 @@ def project(embeddings: np.ndarray, method: str = "pca", seed: int = 0) -> np.nd
 
 
 def cached_project(embeddings: np.ndarray, method: str, cache_dir: str | Path, seed: int = 0) -> np.ndarray:
-    """`project`, cached as cache_dir/projection-<method>-<hash>.npy (atomic write)."""
+    """`project`, remembered on disk (shoevae/cache.py) per embedding matrix, method and seed."""
+    if method not in METHODS:
+        raise ValueError(f"unknown projection {method!r}; choose from {', '.join(METHODS)}")
     emb = np.ascontiguousarray(embeddings, dtype=np.float32)
-    key = hashlib.sha256(emb.tobytes() + f"{method}:{seed}".encode()).hexdigest()[:20]
-    path = Path(cache_dir) / f"projection-{method}-{key}.npy"
-    if path.is_file():
-        try:
-            arr = np.load(path)
-            if arr.shape == (len(emb), 2):
-                return arr
-        except (OSError, ValueError):
-            pass
+    entry = cache.Entry(Path(cache_dir), f"projection-{method}", cache.digest(str(emb.shape), emb.tobytes()),
+                        cache.digest(f"seed={seed}"))
+    arr = cache.read_array(entry, shape=(len(emb), 2), dtype=np.float32)
+    if arr is not None:
+        return arr
     arr = project(emb, method, seed)
-    try:
-        with atomic_write(path) as f:
-            np.save(f, arr)
-    except OSError:
-        pass
+    cache.write_array(entry, arr)
     return arr

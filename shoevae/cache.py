@@ -1,0 +1,222 @@
+"""On-disk caches (decoded catalogues, embeddings, projections): one folder, one naming scheme, one set of rules.
+
+An entry is one or more files named `<kind>-<source>-<content>.<ext>`: `source` says what the entry
+was made from (a photo folder at one image size, a model, an embedding matrix), `content` the
+exact state it was made from (file sizes and times, the ids, a seed).
+
+- Writes are atomic (shoevae/atomic.py); a write that fails (full or read-only disk) is reported
+  once per process and kind as a `CacheWarning` and never raised: the caller keeps its result.
+- Reads validate what they load; a damaged entry is deleted and the caller rebuilds it.
+- Writing an entry deletes the older entries of the same kind and source (one changed photo does
+  not leave the previous 0.75 GB catalogue behind).
+- The folder is kept under `SHOEVAE_CACHE_MAX_GB` (default 10) by deleting the least recently used
+  entries; reading an entry marks it used (its files' modification time).
+
+The folder is `SHOEVAE_CACHE` (default ~/.cache/shoevae). Only files following the naming scheme,
+this package's older single-key names and its own temporary files (`.<name>.<random>.tmp`, when
+untouched for 6 hours: left by a killed process) are ever deleted.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable
+
+import numpy as np
+
+from .atomic import atomic_write
+
+DEFAULT_MAX_GB = 10.0
+ORPHAN_SECONDS = 6 * 3600  # a temporary file untouched this long belongs to a killed process
+_NAME = re.compile(r"^(?P<kind>[a-z][a-z0-9_]*(?:-[a-z][a-z0-9_]*)*)-(?P<source>[0-9a-f]{16})-(?P<content>[0-9a-f]{16})"
+                   r"\.(?:npy|json)$")
+_LEGACY = re.compile(r"^(?:catalogue|embeddings|projection-[a-z]+)-[0-9a-f]{20}\.(?:npy|json)$")  # before v2
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+class CacheWarning(RuntimeWarning):
+    """A cache that could not be written or a bad cache setting: costs speed, never results."""
+
+
+def default_cache_dir() -> Path:
+    """`SHOEVAE_CACHE`, else ~/.cache/shoevae."""
+    return Path(os.environ.get("SHOEVAE_CACHE") or Path.home() / ".cache" / "shoevae")
+
+
+def max_bytes() -> int:
+    """The size bound of the cache folder in bytes, from `SHOEVAE_CACHE_MAX_GB` (default 10)."""
+    raw = os.environ.get("SHOEVAE_CACHE_MAX_GB", "").strip()
+    try:
+        gb = float(raw) if raw else DEFAULT_MAX_GB
+        if not gb > 0:
+            raise ValueError
+    except ValueError:
+        _warn_once("setting", f"SHOEVAE_CACHE_MAX_GB={raw!r} is not a positive number of GB; "
+                              f"using {DEFAULT_MAX_GB:g}")
+        gb = DEFAULT_MAX_GB
+    return int(gb * 2**30)
+
+
+def digest(*parts: str | bytes) -> str:
+    """16 hex digits of the SHA-256 of the parts (a source or content key)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else p.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cache entry: `directory/<kind>-<source>-<content>.<ext>` files."""
+
+    directory: Path
+    kind: str
+    source: str
+    content: str
+
+    @property
+    def stem(self) -> str:
+        return f"{self.kind}-{self.source}-{self.content}"
+
+    def path(self, ext: str = "npy") -> Path:
+        return Path(self.directory) / f"{self.stem}.{ext}"
+
+    def files(self) -> list[Path]:
+        return sorted(Path(self.directory).glob(f"{self.stem}.*"))
+
+
+def report_failure(kind: str, directory: str | os.PathLike, error: BaseException) -> None:
+    """Warn once per process and kind that a cache write failed (full or read-only disk)."""
+    reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    _warn_once(kind, f"could not write the {kind} cache in {str(directory)!r} ({reason}); "
+                     "it will be rebuilt next time (set SHOEVAE_CACHE to a writable folder)")
+
+
+def _warn_once(key: str, message: str) -> None:
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    warnings.warn(f"shoevae: {message}", CacheWarning, stacklevel=3)
+
+
+def touch(entry: Entry) -> None:
+    """Mark an entry as just used (least-recently-used order); silent on a read-only folder."""
+    for f in entry.files():
+        with contextlib.suppress(OSError):
+            os.utime(f)
+
+
+def discard(entry: Entry) -> None:
+    """Delete an entry's files (a damaged or stale entry)."""
+    for f in entry.files():
+        with contextlib.suppress(OSError):
+            f.unlink()
+
+
+def read_array(entry: Entry, *, shape: tuple[int, ...] | None = None, dtype: np.dtype | str | None = None,
+               mmap: bool = False) -> np.ndarray | None:
+    """The entry's .npy array if present and of the expected shape and dtype; else None (a damaged one is deleted)."""
+    path = entry.path("npy")
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        arr = None
+    if arr is None or (shape is not None and arr.shape != tuple(shape)) or \
+            (dtype is not None and arr.dtype != np.dtype(dtype)):
+        discard(entry)
+        return None
+    touch(entry)
+    return arr
+
+
+def write(entry: Entry, writer: Callable[[IO], None], ext: str = "npy", mode: str = "wb") -> bool:
+    """Write one file of `entry` atomically with `writer(file)`; False (and one warning) if that failed."""
+    try:
+        with atomic_write(entry.path(ext), mode) as f:
+            writer(f)
+    except OSError as e:
+        report_failure(entry.kind, entry.directory, e)
+        return False
+    return True
+
+
+def write_array(entry: Entry, arr: np.ndarray) -> bool:
+    """Save `arr` as the entry's .npy file, then evict stale entries and keep the folder bound."""
+    ok = write(entry, lambda f: np.save(f, arr, allow_pickle=False))
+    if ok:
+        committed(entry)
+    return ok
+
+
+def committed(entry: Entry) -> None:
+    """After a complete entry is written: delete older entries of its source, then enforce the bound."""
+    evict_stale(entry)
+    enforce_bound(entry.directory, keep={entry.stem})
+
+
+def evict_stale(entry: Entry) -> list[Path]:
+    """Delete the entries of the same kind and source with another content; return the deleted files."""
+    gone = []
+    with contextlib.suppress(OSError):
+        for f in Path(entry.directory).iterdir():
+            m = _NAME.match(f.name)
+            if m and m["kind"] == entry.kind and m["source"] == entry.source and m["content"] != entry.content:
+                with contextlib.suppress(OSError):
+                    f.unlink()
+                    gone.append(f)
+    return gone
+
+
+def enforce_bound(directory: str | os.PathLike, limit: int | None = None, keep: set[str] = frozenset(),
+                  incoming: int = 0) -> list[Path]:
+    """Delete least recently used entries until the folder (plus `incoming` bytes) fits `limit`.
+
+    Entries named in `keep` (stems) stay whatever their size. Files of this package's older
+    naming scheme (unreadable now) and temporary files left by killed processes go first.
+    """
+    directory = Path(directory)
+    limit = max_bytes() if limit is None else limit
+    gone: list[Path] = []
+    now = time.time()
+    entries: dict[str, list[tuple[Path, os.stat_result]]] = {}
+    with contextlib.suppress(OSError):
+        for f in directory.iterdir():
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            if f.name.startswith(".") and f.name.endswith(".tmp") and now - st.st_mtime > ORPHAN_SECONDS:
+                with contextlib.suppress(OSError):
+                    f.unlink()
+                    gone.append(f)
+            elif _LEGACY.match(f.name):
+                with contextlib.suppress(OSError):
+                    f.unlink()
+                    gone.append(f)
+            elif _NAME.match(f.name):
+                entries.setdefault(f.name.split(".", 1)[0], []).append((f, st))
+    total = incoming + sum(st.st_size for files in entries.values() for _, st in files)
+    by_age = sorted(entries, key=lambda s: max(st.st_mtime for _, st in entries[s]))
+    for stem in by_age:
+        if total <= limit:
+            break
+        if stem in keep:
+            continue
+        for f, st in entries[stem]:
+            with contextlib.suppress(OSError):
+                f.unlink()
+                gone.append(f)
+                total -= st.st_size
+    return gone
