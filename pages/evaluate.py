@@ -19,6 +19,8 @@ if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", width="st
 
 if st.session_state.get(done_key):
     results = state.evaluation(rec, loaded.key, n)
+    if results is None:  # still running (a progress bar) or failed (its error)
+        st.stop()
     st.plotly_chart(charts.precision_figure(results), key="shoevae.eval.chart")
     st.dataframe(charts.evaluation_table(results).style.format("{:.4f}", na_rep="–"))
     st.caption("Hold-out: queries from the 10% of shoes never trained on, neighbours from the rest. "
