@@ -65,6 +65,8 @@ def cmd_embed(args: argparse.Namespace) -> None:
 
 def cmd_recommend(args: argparse.Namespace) -> None:
     from .recommend import Recommender
+    if args.all:
+        return cmd_recommend_all(args)
     cat, model, _ = _load(args)
     rec = Recommender(model, cat, metric=args.metric)
     if args.image:
@@ -75,6 +77,21 @@ def cmd_recommend(args: argparse.Namespace) -> None:
         raise UserError("give an item id or --image PATH")
     for rank, m in enumerate(matches, 1):
         print(f"{rank}. {m.item_id}  {m.category:<8} distance {m.distance:.3f}  {cat.paths[m.row]}")
+
+
+def cmd_recommend_all(args: argparse.Namespace) -> None:
+    """recommend --all: every shoe's k nearest, written atomically to --out (.csv or .json)."""
+    from .catalogue import default_cache_dir
+    from .embedding import cached_embed
+    from .export import format_of, write_neighbours
+    from .recommend import Recommender
+    if args.item or args.image or not args.out:
+        raise UserError("--all takes no item id or --image, and needs --out FILE.csv or FILE.json")
+    format_of(args.out)  # a wrong suffix is refused before anything is loaded
+    cat, model, _ = _load(args)
+    rec = Recommender(model, cat, cached_embed(model, cat.images, cat.ids, default_cache_dir()), metric=args.metric)
+    n = write_neighbours(rec, args.out, args.k)
+    print(f"{n} shoes, {min(args.k, n - 1)} nearest each ({args.metric}) -> {args.out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -160,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("item", nargs="?", help="item id from the catalogue")
     r.add_argument("--image", help="a photo file instead of an item id")
     r.add_argument("-k", type=int, default=5)
+    r.add_argument("--all", action="store_true", help="every shoe's k nearest, written to --out")
+    r.add_argument("--out", help="with --all: a .csv (one row per pair) or .json file, replaced atomically")
     r.add_argument("--metric", choices=METRICS, default=METRIC,
                    help="cosine: compare directions of the style vectors (default); euclidean: the report's")
     r.set_defaults(func=cmd_recommend)
