@@ -38,7 +38,8 @@ with model:
         widgets.model_facts(loaded)
     widgets.checkpoint_picker()
 
-if cat is not None and loaded is not None and state.current_recommender(wait=1.0) is not None:  # else: embedding progress
+# the embedding starts as soon as the photos are read: its progress shows here, then the links
+if cat is not None and loaded is not None and state.current_recommender(wait=1.0) is not None:
     st.header("Try it")
     c = st.columns(4)
     c[0].page_link("pages/recommend.py", label="Recommend similar shoes", icon=":material/thumb_up:")

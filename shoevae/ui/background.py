@@ -75,7 +75,7 @@ class Task:
         self._status = TaskStatus(key, label, started=time.time())
         self._thread = threading.Thread(target=self._run, name=f"shoevae-task-{label}", daemon=True)
 
-    def start(self) -> "Task":
+    def start(self) -> Task:
         self._thread.start()
         return self
 
