@@ -25,7 +25,7 @@ from typing import Any, Callable, Hashable
 
 import streamlit as st
 
-POLL_S = 0.5  # the fragment's refresh interval
+POLL_S = 1.0  # the fragment's refresh interval (a busy 2-core server lags behind faster ones)
 PAGE_WAIT_S = 120.0  # pages that cannot draw anything useful without the result wait this long on the page
 KEEP = {"catalogue": 4, "recommender": 4, "projection": 8, "evaluation": 16}  # finished tasks kept per kind
 KEEP_OTHER = 8

@@ -221,6 +221,11 @@ def _catalogue_task(path: str) -> background.Task:
     return background.start(("catalogue", path), "Reading the shoe photos", decode)
 
 
+def catalogue_task() -> background.Task:
+    """This session's photos being read (or read); CatalogueError for a missing or empty folder."""
+    return _catalogue_task(data_key())
+
+
 def current_catalogue(wait: float | None = None) -> tuple[Catalogue | None, str]:
     """(this session's catalogue or None, the problem with its data folder: LOADING while decoding).
 
