@@ -7,6 +7,7 @@ the latent map's t-SNE is computed on the shown sample only.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from shoevae import Recommender, projection
 from shoevae.checkpoint import load_checkpoint
 from shoevae.ui import background, state
-from shoevae.ui.background import TaskRegistry
+from shoevae.ui.background import TaskRegistry, TaskStopped
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,6 +90,25 @@ def test_a_failed_task_is_not_retried_until_forgotten():
     assert registry.start(("evaluation", 1), "E", flaky).wait(10).result == "ok"
 
 
+def test_a_task_can_be_stopped_at_its_next_progress_report():
+    started, steps = threading.Event(), []
+
+    def long_work(progress):
+        for i in range(1000):
+            progress(i, 1000)
+            steps.append(i)
+            started.set()
+            threading.Event().wait(0.01)
+        return "finished"
+
+    task = TaskRegistry().start(("projection", "tsne"), "t-SNE", long_work)
+    assert started.wait(10)
+    task.stop()
+    status = task.wait(10)
+    assert status.state == "stopped" and status.result is None and not status.error
+    assert len(steps) < 1000
+
+
 def test_finished_tasks_are_kept_per_kind_up_to_a_limit():
     registry = TaskRegistry(keep={"projection": 2})
     for i in range(4):
@@ -157,3 +177,17 @@ def test_tsne_is_computed_on_the_shown_sample_only(shapes_catalogue, shapes_chec
     # a shoe outside the sample sits exactly on a shown shoe, its nearest in style space
     shown = {tuple(p) for p in xy[rows]}
     assert all(tuple(p) in shown for p in xy[np.setdiff1d(np.arange(120), rows)])
+
+
+def test_a_stopped_tsne_ends_early_and_gives_stdout_back():
+    emb = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    before, seen = sys.stdout, []
+
+    def progress(done, total):
+        seen.append(done)
+        if done >= 100:
+            raise TaskStopped
+
+    with pytest.raises(TaskStopped):
+        projection.project(emb, "tsne", progress=progress)
+    assert sys.stdout is before and seen[-1] == 100

@@ -33,13 +33,17 @@ KEEP_OTHER = 8
 Progress = Callable[..., None]  # progress(done, total, phase="")
 
 
+class TaskStopped(Exception):
+    """Raised inside a task by its progress callback once someone asked it to stop."""
+
+
 @dataclass(frozen=True)
 class TaskStatus:
     """One task at one moment (immutable: safe to read from any thread)."""
 
     key: Hashable
     label: str
-    state: str = "running"  # "running", "done" or "failed"
+    state: str = "running"  # "running", "done", "failed" or "stopped"
     done: int = 0
     total: int = 0
     phase: str = ""
@@ -72,6 +76,7 @@ class Task:
         self.key, self.fn = key, fn
         self._lock = threading.Lock()
         self._ended = threading.Event()
+        self._stop = threading.Event()
         self._status = TaskStatus(key, label, started=time.time())
         self._thread = threading.Thread(target=self._run, name=f"shoevae-task-{label}", daemon=True)
 
@@ -88,8 +93,14 @@ class Task:
         self._ended.wait(timeout)
         return self.status()
 
+    def stop(self) -> None:
+        """Ask the task to end: its next progress report raises TaskStopped inside it."""
+        self._stop.set()
+
     def progress(self, done: int, total: int, phase: str | None = None) -> None:
         """The callback handed to fn: `done` of `total` (and, optionally, which phase of the work)."""
+        if self._stop.is_set():
+            raise TaskStopped
         with self._lock:
             changes: dict[str, Any] = {"done": int(done), "total": int(total)}
             if phase is not None:
@@ -100,6 +111,8 @@ class Task:
         try:
             result = self.fn(self.progress)
             end = {"state": "done", "result": result}
+        except TaskStopped:
+            end = {"state": "stopped"}
         except Exception as e:  # reported on the page; the thread must never die silently
             end = {"state": "failed", "error": str(e) or type(e).__name__}
         with self._lock:
@@ -169,26 +182,37 @@ def start(key: Hashable, label: str, fn: Callable[[Progress], Any]) -> Task:
     return registry().start(key, label, fn)
 
 
-def show(task: Task, *, wait: float = 0.0, report_error: bool = True, retry: bool = False) -> TaskStatus:
+def show(task: Task, *, wait: float = 0.0, report_error: bool = True, retry: bool = False,
+         stoppable: bool = False) -> TaskStatus:
     """The task's status after drawing what the page needs to see about it.
 
     Done: nothing is drawn. Running: a progress bar, polled here for up to `wait` seconds, then kept
-    moving by a fragment that reruns the page when the task ends. Failed: one st.error line (unless
-    `report_error` is False: the caller words it) and, with `retry`, a button that starts it again.
-    Nothing is raised.
+    moving by a fragment that reruns the page when the task ends (with `stoppable`, a Stop button beside
+    it). Failed: one st.error line (unless `report_error` is False: the caller words it) and, with
+    `retry`, a button that starts it again (also after a stop). Nothing is raised.
     """
     status = task.status()
     if status.state == "running" and wait > 0:
-        slot = st.empty()
-        deadline = time.monotonic() + wait
-        while status.state == "running" and time.monotonic() < deadline:
-            slot.progress(status.fraction, text=status.text())  # a click or page switch takes over here
-            status = task.wait(min(0.25, max(0.0, deadline - time.monotonic())))
-        slot.empty()
+        box = st.empty()
+        with box.container():
+            slot = st.empty()
+            if stoppable:
+                slot, stop = st.columns([6, 1], vertical_alignment="bottom")
+                if stop.button("Stop", icon=":material/stop:", key=f"shoevae.task.stop.page.{abs(hash(task.key))}",
+                               width="stretch"):
+                    task.stop()
+                slot = slot.empty()
+            deadline = time.monotonic() + wait
+            while status.state == "running" and time.monotonic() < deadline:
+                slot.progress(status.fraction, text=status.text())  # a click or page switch takes over here
+                status = task.wait(min(0.25, max(0.0, deadline - time.monotonic())))
+        box.empty()
     if status.state == "running":
-        _progress_fragment(task.key)
-    elif status.state == "failed":
-        if report_error:
+        _progress_fragment(task.key, stoppable)
+    elif status.state in ("failed", "stopped"):
+        if status.state == "stopped":
+            st.info(f"{status.label}: stopped.", icon=":material/stop_circle:")
+        elif report_error:
             st.error(f"{status.label} failed: {status.error}", icon=":material/error:")
         if retry and st.button("Try again", key=f"shoevae.task.retry.{abs(hash(task.key))}",
                                icon=":material/refresh:"):
@@ -198,9 +222,15 @@ def show(task: Task, *, wait: float = 0.0, report_error: bool = True, retry: boo
 
 
 @st.fragment(run_every=POLL_S)
-def _progress_fragment(key: Hashable) -> None:
+def _progress_fragment(key: Hashable, stoppable: bool = False) -> None:
     task = registry().get(key)
     status = task.status() if task is not None else None
     if status is None or status.state != "running":
         st.rerun()  # the whole page, now with the result (or the error)
-    st.progress(status.fraction, text=status.text())
+    if not stoppable:
+        st.progress(status.fraction, text=status.text())
+        return
+    bar, button = st.columns([6, 1], vertical_alignment="bottom")
+    bar.progress(status.fraction, text=status.text())
+    if button.button("Stop", icon=":material/stop:", key=f"shoevae.task.stop.{abs(hash(key))}", width="stretch"):
+        task.stop()

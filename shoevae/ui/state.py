@@ -371,7 +371,7 @@ def projection(rec: Recommender, loaded_key: str, method: str, rows: np.ndarray 
     key = ("projection", loaded_key, data_key(), method, hashlib.sha256(rows.tobytes()).hexdigest()[:16])
     task = background.start(key, f"t-SNE map of {len(rows):,} shoes", lambda progress: project_sample(
         rec.embeddings, rows, method, cache_dir(), progress=progress))
-    status = background.show(task, wait=background.PAGE_WAIT_S, retry=True)
+    status = background.show(task, wait=background.PAGE_WAIT_S, retry=True, stoppable=True)
     return status.result if status.state == "done" else None
 
 
@@ -380,7 +380,7 @@ def evaluation(rec: Recommender, loaded_key: str, n: int) -> dict[str, dict[str,
     n = min(n, len(rec.catalogue))
     task = background.start(("evaluation", loaded_key, data_key(), n), f"Evaluating on {n:,} shoes",
                             lambda progress: _evaluation(rec, n, progress))
-    status = background.show(task, wait=background.PAGE_WAIT_S, retry=True)
+    status = background.show(task, wait=background.PAGE_WAIT_S, retry=True, stoppable=True)
     return status.result if status.state == "done" else None
 
 
