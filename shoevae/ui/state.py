@@ -189,9 +189,14 @@ def use_checkpoint(source: dict[str, Any], data: bytes | None = None) -> Loaded:
 def use_data_folder(typed: str) -> None:
     """Make a folder this session's photos if it lists some (CatalogueError leaves the old one in place).
 
-    The photos are then decoded in the background (Home shows the progress).
+    The photos are then decoded in the background (Home shows the progress); a folder that failed before
+    is tried again.
     """
-    _catalogue_task(str(resolve(typed)))
+    path = str(resolve(typed))
+    earlier = background.registry().get(("catalogue", path))
+    if earlier is not None and earlier.status().state in ("failed", "stopped"):
+        background.registry().forget(("catalogue", path))
+    _catalogue_task(path)
     st.session_state[DATA] = typed
 
 
