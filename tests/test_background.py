@@ -191,3 +191,11 @@ def test_a_stopped_tsne_ends_early_and_gives_stdout_back():
     with pytest.raises(TaskStopped):
         projection.project(emb, "tsne", progress=progress)
     assert sys.stdout is before and seen[-1] == 100
+
+
+def test_recommend_page_offers_every_shoes_neighbours_for_download(shapes_app):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/recommend.py").run()  # waits on the page (with a progress bar) for the embedding
+    assert not at.exception and not at.get("progress")
+    buttons = at.get("download_button")
+    assert len(buttons) == 1 and "10 nearest" in buttons[0].proto.label and buttons[0].proto.label.endswith("CSV)")
