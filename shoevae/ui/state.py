@@ -250,10 +250,18 @@ def current_catalogue(wait: float | None = None) -> tuple[Catalogue | None, str]
 def _recommender_task(loaded: Loaded, cat: Catalogue) -> background.Task:
     """The background embedding of the catalogue by this model (shared by all sessions)."""
     model = loaded.model
+    cores = (os.cpu_count() or 1) if not job_registry().running() else None  # nobody trains: use every core
 
     def build(progress: background.Progress) -> Recommender:
-        emb = cached_embed(model, cat.images, cat.ids, cache_dir(),
-                           progress=lambda done, total: progress(done, total, "embedding"))
+        import torch
+        before = torch.get_num_threads()
+        if cores:  # this thread's own setting (see configure_torch); the first embedding is the cold start's longest step
+            torch.set_num_threads(cores)
+        try:
+            emb = cached_embed(model, cat.images, cat.ids, cache_dir(),
+                               progress=lambda done, total: progress(done, total, "embedding"))
+        finally:
+            torch.set_num_threads(before)
         return Recommender(model, cat, emb)
     return background.start(("recommender", loaded.key, data_key()), "Embedding every shoe with this model", build)
 
