@@ -255,7 +255,7 @@ def _recommender_task(loaded: Loaded, cat: Catalogue) -> background.Task:
     def build(progress: background.Progress) -> Recommender:
         import torch
         before = torch.get_num_threads()
-        if cores:  # this thread's own setting (see configure_torch); the first embedding is the cold start's longest step
+        if cores:  # this thread's own setting (configure_torch): the cold start's longest step
             torch.set_num_threads(cores)
         try:
             emb = cached_embed(model, cat.images, cat.ids, cache_dir(),
