@@ -11,12 +11,8 @@ shoevae.ui.state; see shoevae/ui/__init__.py for the other modules.
 """
 import streamlit as st
 
-from shoevae.ui import layout, state
-
 st.set_page_config(page_title="ShoeVAE", page_icon="👟", layout="wide", initial_sidebar_state="expanded")
-state.configure_torch()
-state.init_state()
-layout.style()
+# the page list first: until it is given, a fresh server shows Streamlit's automatic lower-case pages/ menu
 page = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
@@ -26,6 +22,15 @@ page = st.navigation([
     st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
 ])
+starting = st.empty()
+starting.caption("Starting ShoeVAE…")  # a fresh server imports torch and friends first: seconds, not a blank page
+
+from shoevae.ui import layout, state  # noqa: E402
+
+starting.empty()
+state.configure_torch()
+state.init_state()
+layout.style()
 layout.sidebar()
 with layout.frame():
     page.run()

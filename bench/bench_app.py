@@ -2,6 +2,8 @@
 
     python bench/bench_app.py                       # weights/style.pt or paper.pt, ../shared/data/zappos
     SHOEVAE_CHECKPOINT=weights/paper.pt python bench/bench_app.py --repeats 30
+    python bench/bench_app.py --cold-start     # a fresh cache: Home at once, then when Recommend is usable
+    python bench/bench_app.py --tsne           # the Latent map's first t-SNE of the 6,000 shoes shown
 
 Each number is one script run, as the server does it for a click: the whole page for a pick or a page
 switch. For the latent sliders the browser reruns only the @st.fragment around them; AppTest reruns
@@ -13,14 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]  # app.py and ../shared; the package comes from pip install -e .
 
 
 def setup_env() -> None:
@@ -56,8 +56,14 @@ def report(name: str, ms: list[float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--cold-start", action="store_true", help="time a first visit with an empty cache")
+    parser.add_argument("--tsne", action="store_true", help="time the first t-SNE map of the shoes shown")
     args = parser.parse_args()
+    if args.cold_start:
+        os.environ["SHOEVAE_CACHE"] = tempfile.mkdtemp(prefix="shoevae-cold-")
     setup_env()
+    if args.cold_start or args.tsne:
+        return cold_start() if args.cold_start else first_tsne()
     from streamlit.testing.v1 import AppTest
 
     from shoevae.ui import state
@@ -103,6 +109,52 @@ def main() -> None:
         map_at.session_state[state.PICK] = ids[i % len(ids)]
         map_at.run()
     report("Latent map: select a point", timed(select, args.repeats))
+
+
+def cold_start() -> None:
+    """A first visit with an empty cache, as the browser sees it: Home, rerun every 0.5 s by the
+    progress fragment, until the embeddings are ready; then Recommend."""
+    from streamlit.testing.v1 import AppTest
+    print(f"empty cache {os.environ['SHOEVAE_CACHE']}; photos {os.environ.get('SHOEVAE_DATA')}")
+    t0 = time.perf_counter()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
+    bars = [b.proto.text for b in at.get("progress")]
+    print(f"Home drawn after {time.perf_counter() - t0:5.1f} s, progress bar: {bars[0] if bars else 'none'}")
+    from shoevae.ui import background
+    seen = set()
+    while at.get("progress"):
+        for b in at.get("progress"):
+            phase = b.proto.text.split(" · ")[0]
+            if phase not in seen:
+                seen.add(phase)
+                print(f"  {time.perf_counter() - t0:5.1f} s  {phase}")
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception, at.exception
+    for task in background.registry()._tasks.values():
+        st = task.status()
+        print(f"  task {st.label!r}: {st.state} in {st.elapsed:.1f} s")
+    at.switch_page("pages/recommend.py").run()
+    assert [b for b in at.button if (b.key or "").startswith("shoevae.grid.")], "Recommend shows no shoes"
+    print(f"Recommend usable after {time.perf_counter() - t0:5.1f} s (from the first request)")
+
+
+def first_tsne(shown: int = 6000) -> None:
+    """The Latent map's first t-SNE: the page's own path (background task, progress), warm photo and
+    embedding caches, a projection cache that cannot have the map yet (a fresh folder)."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
+    at.switch_page("pages/latent_map.py").run()
+    from shoevae.ui import state
+    state.cache_dir = lambda: Path(tempfile.mkdtemp(prefix="shoevae-tsne-"))  # no map cached yet
+    at.slider(key="shoevae.map.shown").set_value(shown)
+    t0 = time.perf_counter()
+    at.segmented_control(key="shoevae.map.method").set_value("t-SNE").run()
+    while not at.get("plotly_chart"):
+        time.sleep(0.5)
+        at.run()
+    print(f"first t-SNE map of {shown:,} shoes: {time.perf_counter() - t0:.1f} s (page shown with a progress bar "
+          f"meanwhile; {len(at.get('plotly_chart'))} chart)")
 
 
 def _decode_only(state, repeats: int) -> list[float]:

@@ -1,6 +1,7 @@
 """Core speed benchmark: training step, catalogue embedding, top-5 query latency.
 
-    python bench/bench_core.py [--data ../shared/data/zappos] [--steps 8]
+    python bench/bench_core.py [--data ../shared/data/zappos] [--steps 8]   # after pip install -e .
+    python -m bench.bench_core                                            # or from the repository root
 
 Everything runs in one process on the same batch, so the ratios are fair on any machine:
 - the report's training step as its notebook ran it (float64 tensors, BCE on sigmoid outputs,
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -20,12 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from shoevae.catalogue import load_catalogue  # noqa: E402
-from shoevae.config import METRICS, preset  # noqa: E402
-from shoevae.embedding import embed  # noqa: E402
-from shoevae.model import VAE, prepare, vae_loss  # noqa: E402
-from shoevae.recommend import ShoeIndex  # noqa: E402
+from shoevae.catalogue import load_catalogue
+from shoevae.config import METRICS, preset
+from shoevae.embedding import embed
+from shoevae.model import VAE, prepare, vae_loss
+from shoevae.recommend import ShoeIndex
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "zappos"
 

@@ -19,19 +19,17 @@ if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", width="st
 shoes = f"all {n:,} shoes loaded" if n == len(cat) else f"{n:,} of the {len(cat):,} shoes loaded"
 
 if st.session_state.get(done_key):
-    try:
-        results = state.evaluation(rec, loaded.key, n)
-    except ValueError as e:  # too few shoes for a metric (scikit-learn's or our own check): say so, keep the page
-        st.error(f"Cannot evaluate on {shoes}: too few shoes for one of the metrics ({e}). Load more photos "
-                 "on Home.", icon=":material/error:")
-    else:
-        table = charts.evaluation_table(results)
-        st.plotly_chart(charts.precision_figure(results), key="shoevae.eval.chart")
-        st.dataframe(table.style.format("{:.4f}", na_rep="–"))
-        st.caption(f"On {shoes}. Hold-out: queries from the 10% of shoes never trained on, neighbours from the "
-                   "rest. Leave-one-out: every shoe queries all the others. Coverage: share of shoes that appear in "
-                   "someone's top 5. holdout_bce: reconstruction error per image on the hold-out shoes."
-                   + (" –: cannot be computed on so few shoes." if table.isna().any().any() else ""))
+    results = state.evaluation(rec, loaded.key, n)
+    if results is None:  # still running (a progress bar) or failed (its error)
+        st.stop()
+    table = charts.evaluation_table(results)
+    st.plotly_chart(charts.precision_figure(results), key="shoevae.eval.chart")
+    st.dataframe(table.style.format("{:.4f}", na_rep="–"))
+    st.caption(f"On {shoes}. Hold-out: queries from the shoes this model never trained on (its own split), "
+               "neighbours from the rest. Leave-one-out: every shoe queries all the others. Coverage: share of "
+               "shoes that appear in someone's top 5. holdout_bce: reconstruction error per image on the hold-out "
+               "shoes." + (" –: cannot be computed here (too few shoes, or no hold-out)." if table.isna().any().any()
+                           else ""))
 else:
     st.info(f"Press **Evaluate** to score this model and two baselines on {shoes} (on 13.5K shoes it takes "
             "about half a minute the first time; the result is remembered for this checkpoint).",

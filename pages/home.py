@@ -11,8 +11,10 @@ photos, model = st.columns([2, 3], gap="large")
 with photos:
     st.header("Shoe photos")
     widgets.data_folder_input()
-    cat, problem = state.current_catalogue()
-    if cat is None:
+    cat, problem = state.current_catalogue(wait=1.0)  # a first visit: a progress bar while the photos are decoded
+    if problem == state.LOADING:
+        st.caption("The first visit decodes every photo once; later visits read them back in about a second.")
+    elif cat is None:
         st.warning(f"No shoe photos here: {problem}\n\n{state.FETCH_HELP}", icon=":material/folder_off:")
     else:
         st.metric("Shoes", f"{len(cat):,}")
@@ -36,7 +38,8 @@ with model:
         widgets.model_facts(loaded)
     widgets.checkpoint_picker()
 
-if cat is not None and loaded is not None:
+# the embedding starts as soon as the photos are read: its progress shows here, then the links
+if cat is not None and loaded is not None and state.current_recommender(wait=1.0) is not None:
     st.header("Try it")
     c = st.columns(4)
     c[0].page_link("pages/recommend.py", label="Recommend similar shoes", icon=":material/thumb_up:")

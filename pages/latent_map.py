@@ -13,7 +13,9 @@ c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
 method = c1.segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="shoevae.map.method") or "PCA"
 shown = c2.slider("Shoes shown", 1000, len(cat), min(len(cat), 6000), step=500, key="shoevae.map.shown")
 
-xy = state.projection(rec, loaded.key, "pca" if method == "PCA" else "tsne")
+xy = state.projection(rec, loaded.key, "pca" if method == "PCA" else "tsne", charts.map_rows(len(cat), shown))
+if xy is None:  # t-SNE of the shown shoes still running (a progress bar) or failed (its error)
+    st.stop()
 item = st.session_state.get(state.PICK)
 highlight = state.pick_and_neighbours(rec, item)
 chart, side = st.columns([3, 2], gap="large")

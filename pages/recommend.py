@@ -2,6 +2,7 @@
 import streamlit as st
 
 from shoevae import ImageError, load_image
+from shoevae.export import neighbours_bytes
 from shoevae.ui import layout, state, text, widgets
 
 layout.page_header("Recommend", "Pick a shoe: the five shoes whose style vectors are nearest to it.")
@@ -33,3 +34,8 @@ with upload:
             for col, m, caption in zip(cols[1:], matches, text.match_captions(matches)):
                 with col:
                     widgets.shoe_card(cat.images[m.row], caption)
+
+st.download_button(f"Every shoe's 10 nearest, with distances ({len(cat):,} shoes, CSV)", icon=":material/download:",
+                   data=lambda: neighbours_bytes(rec, 10, "csv"), file_name="neighbours.csv", mime="text/csv",
+                   on_click="ignore", key="shoevae.recommend.export",
+                   help="The same file as `python -m shoevae recommend --all -k 10 --out neighbours.csv`")

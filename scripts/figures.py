@@ -2,6 +2,8 @@
 
     python scripts/figures.py [--data ../shared/data/zappos] [--sweep weights/sweep]
 
+Needs the package installed (`pip install -e ".[figures]"`, which adds matplotlib and torchvision).
+
 Writes to docs/figures/: loss curves, samples from noise, the latent map, the beta sweep
 (samples) and metrics.md. Figures that show catalogue photos (originals beside reconstructions,
 a top-five example) go to docs/figures/local/, which git ignores: the dataset's licence keeps its
@@ -11,27 +13,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+
+try:  # the optional extra: pip install -e ".[figures]"
+    import matplotlib
+    from torchvision.utils import make_grid
+except ImportError as e:
+    raise SystemExit(f"scripts/figures.py needs matplotlib and torchvision: pip install -e '.[figures]' ({e})") \
+        from None
+
+from shoevae.catalogue import holdout_mask, load_catalogue
+from shoevae.checkpoint import load_checkpoint
+from shoevae.config import METRICS
+from shoevae.evaluate import HOLDOUT, baselines, evaluate_model
+from shoevae.projection import project
+from shoevae.recommend import Recommender
+from shoevae.training import SPLIT_SEED
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from shoevae.catalogue import holdout_mask, load_catalogue  # noqa: E402
-from shoevae.checkpoint import load_checkpoint  # noqa: E402
-from shoevae.config import METRICS  # noqa: E402
-from shoevae.evaluate import HOLDOUT, baselines, evaluate_model  # noqa: E402
-from shoevae.projection import project  # noqa: E402
-from shoevae.recommend import Recommender  # noqa: E402
-from shoevae.training import SPLIT_SEED  # noqa: E402
-
 OUT = ROOT / "docs" / "figures"
 
 

@@ -136,6 +136,8 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     from .catalogue import ImageError, load_catalogue, load_image
     from .checkpoint import load_checkpoint
     from .recommend import Recommender
+    if args.all:
+        return cmd_recommend_all(args)
     model, _ = load_checkpoint(args.checkpoint)
     size = max(model.cfg.image_size, 136)
     if args.image:  # check the query before reading and embedding the catalogue
@@ -150,6 +152,20 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     matches = rec.similar_to_image(args.image, args.k) if args.image else rec.similar(args.item, args.k)
     for rank, m in enumerate(matches, 1):
         print(f"{rank}. {m.item_id}  {m.category:<8} distance {m.distance:.3f}  {cat.paths[m.row]}")
+
+
+def cmd_recommend_all(args: argparse.Namespace) -> None:
+    """recommend --all: every shoe's k nearest, written atomically to --out (.csv or .json)."""
+    from .export import format_of, write_neighbours
+    from .recommend import Recommender
+    if args.item or args.image or not args.out:
+        raise UserError("--all takes no item id or --image, and needs --out FILE.csv or FILE.json")
+    format_of(args.out)  # a wrong suffix or an unwritable place is refused before anything is loaded
+    _check_writable(args.out, "--out")
+    cat, model, _ = _load(args)
+    rec = Recommender(model, cat, _embeddings(model, cat), metric=args.metric)
+    n = write_neighbours(rec, args.out, args.k)
+    print(f"{n} shoes, {min(args.k, n - 1)} nearest each ({args.metric}) -> {args.out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -287,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("item", nargs="?", help="item id from the catalogue")
     r.add_argument("--image", help="a photo file instead of an item id")
     r.add_argument("-k", type=_number(int, 1), default=5, help="how many shoes (default %(default)s)")
+    r.add_argument("--all", action="store_true", help="every shoe's k nearest, written to --out")
+    r.add_argument("--out", help="with --all: a .csv (one row per pair) or .json file, replaced atomically")
     r.add_argument("--metric", choices=METRICS, default=METRIC,
                    help="cosine: compare directions of the style vectors (default); euclidean: the report's")
     r.set_defaults(func=cmd_recommend)

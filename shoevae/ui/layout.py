@@ -13,7 +13,8 @@ from typing import Iterator
 
 import streamlit as st
 
-from .state import FRAME, ROOT, current_catalogue, current_model, session_job
+from . import background
+from .state import FRAME, LOADING, ROOT, catalogue_task, current_catalogue, current_model, session_job
 from .text import plural
 
 STYLE = """<style>
@@ -63,7 +64,9 @@ def sidebar() -> None:
     loaded, why = current_model()
     with st.sidebar:
         st.markdown("**Photos:** " + (f"{len(cat):,} shoes from `{Path(cat.root).name}`" if cat
-                                      else ":orange[none loaded]"))
+                                      else ":orange[loading…]" if problem == LOADING else ":orange[none loaded]"))
+        if problem == LOADING:  # a small bar that redraws every page (this sidebar too) once they are read
+            background.show(catalogue_task())
         if loaded:
             cfg, epochs = loaded.meta["model_config"], loaded.meta.get("epoch", 0)
             st.markdown(f"**Model:** `{loaded.source['label']}`  \n{cfg['preset']} · {plural(epochs, 'epoch')} · "

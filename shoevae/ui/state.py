@@ -20,16 +20,17 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from ..catalogue import Catalogue, CatalogueError, default_cache_dir, load_catalogue
+from ..catalogue import Catalogue, CatalogueError, default_cache_dir, list_sources, load_catalogue
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..config import METRICS
 from ..embedding import cached_embed, rank_dimensions
 from ..evaluate import baselines, evaluate_model
 from ..jobs import JobRegistry, TrainingJob
 from ..model import VAE
-from ..projection import cached_project
+from ..projection import cached_project, project_sample
 from ..recommend import Recommender
 from ..training import Split
+from . import background
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: app.py, pages/, weights/
 CATALOGUE_SIZE = 136  # photos are decoded once at this size; each model resizes to its own
@@ -37,6 +38,7 @@ DATA, CHECKPOINT, CHECKPOINT_BYTES = "shoevae.data", "shoevae.checkpoint", "shoe
 PICK, JOB, UPLOAD_SEEN = "shoevae.pick", "shoevae.job", "shoevae.checkpoint_upload"
 FRAME = "shoevae.in_frame"  # True while app.py runs the page
 TRAIN_PAGE, HOME_PAGE = "pages/train.py", "pages/home.py"
+LOADING = "the photos are being read"  # current_catalogue()'s problem while they are decoded
 FETCH_HELP = ("Fetch the full dataset with `python -m shoevae data fetch`, or use the 13.5K sample: "
               "`SHOEVAE_DATA=../shared/data/zappos streamlit run app.py` (or type its path on Home).")
 
@@ -104,21 +106,12 @@ def upload_source(name: str, data: bytes) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- cached resources
-@st.cache_resource(max_entries=4, show_spinner="Reading the shoe photos (the first time takes ~15 s)…")
-def _catalogue(path: str) -> Catalogue:
-    return load_catalogue(path, CATALOGUE_SIZE)
-
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the checkpoint…")
 def _model(key: str, path: str | None, _data: bytes | None, _label: str = "") -> tuple[VAE, dict[str, Any]]:
     model, ckpt = load_checkpoint(path if path else _data, name=None if path else repr(_label or "uploaded file"))
     meta = {k: v for k, v in ckpt.items() if k not in ("model_state", "optimizer_state")}
     return model, meta
-
-
-@st.cache_resource(max_entries=4, show_spinner="Embedding every shoe with this model (first time only)…")
-def _recommender(model_key: str, data_key: str, _model: VAE, _cat: Catalogue) -> Recommender:
-    return Recommender(_model, _cat, cached_embed(_model, _cat.images, _cat.ids, cache_dir()))
 
 
 @st.cache_resource(max_entries=4)
@@ -128,22 +121,23 @@ def _dimensions(model_key: str, data_key: str, _emb: np.ndarray, top: int) -> tu
     return dims, _emb[:, dims].min(axis=0), _emb[:, dims].max(axis=0)
 
 
-@st.cache_resource(max_entries=8, show_spinner="Projecting the catalogue to 2D (t-SNE: about a minute, once)…")
+@st.cache_resource(max_entries=8)
 def _projection(model_key: str, data_key: str, method: str, _emb: np.ndarray) -> np.ndarray:
     return cached_project(_emb, method, cache_dir())
 
 
-@st.cache_data(max_entries=16, show_spinner="Evaluating: neighbours of every shoe, for the model and two baselines…")
-def _evaluation(model_key: str, data_key: str, n: int, _rec: Recommender,
-                _split: Split = Split()) -> dict[str, dict[str, float]]:
-    cat, emb = _rec.catalogue, _rec.embeddings
+def _evaluation(rec: Recommender, n: int, split: Split, progress: background.Progress) -> dict[str, dict[str, float]]:
+    """The model (both metrics) and the two baselines on n shoes (a seeded sample when n < all), on the model's split."""
+    cat, emb = rec.catalogue, rec.embeddings
     if n < len(cat):  # a seeded sample of rows, sorted so categories stay grouped
         rows = np.sort(np.random.default_rng(0).choice(len(cat), n, replace=False))
         cat, emb = cat.subset(rows), emb[rows]
-    label = f"VAE ({_rec.model.cfg.preset}, {_rec.model.cfg.latent_dim} dims)"
-    return {**{f"{label}, {m}": r for m, r in evaluate_model(_rec.model, cat, embeddings=emb, metrics=METRICS,
-                                                             split=_split).items()},
-            **baselines(cat, _rec.model.cfg.latent_dim, metrics=METRICS, split=_split)}
+    label = f"VAE ({rec.model.cfg.preset}, {rec.model.cfg.latent_dim} dims)"
+    progress(0, 2, "neighbours of every shoe by the model's style vectors")
+    own = {f"{label}, {m}": r for m, r in evaluate_model(rec.model, cat, embeddings=emb, metrics=METRICS,
+                                                         split=split).items()}
+    progress(1, 2, "baselines: raw pixels and PCA of pixels")
+    return {**own, **baselines(cat, rec.model.cfg.latent_dim, metrics=METRICS, split=split)}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -196,8 +190,16 @@ def use_checkpoint(source: dict[str, Any], data: bytes | None = None) -> Loaded:
 
 
 def use_data_folder(typed: str) -> None:
-    """Make a folder this session's photos, only if it has some: CatalogueError leaves the old one in place."""
-    _catalogue(str(resolve(typed)))
+    """Make a folder this session's photos if it lists some (CatalogueError leaves the old one in place).
+
+    The photos are then decoded in the background (Home shows the progress); a folder that failed before
+    is tried again.
+    """
+    path = str(resolve(typed))
+    earlier = background.registry().get(("catalogue", path))
+    if earlier is not None and earlier.status().state in ("failed", "stopped"):
+        background.registry().forget(("catalogue", path))
+    _catalogue_task(path)
     st.session_state[DATA] = typed
 
 
@@ -216,24 +218,75 @@ def data_key() -> str:
     return str(resolve(st.session_state.get(DATA) or "data"))
 
 
-def current_catalogue() -> tuple[Catalogue | None, str]:
-    """(this session's catalogue or None, the problem with its data folder)."""
+def _catalogue_task(path: str) -> background.Task:
+    """The background decode of a data folder (shared by all sessions); CatalogueError at once for a
+    missing or empty folder, which is checked only while no task for it exists."""
+    if background.registry().get(("catalogue", path)) is None:
+        list_sources(path)
+
+    def decode(progress: background.Progress) -> Catalogue:
+        return load_catalogue(path, CATALOGUE_SIZE, progress=lambda done, total: progress(done, total, "decoding"))
+    return background.start(("catalogue", path), "Reading the shoe photos", decode)
+
+
+def catalogue_task() -> background.Task:
+    """This session's photos being read (or read); CatalogueError for a missing or empty folder."""
+    return _catalogue_task(data_key())
+
+
+def current_catalogue(wait: float | None = None) -> tuple[Catalogue | None, str]:
+    """(this session's catalogue or None, the problem with its data folder: LOADING while decoding).
+
+    With `wait`, a progress bar is drawn while the photos are decoded (see background.show); without,
+    nothing is drawn and nothing waits (the sidebar).
+    """
     try:
-        return _catalogue(data_key()), ""
+        task = _catalogue_task(data_key())
     except CatalogueError as e:
         return None, str(e)
+    status = task.status() if wait is None else background.show(task, wait=wait, report_error=False)
+    if status.state == "done":
+        return status.result, ""
+    return None, status.error or LOADING
 
 
-def current_recommender() -> Recommender | None:
+def _recommender_task(loaded: Loaded, cat: Catalogue) -> background.Task:
+    """The background embedding of the catalogue by this model (shared by all sessions)."""
+    model = loaded.model
+    cores = (os.cpu_count() or 1) if not job_registry().running() else None  # nobody trains: use every core
+
+    def build(progress: background.Progress) -> Recommender:
+        import torch
+        before = torch.get_num_threads()
+        if cores:  # this thread's own setting (configure_torch): the cold start's longest step
+            torch.set_num_threads(cores)
+        try:
+            emb = cached_embed(model, cat.images, cat.ids, cache_dir(),
+                               progress=lambda done, total: progress(done, total, "embedding"))
+        finally:
+            torch.set_num_threads(before)
+        return Recommender(model, cat, emb)
+    return background.start(("recommender", loaded.key, data_key()), "Embedding every shoe with this model", build)
+
+
+def current_recommender(wait: float | None = None) -> Recommender | None:
+    """This session's recommender, or None (no model or photos yet, or still embedding; never waits
+    unless `wait` is given, which also draws the progress)."""
     loaded, _ = current_model()
     cat, _ = current_catalogue()
     if loaded is None or cat is None:
         return None
-    return _recommender(loaded.key, data_key(), loaded.model, cat)
+    task = _recommender_task(loaded, cat)
+    status = task.status() if wait is None else background.show(task, wait=wait, retry=True)
+    return status.result if status.state == "done" else None
 
 
 def require_catalogue() -> Catalogue:
-    cat, problem = current_catalogue()
+    """This session's catalogue: while it is decoded a progress bar (the page stops there), and a
+    warning with a link when there are no usable photos."""
+    cat, problem = current_catalogue(wait=background.PAGE_WAIT_S)
+    if cat is None and problem == LOADING:
+        st.stop()  # the progress bar reruns the page when the photos are ready
     if cat is None:
         st.warning(f"No shoe photos loaded ({problem}). {FETCH_HELP}")
         st.page_link(HOME_PAGE, label="Choose the data folder on Home", icon=":material/home:")
@@ -242,16 +295,19 @@ def require_catalogue() -> Catalogue:
 
 
 def require_recommender() -> Recommender:
-    """This session's recommender, or a warning with links (and the page stops there)."""
+    """This session's recommender, or a warning with links (and the page stops there); while the
+    catalogue is decoded or embedded, a progress bar."""
     require_catalogue()
-    rec = current_recommender()
-    if rec is None:
-        _, problem = current_model()
+    loaded, problem = current_model()
+    if loaded is None:
         st.warning(f"Train or load a checkpoint first ({problem}).", icon=":material/model_training:")
         c1, c2 = st.columns(2)
         c1.page_link(TRAIN_PAGE, label="Train a model", icon=":material/model_training:")
         c2.page_link(HOME_PAGE, label="Load a checkpoint on Home", icon=":material/home:")
         st.stop()
+    rec = current_recommender(wait=background.PAGE_WAIT_S)
+    if rec is None:
+        st.stop()  # embedding: the progress bar reruns the page when done (or the error is shown)
     return rec
 
 
@@ -322,14 +378,29 @@ def top_dimensions(rec: Recommender, loaded_key: str, top: int = 8) -> tuple[np.
     return _dimensions(loaded_key, data_key(), rec.embeddings, top)
 
 
-def projection(rec: Recommender, loaded_key: str, method: str) -> np.ndarray:
-    return _projection(loaded_key, data_key(), method, rec.embeddings)
+def projection(rec: Recommender, loaded_key: str, method: str, rows: np.ndarray | None = None) -> np.ndarray | None:
+    """(N, 2) map coordinates. PCA of every shoe at once; t-SNE of the shown `rows` only, in the
+    background with a progress bar (None meanwhile; shoes outside `rows` sit on their nearest shown shoe)."""
+    if method == "pca" or rows is None:
+        return _projection(loaded_key, data_key(), method, rec.embeddings)
+    rows = np.asarray(rows)
+    key = ("projection", loaded_key, data_key(), method, hashlib.sha256(rows.tobytes()).hexdigest()[:16])
+    task = background.start(key, f"t-SNE map of {len(rows):,} shoes", lambda progress: project_sample(
+        rec.embeddings, rows, method, cache_dir(), progress=progress))
+    status = background.show(task, wait=background.PAGE_WAIT_S, retry=True, stoppable=True)
+    return status.result if status.state == "done" else None
 
 
-def evaluation(rec: Recommender, loaded_key: str, n: int) -> dict[str, dict[str, float]]:
-    loaded, _ = current_model()  # its own train/hold-out split (model_key names the model, so the cache holds)
+def evaluation(rec: Recommender, loaded_key: str, n: int) -> dict[str, dict[str, float]] | None:
+    """Evaluation results on the model's own train/hold-out split, computed in the background with a
+    progress bar (None meanwhile)."""
+    n = min(n, len(rec.catalogue))
+    loaded, _ = current_model()
     split = Split.of(loaded.meta) if loaded is not None and loaded.key == loaded_key else Split()
-    return _evaluation(loaded_key, data_key(), min(n, len(rec.catalogue)), rec, split)
+    task = background.start(("evaluation", loaded_key, data_key(), n), f"Evaluating on {n:,} shoes",
+                            lambda progress: _evaluation(rec, n, split, progress))
+    status = background.show(task, wait=background.PAGE_WAIT_S, retry=True, stoppable=True)
+    return status.result if status.state == "done" else None
 
 
 def generate(rec: Recommender, model_key: str, n: int, temperature: float, seed: int) -> list[np.ndarray]:
