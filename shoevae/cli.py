@@ -335,8 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "recommend" and bool(args.item) == bool(args.image):
-        parser.error("give an item id or --image PATH" + (", not both" if args.item else ""))
+    if args.command == "recommend" and not args.all and bool(args.item) == bool(args.image):
+        parser.error("give an item id, --image PATH or --all" + (", not both" if args.item else ""))
+    if args.command == "recommend" and args.out and not args.all:
+        parser.error("--out goes with --all (one shoe's neighbours are printed)")
     try:
         args.func(args)
     except ShoevaeError as e:  # the project's own errors are the user's mistakes; anything else is a bug

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_write
+from .errors import ConfigError
 from .recommend import Recommender
 
 FORMATS = ("csv", "json")
@@ -29,7 +30,7 @@ def all_neighbours(rec: Recommender, k: int = 10,
     """(distances, rows), each (N, k): every catalogue shoe's k nearest others, nearest first."""
     n = len(rec.catalogue)
     if k < 1:
-        raise ValueError("k must be at least 1")
+        raise ConfigError("k must be at least 1")
     k = min(k, n - 1)
     dist = np.empty((n, k), np.float32)
     rows = np.empty((n, k), np.int64)
@@ -53,10 +54,10 @@ def neighbours_table(rec: Recommender, k: int = 10) -> pd.DataFrame:
 
 
 def format_of(path: str | os.PathLike) -> str:
-    """'csv' or 'json' from a file name's suffix; ValueError for anything else."""
+    """'csv' or 'json' from a file name's suffix; ConfigError for anything else."""
     fmt = Path(path).suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise ValueError(f"{str(path)!r}: the output must end in .csv or .json")
+        raise ConfigError(f"{str(path)!r}: the output must end in .csv or .json")
     return fmt
 
 
@@ -73,7 +74,7 @@ def neighbours_bytes(rec: Recommender, k: int = 10, fmt: str = "csv") -> bytes:
                                     table["distance"].tolist()):
             out.setdefault(item, []).append({"item_id": nb, "category": cat, "distance": d})
         return json.dumps(out, indent=1).encode()
-    raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    raise ConfigError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
 def write_neighbours(rec: Recommender, path: str | os.PathLike, k: int = 10) -> int:

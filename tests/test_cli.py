@@ -132,8 +132,8 @@ def test_ctrl_c_in_the_first_epoch_says_nothing_was_saved(shapes_dir, tmp_path, 
     (["recommend", "x", "-k", "-3"], "-k: must be >= 1"),
     (["recommend", "x", "-k", "0"], "-k: must be >= 1"),
     (["evaluate", "-k", "0"], "-k: must be >= 1"),
-    (["recommend", "abc", "--image", "shoe.jpg"], "an item id or --image PATH, not both"),
-    (["recommend"], "give an item id or --image PATH"),
+    (["recommend", "abc", "--image", "shoe.jpg"], "an item id, --image PATH or --all, not both"),
+    (["recommend"], "give an item id, --image PATH or --all"),
 ])
 def test_bad_arguments_are_one_line_and_status_2(argv, fragment, capsys):
     with pytest.raises(SystemExit) as info:
