@@ -97,7 +97,8 @@ def test_projection_is_computed_once_then_read_from_the_cache(setup, tmp_path, m
     calls = []
     real_project = shoevae.projection.project
     monkeypatch.setattr(shoevae.projection, "project",
-                        lambda e, method="pca", seed=0: calls.append(method) or real_project(e, method, seed))
+                        lambda e, method="pca", seed=0, progress=None: calls.append(method)
+                        or real_project(e, method, seed, progress))
     for method in ("pca", "tsne"):
         a = cached_project(emb, method, tmp_path)
         assert a.shape == (len(emb), 2) and np.isfinite(a).all()
