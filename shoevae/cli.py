@@ -79,11 +79,15 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import baselines, evaluate_model
+    from .triplets import load_triplets, model_table
+    judged = load_triplets(args.triplets) if args.triplets else None  # a bad folder fails before the long part
     cat, model, ckpt = _load(args)
     name = f"{ckpt['model_config']['preset']} ({args.checkpoint})"
     results = {f"{name}, {m}": r for m, r in evaluate_model(model, cat, args.k, metrics=METRICS).items()}
     if args.baselines:
         results.update(baselines(cat, model.cfg.latent_dim, args.k, METRICS))
+    if judged is not None:
+        results.update(model_table(judged, model, name, cat, args.baselines))
     for name, metrics in results.items():
         print(name)
         for key, value in metrics.items():
@@ -169,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-k", type=int, default=5)
     v.add_argument("--baselines", action="store_true", help="also score raw pixels and PCA of pixels")
     v.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    v.add_argument("--triplets", default=None, help="also score agreement with human judgements in this folder "
+                   "(triplets.csv + images/, e.g. ../shared/data/human-triplets)")
     v.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("export", help="shrink a checkpoint to ship it (float16, no optimizer state)")
