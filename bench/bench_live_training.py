@@ -9,7 +9,7 @@ snapshot once a second as the page does, and scores every new preview of the 8 f
 - silhouette IoU: overlap of the shoe masks (grey < 240 on a white background) of photo and reconstruction;
 - colour error: distance (0-255 RGB) between the mean colours inside the photo's and the reconstruction's masks.
 
-A preview counts as recognisable when the mean IoU >= 0.75 and the mean colour error <= 30 (thresholds set
+A preview counts as recognisable when the mean IoU >= 0.75 and the mean colour error <= 20 (thresholds set
 by looking at the saved grids: below them shoes are grey blobs or the wrong colour). Each preview is saved
 as a PNG grid (photos, reconstructions, samples) under --out, which git ignores: the grids show catalogue
 photos and must never be committed. Other work on the machine slows the job: run it under the lock.
@@ -30,7 +30,7 @@ from shoevae import load_catalogue
 from shoevae.config import TrainConfig, preset
 from shoevae.jobs import PRESET_DEFAULTS, JobRegistry
 
-MIN_IOU, MAX_COLOUR = 0.75, 30.0
+MIN_IOU, MAX_COLOUR = 0.75, 20.0
 
 
 def masks(images: np.ndarray) -> np.ndarray:

@@ -51,8 +51,8 @@ def loss_figure(history: list[dict[str, float]] | tuple, height: int = 300, step
                                      mode=mode), 1, 1)
         fig.add_trace(go.Scatter(x=epochs, y=[r["kl"] for r in history], name="KL", mode=mode), 1, 2)
         fig.update_xaxes(dtick=1 if len(epochs) < 15 else None)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25),
-                      hovermode="x unified")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified",
+                      legend=dict(orientation="h", y=-0.45 if steps else -0.15))
     return fig
 
 

@@ -111,14 +111,14 @@ def _monitor_body(job: TrainingJob, polling: bool) -> None:
         elif s.state != "failed":
             st.warning("Stopped before the first epoch finished: nothing was saved.")
     if s.history or s.steps:
-        st.plotly_chart(loss_figure(s.history, height=300, steps=s.steps, batches_per_epoch=s.batches),
+        st.plotly_chart(loss_figure(s.history, height=320, steps=s.steps, batches_per_epoch=s.batches),
                         key="shoevae.train.loss")
     if s.originals is not None:
         when = (f"after {s.preview_step:,} batches, {duration(s.preview_seconds)} after Start"
                 if s.reconstructions is not None else "once the first batches are trained")
         st.markdown(f"**Fixed shoes** and, under each, their reconstruction {when} (redrawn every few seconds)")
         n = len(s.originals)
-        pairs_grid(s.originals, [""] * n, s.reconstructions, [f"batch {s.preview_step:,}"] * n, columns=4)
+        pairs_grid(s.originals, [""] * n, s.reconstructions, [""] * n, columns=4)
     if s.samples is not None:
         st.markdown("**Samples**: the same four draws z ~ N(0, I), decoded by the model as it learns")
         card_grid(list(s.samples), [f"z{i + 1}" for i in range(len(s.samples))], len(s.samples))
