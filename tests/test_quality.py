@@ -55,3 +55,16 @@ def test_frechet_from_samples():
     x, y = rng.normal(0, 1, size=(20000, 3)), rng.normal(1, 2, size=(20000, 3))
     assert frechet_distance(x, y) == pytest.approx(3 * 1 + 3 * 1, rel=0.05)
     assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_imagenet_features_tell_shoes_from_noise():
+    pytest.importorskip("efficientnet_lite_pytorch", reason="development dependency (requirements-dev.txt)")
+    from shoevae.features import ImageNetFeatures
+    rng = np.random.default_rng(6)
+    white = np.full((2, 96, 96, 3), 255, np.uint8)
+    white[:, 30:70, 10:86] = (120, 60, 20)  # a brown bar on white, twice
+    noise = rng.integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
+    f = ImageNetFeatures(batch_size=3)(np.concatenate([white, noise]))
+    assert f.shape == (4, 1280) and np.isfinite(f).all()
+    assert np.allclose(f[0], f[1])  # the same picture, the same features (eval mode, batched)
+    assert np.linalg.norm(f[0] - f[1]) < np.linalg.norm(f[0] - f[2])
