@@ -25,7 +25,7 @@ DEFAULT_PRESET = "quick"  # see PRESET_DEFAULTS: recognisable shoes within a min
 
 
 PRESET_HELP = ("quick (default): 64 px, learns shoe shapes and colours in about a minute. paper: the report's "
-               "small net at 136 px. style: the shipped model's wider net (best, slowest).")
+               "small net at 136 px. style: the shipped model's wider net (slowest).")
 
 
 def _apply_preset_defaults() -> None:
