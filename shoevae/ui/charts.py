@@ -23,8 +23,8 @@ def loss_figure(history: list[dict[str, float]] | tuple, height: int = 300, step
                 batches_per_epoch: int = 0) -> go.Figure:
     """BCE (train and hold-out) and KL per image in two panels.
 
-    With `steps` (one row per batch: step, bce, kl) the x axis counts batches: each batch's loss faintly,
-    its running mean as a line, and the finished epochs' hold-out BCE as markers at the epoch ends.
+    With `steps` (one row per batch: step, bce, kl) the x axis counts batches: batch losses faintly (at most
+    300, evenly spread: the chart is redrawn while training runs, on the same CPU), their running mean as a line, and the finished epochs' hold-out BCE as markers at the epoch ends.
     Without, one point per finished epoch (older jobs, finished histories).
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Reconstruction (BCE per image)", "KL per image"))
@@ -32,9 +32,9 @@ def loss_figure(history: list[dict[str, float]] | tuple, height: int = 300, step
     if steps:
         x, thin = running_losses(steps)
         for col, key in ((1, "bce"), (2, "kl")):
-            fig.add_trace(go.Scattergl(x=x[thin], y=np.array([r[key] for r in steps])[thin], mode="markers",
-                                       marker=dict(size=3, opacity=0.25, color="#1f77b4" if col == 1 else "#2ca02c"),
-                                       name=f"{key.upper()} per batch", showlegend=False), 1, col)
+            fig.add_trace(go.Scatter(x=x[thin], y=np.array([r[key] for r in steps])[thin], mode="markers",
+                                     marker=dict(size=3, opacity=0.25, color="#1f77b4" if col == 1 else "#2ca02c"),
+                                     name=f"{key.upper()} per batch", showlegend=False), 1, col)
             fig.add_trace(go.Scatter(x=x[thin], y=running_mean([r[key] for r in steps])[thin], mode="lines",
                                      name=f"train {key.upper()} (running mean)",
                                      line=dict(color="#1f77b4" if col == 1 else "#2ca02c")), 1, col)
@@ -63,7 +63,7 @@ def running_mean(values: list[float] | np.ndarray, window: int = 25) -> np.ndarr
     return (v[i] - v[np.maximum(0, i - window)]) / np.minimum(i, window)
 
 
-def running_losses(steps: list[dict[str, float]] | tuple, max_points: int = 1500) -> tuple[np.ndarray, np.ndarray]:
+def running_losses(steps: list[dict[str, float]] | tuple, max_points: int = 300) -> tuple[np.ndarray, np.ndarray]:
     """(batch numbers, indices of at most `max_points` evenly spread rows, the last always among them)."""
     x = np.array([r["step"] for r in steps])
     thin = np.unique(np.linspace(0, len(x) - 1, min(len(x), max_points)).round().astype(int))

@@ -2,7 +2,7 @@
 
 The job itself runs in a background thread owned by shoevae.jobs; the registry is one cached
 resource shared by every session (state.job_registry), and each session remembers only its own
-job id. The monitor is a fragment that polls once a second while the job runs, shows progress, loss
+job id. The monitor is a fragment that polls every 2 s while the job runs, shows progress, loss
 curves and reconstructions, and offers Stop and "Use this model".
 """
 from __future__ import annotations
@@ -78,10 +78,13 @@ def start_training(settings: dict[str, Any], cat: Catalogue) -> TrainingJob:
     return job
 
 
+POLL_SECONDS = 2  # the monitor's redraw interval while a job runs (redraws cost the training CPU time)
+
+
 def training_monitor(job: TrainingJob) -> None:
-    """Live progress of a job; polls once a second while it runs (only this fragment reruns)."""
+    """Live progress of a job; polls every POLL_SECONDS while it runs (only this fragment reruns)."""
     polling = job.snapshot().running
-    st.fragment(run_every=1 if polling else None)(_monitor_body)(job, polling)
+    st.fragment(run_every=POLL_SECONDS if polling else None)(_monitor_body)(job, polling)
 
 
 def _monitor_body(job: TrainingJob, polling: bool) -> None:
