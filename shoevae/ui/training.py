@@ -32,7 +32,7 @@ def _apply_preset_defaults() -> None:
     """The form's values for the picked preset (its latent size, epochs, rate, batch, images)."""
     ss = st.session_state
     name = ss.get("shoevae.train.preset", DEFAULT_PRESET)
-    d = PRESET_DEFAULTS.get(name, PRESET_DEFAULTS[DEFAULT_PRESET])
+    d = PRESET_DEFAULTS.get(name, PRESET_DEFAULTS["paper"])  # a preset without its own: full-size defaults
     ss["shoevae.train.latent"] = PRESETS[name].latent_dim
     ss["shoevae.train.epochs"] = d["epochs"]
     ss["shoevae.train.lr"] = d["lr"]
