@@ -1,7 +1,7 @@
 """Evaluate: how often are the recommended shoes of the same category, against two baselines?"""
 import streamlit as st
 
-from shoevae.ui import charts, layout, state
+from shoevae.ui import charts, judgements, layout, state
 
 layout.page_header("Evaluate", "Category precision@5: the share of a shoe's five nearest shoes that have its "
                    "category (Boot, Sandal, Shoe). The model never saw the categories; they only judge.")
@@ -34,3 +34,5 @@ else:
     st.info(f"Press **Evaluate** to score this model and two baselines on {shoes} (on 13.5K shoes it takes "
             "about half a minute the first time; the result is remembered for this checkpoint).",
             icon=":material/info:")
+
+judgements.triplet_section(rec, loaded.key)

@@ -175,6 +175,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from .training import Split
     if args.json:
         _check_writable(args.json, "--json")
+    from .triplets import load_triplets, model_table
+    judged = load_triplets(args.triplets) if args.triplets else None  # a bad folder fails before the long part
     cat, model, ckpt = _load(args)
     split = Split.of(ckpt)
     name = f"{ckpt['model_config']['preset']} ({args.checkpoint})"
@@ -186,6 +188,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     held = len(split.rows(cat.ids)[1])
     print(f"hold-out: the checkpoint's split, {split.holdout:.0%} of photos by a seeded hash of their ids "
           f"({held} of {len(cat)} here)" if split.holdout else "hold-out: none (the model trained on every photo)")
+    if judged is not None:
+        results.update(model_table(judged, model, name, cat, args.baselines, split=split))
     for name, metrics in results.items():
         print(name)
         for key, value in metrics.items():
@@ -314,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-k", type=_number(int, 1), default=5, help="neighbours per query (default %(default)s)")
     v.add_argument("--baselines", action="store_true", help="also score raw pixels and PCA of pixels")
     v.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    v.add_argument("--triplets", default=None, help="also score agreement with human judgements in this folder "
+                   "(triplets.csv + images/, e.g. ../shared/data/human-triplets)")
     v.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("export", help="shrink a checkpoint to ship it (float16, no optimizer state)")

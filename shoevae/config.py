@@ -90,6 +90,20 @@ PRESETS: dict[str, VAEConfig] = {
         batch_norm=True,
         activation="leaky_relu",
     ),
+    # The Train page's default, to watch a VAE learn in a minute on a laptop CPU: 64 px images, the
+    # style net's shape one layer shorter (64 -> 32 -> 16 -> 8 -> 4), 32 latent dims. Its learning
+    # rate is in shoevae.jobs.PRESET_DEFAULTS (README, Watch it learn).
+    "quick": VAEConfig(
+        preset="quick",
+        image_size=64,
+        latent_dim=32,
+        channels=(16, 32, 64, 128),
+        kernels=(4, 4, 4, 4),
+        strides=(2, 2, 2, 2),
+        paddings=(1, 1, 1, 1),
+        batch_norm=True,
+        activation="leaky_relu",
+    ),
 }
 
 

@@ -3,7 +3,8 @@
     registry = JobRegistry()
     job = registry.start("paper-small", preset("paper"), TrainConfig(epochs=2, limit=512), catalogue,
                          out="weights/paper-small.pt")
-    job.snapshot()  # epoch/batch counts, history rows, reconstructions of 8 fixed shoes, error
+    job.snapshot()  # epoch/batch counts, history rows, per-batch losses, reconstructions of 8 fixed
+                    # shoes and 4 samples (refreshed every few seconds while it trains), error
     job.stop()      # ends after the current batch; the last finished epoch stays saved
 
 No streamlit here: the app keeps one JobRegistry in `st.cache_resource` (shared by every browser
@@ -28,8 +29,19 @@ from .config import TrainConfig, VAEConfig
 from .model import prepare, to_uint8
 from .training import Progress, train
 
-PREVIEW_SHOES = 8  # reconstructions of this many fixed shoes are refreshed after every epoch
+PREVIEW_SHOES = 8  # reconstructions of this many fixed shoes are shown while the job trains
+PREVIEW_SAMPLES = 4  # and this many decodings of fixed draws z ~ N(0, I)
+PREVIEW_SECONDS = 3.0  # how often (wall clock) the preview is redrawn from the live model, mid-epoch too
 KEEP_FINISHED = 20  # finished jobs the registry remembers
+
+# The Train page's starting values per preset (the form follows the preset picked). `quick` is the
+# page's default: a recognisable reconstruction within a minute on a 2-core CPU
+# (bench/bench_live_training.py); `paper` and `style` are the slower, faithful runs.
+PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "quick": {"epochs": 3, "lr": 3e-3, "batch_size": 32, "limit": None},
+    "paper": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
+    "style": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
+}
 
 
 class JobError(ValueError):
@@ -65,8 +77,12 @@ class Snapshot:
     batch: int = 0  # batches finished in this epoch
     batches: int = 0
     history: tuple[dict[str, float], ...] = ()
+    steps: tuple[dict[str, float], ...] = ()  # one row per batch trained: step, seconds, loss, bce, kl
     originals: np.ndarray | None = None  # (8,S,S,3) uint8, the fixed preview shoes
-    reconstructions: np.ndarray | None = None  # (8,S,S,3) uint8 after the last finished epoch
+    reconstructions: np.ndarray | None = None  # (8,S,S,3) uint8 from the model as it was at preview_step
+    samples: np.ndarray | None = None  # (4,S,S,3) uint8, fixed z ~ N(0, I) decoded at preview_step
+    preview_step: int = 0  # batches trained when the preview was drawn
+    preview_seconds: float = 0.0  # seconds after the start when it was drawn
     out: str = ""
     error: str = ""
     started: float = 0.0
@@ -106,6 +122,9 @@ class TrainingJob:
         self._lock = threading.Lock()
         rows = preview_rows(len(catalogue))
         self._preview = prepare(catalogue.images[rows], model_cfg.image_size)  # (8,3,S,S) in [0,1]
+        self._z = torch.randn(PREVIEW_SAMPLES, model_cfg.latent_dim, generator=torch.Generator().manual_seed(0))
+        self._steps: list[dict[str, float]] = []  # appended by the training thread, copied by snapshot()
+        self._next_preview = 0.0  # time.monotonic() after which the next batch redraws the preview
         self._snap = Snapshot(id=job_id, name=name, state="running", epochs=train_cfg.epochs,
                               originals=to_uint8(self._preview), out=str(self.out), started=time.time(),
                               config={"preset": model_cfg.preset, "latent_dim": model_cfg.latent_dim,
@@ -127,6 +146,8 @@ class TrainingJob:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
+            if len(self._snap.steps) != len(self._steps):
+                self._snap = replace(self._snap, steps=tuple(self._steps))
             return self._snap
 
     def _update(self, **changes: Any) -> None:
@@ -134,15 +155,34 @@ class TrainingJob:
             self._snap = replace(self._snap, **changes)
 
     def _on_progress(self, p: Progress) -> None:
-        # Runs in the training thread between batches. At an epoch's end p.model is the live model in
-        # eval mode, and training waits for this callback, so decoding the preview here is safe.
+        # Runs in the training thread between batches, and training waits for it: the model is not
+        # changing while the preview is drawn. Mid-epoch p.live is in train mode; the preview switches it
+        # to eval (batch norm uses its running statistics, nothing is updated) and back.
         changes: dict[str, Any] = {"epoch": p.epoch, "epochs": p.epochs, "batch": p.batch,
                                    "batches": p.batches, "history": tuple(dict(r) for r in p.history)}
-        if p.model is not None:
-            with torch.inference_mode():
-                mu, _ = p.model.encode(self._preview.to(next(p.model.parameters()).device))
-                changes["reconstructions"] = to_uint8(p.model.decode(mu))
+        step = (p.epoch - 1) * p.batches + p.batch
+        if p.losses is not None:
+            with self._lock:
+                self._steps.append({"step": step, "seconds": time.time() - self._snap.started, **p.losses})
+        model = p.model if p.model is not None else p.live
+        if model is not None and (p.model is not None or time.monotonic() >= self._next_preview):
+            changes.update(self._draw_preview(model), preview_step=step,
+                           preview_seconds=time.time() - self._snap.started)
+            self._next_preview = time.monotonic() + PREVIEW_SECONDS
         self._update(**changes)
+
+    def _draw_preview(self, model: torch.nn.Module) -> dict[str, np.ndarray]:
+        """Reconstructions of the fixed shoes and decodings of the fixed z, in eval mode; mode restored."""
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                device = next(model.parameters()).device
+                mu, _ = model.encode(self._preview.to(device))
+                return {"reconstructions": to_uint8(model.decode(mu)),
+                        "samples": to_uint8(model.decode(self._z.to(device)))}
+        finally:
+            model.train(was_training)
 
     def _run(self) -> None:
         try:

@@ -91,6 +91,8 @@ class Progress:
     history: list[dict[str, float]] = field(default_factory=list)  # one row per finished epoch
     model: VAE | None = None  # set once per finished epoch (in eval mode; do not modify)
     checkpoint: Path | None = None
+    losses: dict[str, float] | None = None  # this batch's loss, bce and kl per image (batch callbacks)
+    live: VAE | None = None  # the model being trained (batch callbacks): read it under no_grad, leave it in train()
 
 
 def pick_device() -> torch.device:
@@ -231,13 +233,14 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
                 optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 optimizer.step()
+                losses = {k: terms[k].item() for k in sums}
                 for k in sums:
-                    sums[k] += terms[k].item() * len(rows)
+                    sums[k] += losses[k] * len(rows)
                 if stop is not None and stop.is_set():
                     raise _Stopped
                 bar(epoch, b + 1, terms)
                 if callback:
-                    callback(Progress(epoch, tc.epochs, b + 1, batches, history))
+                    callback(Progress(epoch, tc.epochs, b + 1, batches, history, losses=losses, live=model))
             seconds += time.perf_counter() - t0
             row = {"epoch": epoch, **{k: v / len(train_rows) for k, v in sums.items()}, "seconds": seconds}
             if len(val_rows):

@@ -19,20 +19,55 @@ from .state import pick
 
 
 # ----------------------------------------------------------------------------- losses
-def loss_figure(history: list[dict[str, float]] | tuple, height: int = 300) -> go.Figure:
-    """Per-epoch losses, BCE (train and hold-out) and KL in separate panels."""
-    epochs = [r["epoch"] for r in history]
+def loss_figure(history: list[dict[str, float]] | tuple, height: int = 300, steps: list[dict[str, float]] | tuple = (),
+                batches_per_epoch: int = 0) -> go.Figure:
+    """BCE (train and hold-out) and KL per image in two panels.
+
+    With `steps` (one row per batch: step, bce, kl) the x axis counts batches: batch losses faintly (at most
+    300, evenly spread: the chart is redrawn while training runs, on the same CPU), their running mean as a line, and the finished epochs' hold-out BCE as markers at the epoch ends.
+    Without, one point per finished epoch (older jobs, finished histories).
+    """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Reconstruction (BCE per image)", "KL per image"))
     mode = "lines+markers"
-    fig.add_trace(go.Scatter(x=epochs, y=[r["bce"] for r in history], name="train BCE", mode=mode), 1, 1)
-    if any("val_bce" in r for r in history):
-        fig.add_trace(go.Scatter(x=epochs, y=[r.get("val_bce") for r in history], name="hold-out BCE",
-                                 mode=mode), 1, 1)
-    fig.add_trace(go.Scatter(x=epochs, y=[r["kl"] for r in history], name="KL", mode=mode), 1, 2)
-    fig.update_xaxes(dtick=1 if len(epochs) < 15 else None)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.15),
-                      hovermode="x unified")
+    if steps:
+        x, thin = running_losses(steps)
+        for col, key in ((1, "bce"), (2, "kl")):
+            fig.add_trace(go.Scatter(x=x[thin], y=np.array([r[key] for r in steps])[thin], mode="markers",
+                                     marker=dict(size=3, opacity=0.25, color="#1f77b4" if col == 1 else "#2ca02c"),
+                                     name=f"{key.upper()} per batch", showlegend=False), 1, col)
+            fig.add_trace(go.Scatter(x=x[thin], y=running_mean([r[key] for r in steps])[thin], mode="lines",
+                                     name=f"train {key.upper()} (running mean)",
+                                     line=dict(color="#1f77b4" if col == 1 else "#2ca02c")), 1, col)
+        val = [(r["epoch"] * batches_per_epoch, r["val_bce"]) for r in history if "val_bce" in r]
+        if val and batches_per_epoch:
+            fig.add_trace(go.Scatter(x=[v[0] for v in val], y=[v[1] for v in val], name="hold-out BCE (epoch end)",
+                                     mode="markers", marker=dict(size=10, symbol="diamond", color="#e8710a")), 1, 1)
+        fig.update_xaxes(title_text="batches trained")
+    else:
+        epochs = [r["epoch"] for r in history]
+        fig.add_trace(go.Scatter(x=epochs, y=[r["bce"] for r in history], name="train BCE", mode=mode), 1, 1)
+        if any("val_bce" in r for r in history):
+            fig.add_trace(go.Scatter(x=epochs, y=[r.get("val_bce") for r in history], name="hold-out BCE",
+                                     mode=mode), 1, 1)
+        fig.add_trace(go.Scatter(x=epochs, y=[r["kl"] for r in history], name="KL", mode=mode), 1, 2)
+        fig.update_xaxes(dtick=1 if len(epochs) < 15 else None)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified",
+                      legend=dict(orientation="h", y=-0.45 if steps else -0.15))
     return fig
+
+
+def running_mean(values: list[float] | np.ndarray, window: int = 25) -> np.ndarray:
+    """Mean of the last `window` values at each position (fewer at the start)."""
+    v = np.cumsum(np.concatenate([[0.0], np.asarray(values, float)]))
+    i = np.arange(1, len(v))
+    return (v[i] - v[np.maximum(0, i - window)]) / np.minimum(i, window)
+
+
+def running_losses(steps: list[dict[str, float]] | tuple, max_points: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """(batch numbers, indices of at most `max_points` evenly spread rows, the last always among them)."""
+    x = np.array([r["step"] for r in steps])
+    thin = np.unique(np.linspace(0, len(x) - 1, min(len(x), max_points)).round().astype(int))
+    return x, thin
 
 
 # ----------------------------------------------------------------------------- latent map

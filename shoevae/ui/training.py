@@ -2,7 +2,7 @@
 
 The job itself runs in a background thread owned by shoevae.jobs; the registry is one cached
 resource shared by every session (state.job_registry), and each session remembers only its own
-job id. The monitor is a fragment that polls once a second while the job runs, shows progress, loss
+job id. The monitor is a fragment that polls every 2 s while the job runs, shows progress, loss
 curves and reconstructions, and offers Stop and "Use this model".
 """
 from __future__ import annotations
@@ -15,24 +15,45 @@ import streamlit as st
 from ..catalogue import Catalogue
 from ..checkpoint import CheckpointError
 from ..config import PRESETS, TrainConfig, preset
-from ..jobs import JobError, TrainingJob, safe_name
+from ..jobs import PRESET_DEFAULTS, JobError, TrainingJob, safe_name
 from .charts import loss_figure
 from .state import JOB, job_registry, path_source, use_checkpoint, weights_dir
 from .text import duration, plural
-from .widgets import pairs_grid
+from .widgets import card_grid, pairs_grid
+
+DEFAULT_PRESET = "quick"  # see PRESET_DEFAULTS: recognisable shoes within a minute
+
+
+PRESET_HELP = ("quick (default): 64 px, learns shoe shapes and colours in about a minute. paper: the report's "
+               "small net at 136 px. style: the shipped model's wider net (slowest).")
+
+
+def _apply_preset_defaults() -> None:
+    """The form's values for the picked preset (its latent size, epochs, rate, batch, images)."""
+    ss = st.session_state
+    name = ss.get("shoevae.train.preset", DEFAULT_PRESET)
+    d = PRESET_DEFAULTS.get(name, PRESET_DEFAULTS["paper"])  # a preset without its own: full-size defaults
+    ss["shoevae.train.latent"] = PRESETS[name].latent_dim
+    ss["shoevae.train.epochs"] = d["epochs"]
+    ss["shoevae.train.lr"] = d["lr"]
+    ss["shoevae.train.batch"] = d["batch_size"]
+    ss["shoevae.train.limit"] = d["limit"] or 0
 
 
 def train_settings() -> dict[str, Any]:
-    """The training form's values (preset, sizes, rates, name)."""
+    """The training form's values (preset, sizes, rates, name); picking a preset sets its defaults."""
+    if "shoevae.train.preset" not in st.session_state:
+        st.session_state["shoevae.train.preset"] = DEFAULT_PRESET
+        _apply_preset_defaults()
     c1, c2 = st.columns(2)
-    name = c1.selectbox("Preset", list(PRESETS), key="shoevae.train.preset",
-                        help="paper: the report's small net. style: wider, batch-norm (better, slower).")
-    latent = c2.number_input("Latent size", 2, 512, PRESETS[name].latent_dim, key="shoevae.train.latent")
-    epochs = c1.number_input("Epochs", 1, 200, 5, key="shoevae.train.epochs")
+    name = c1.selectbox("Preset", list(PRESETS), key="shoevae.train.preset", on_change=_apply_preset_defaults,
+                        help=PRESET_HELP)
+    latent = c2.number_input("Latent size", 2, 512, key="shoevae.train.latent")
+    epochs = c1.number_input("Epochs", 1, 200, key="shoevae.train.epochs")
     beta = c2.number_input("β (KL weight)", 0.0, 1000.0, 1.0, step=0.5, key="shoevae.train.beta")
-    lr = c1.number_input("Learning rate", 1e-5, 1e-1, 1e-3, format="%.5f", step=1e-4, key="shoevae.train.lr")
-    batch = c2.number_input("Batch size", 8, 512, 64, step=8, key="shoevae.train.batch")
-    limit = c1.number_input("Images to train on (0 = all)", 0, 200_000, 2000, step=500, key="shoevae.train.limit")
+    lr = c1.number_input("Learning rate", 1e-5, 1e-1, format="%.5f", step=1e-4, key="shoevae.train.lr")
+    batch = c2.number_input("Batch size", 8, 512, step=8, key="shoevae.train.batch")
+    limit = c1.number_input("Images to train on (0 = all)", 0, 200_000, step=500, key="shoevae.train.limit")
     minutes = c2.number_input("Time limit, minutes (0 = none)", 0, 600, 0, key="shoevae.train.minutes",
                               help="No epoch starts that would end after this much training time.")
     cosine = c1.toggle("Cosine learning-rate decay", key="shoevae.train.cosine")
@@ -57,10 +78,13 @@ def start_training(settings: dict[str, Any], cat: Catalogue) -> TrainingJob:
     return job
 
 
+POLL_SECONDS = 2  # the monitor's redraw interval while a job runs (redraws cost the training CPU time)
+
+
 def training_monitor(job: TrainingJob) -> None:
-    """Live progress of a job; polls once a second while it runs (only this fragment reruns)."""
+    """Live progress of a job; polls every POLL_SECONDS while it runs (only this fragment reruns)."""
     polling = job.snapshot().running
-    st.fragment(run_every=1 if polling else None)(_monitor_body)(job, polling)
+    st.fragment(run_every=POLL_SECONDS if polling else None)(_monitor_body)(job, polling)
 
 
 def _monitor_body(job: TrainingJob, polling: bool) -> None:
@@ -89,9 +113,15 @@ def _monitor_body(job: TrainingJob, polling: bool) -> None:
                     st.rerun()
         elif s.state != "failed":
             st.warning("Stopped before the first epoch finished: nothing was saved.")
-    if s.history:
-        st.plotly_chart(loss_figure(s.history, height=280), key="shoevae.train.loss")
+    if s.history or s.steps:
+        st.plotly_chart(loss_figure(s.history, height=320, steps=s.steps, batches_per_epoch=s.batches),
+                        key="shoevae.train.loss")
     if s.originals is not None:
-        st.markdown("**Fixed shoes** and, under each, their reconstruction after the last finished epoch")
+        when = (f"after {s.preview_step:,} batches, {duration(s.preview_seconds)} after Start"
+                if s.reconstructions is not None else "once the first batches are trained")
+        st.markdown(f"**Fixed shoes** and, under each, their reconstruction {when} (redrawn every few seconds)")
         n = len(s.originals)
-        pairs_grid(s.originals, [""] * n, s.reconstructions, [f"epoch {len(s.history)}"] * n, columns=4)
+        pairs_grid(s.originals, [""] * n, s.reconstructions, [""] * n, columns=4)
+    if s.samples is not None:
+        st.markdown("**Samples**: the same four draws z ~ N(0, I), decoded by the model as it learns")
+        card_grid(list(s.samples), [f"z{i + 1}" for i in range(len(s.samples))], len(s.samples))

@@ -1,0 +1,141 @@
+"""Watch it learn: the job's preview is redrawn mid-epoch from the live model without changing training,
+per-batch losses reach the chart, and the Train page starts from the quick preset's defaults.
+
+Fast tier: synthetic shapes only (no ../shared).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from shoevae import jobs
+from shoevae.config import PRESETS, TrainConfig, preset
+from shoevae.jobs import PRESET_DEFAULTS, JobRegistry
+from shoevae.ui import charts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_job(catalogue, tmp_path: Path, name: str, every: float, monkeypatch) -> jobs.Snapshot:
+    """One epoch of the quick preset on the shapes with previews every `every` seconds."""
+    monkeypatch.setattr(jobs, "PREVIEW_SECONDS", every)
+    job = JobRegistry().start(name, preset("quick"), TrainConfig(epochs=1, batch_size=16, lr=3e-3), catalogue,
+                              tmp_path / f"{name}.pt")
+    assert job.join(60)
+    return job.snapshot()
+
+
+def test_preview_is_redrawn_mid_epoch_and_leaves_training_unchanged(shapes_catalogue, tmp_path, monkeypatch):
+    often = run_job(shapes_catalogue, tmp_path, "often", 0.0, monkeypatch)
+    rarely = run_job(shapes_catalogue, tmp_path, "rarely", 1e9, monkeypatch)
+    assert often.state == rarely.state == "done", (often.error, rarely.error)
+    batches = often.batches
+    assert batches > 2
+    # one loss row per batch, numbered 1..batches, finite
+    assert [r["step"] for r in often.steps] == list(range(1, batches + 1))
+    assert all(np.isfinite([r["loss"], r["bce"], r["kl"]]).all() for r in often.steps)
+    # previews: the last one is from the epoch's end; the images have the model's size and the sample count
+    assert often.preview_step == batches and often.reconstructions.shape == (8, 64, 64, 3)
+    assert often.samples.shape == (jobs.PREVIEW_SAMPLES, 64, 64, 3) and often.samples.dtype == np.uint8
+    # drawing previews (eval mode, no grad) after every batch changes nothing in training: same losses,
+    # same hold-out BCE (train-mode batch norm would have moved its running statistics)
+    assert [r["loss"] for r in often.steps] == [r["loss"] for r in rarely.steps]
+    assert often.history[0]["val_bce"] == rarely.history[0]["val_bce"]
+
+
+def test_preview_follows_the_clock(shapes_catalogue, tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "PREVIEW_SECONDS", 0.0)
+    seen: list[tuple[int, int, bool]] = []
+    job = jobs.TrainingJob("t1", "clock", preset("quick"), TrainConfig(epochs=1, batch_size=16), shapes_catalogue,
+                           tmp_path / "clock.pt")
+    original = job._on_progress
+
+    def spy(p):
+        original(p)
+        seen.append((p.batch, job.snapshot().preview_step, p.live.training if p.live is not None else None))
+    job._on_progress = spy  # set before the thread starts: train() gets the spy as its callback
+    job.start()
+    assert job.join(60) and job.snapshot().state == "done"
+    mid = [(b, step, training) for b, step, training in seen if training is not None]
+    assert mid and all(step == b for b, step, _ in mid), "every batch redraws the preview with PREVIEW_SECONDS=0"
+    assert all(training for _, _, training in mid), "the live model is handed back in train mode"
+
+    monkeypatch.setattr(jobs, "PREVIEW_SECONDS", 1e9)
+    seen.clear()
+    job = jobs.TrainingJob("t2", "clock2", preset("quick"), TrainConfig(epochs=1, batch_size=16), shapes_catalogue,
+                           tmp_path / "clock2.pt")
+    original2 = job._on_progress
+
+    def spy2(p):
+        original2(p)
+        seen.append((p.batch, job.snapshot().preview_step, p.model is not None))
+    job._on_progress = spy2
+    job.start()
+    assert job.join(60)
+    steps = [step for _, step, _ in seen]
+    assert steps[0] == 1 and set(steps[:-1]) == {1}, "with a long interval only the first batch draws mid-epoch"
+    assert steps[-1] == job.snapshot().batches, "and the epoch's end always does"
+
+
+def test_running_mean_and_thinning():
+    np.testing.assert_allclose(charts.running_mean([2, 4, 6, 8], window=2), [2, 3, 5, 7])
+    steps = [{"step": i + 1, "bce": float(i), "kl": 1.0} for i in range(5000)]
+    x, thin = charts.running_losses(steps, max_points=100)
+    assert len(thin) == 100 and thin[0] == 0 and thin[-1] == 4999 and x[thin[-1]] == 5000
+
+
+def test_loss_figure_counts_batches():
+    steps = [{"step": i + 1, "bce": 100.0 - i, "kl": 1.0 + i} for i in range(30)]
+    history = [{"epoch": 1, "bce": 90.0, "kl": 5.0, "val_bce": 80.0}]
+    fig = charts.loss_figure(history, steps=steps, batches_per_epoch=30)
+    names = [t.name for t in fig.data]
+    assert "train BCE (running mean)" in names and "train KL (running mean)" in names
+    val = next(t for t in fig.data if t.name == "hold-out BCE (epoch end)")
+    assert list(val.x) == [30] and list(val.y) == [80.0]
+    # without per-batch rows (a finished history only), one point per epoch as before
+    assert list(charts.loss_figure(history).data[0].x) == [1]
+
+
+@pytest.fixture()
+def shapes_app(shapes_dir, shapes_checkpoint, tmp_path, monkeypatch):
+    """The app on the synthetic shapes with the tiny checkpoint; threads restored afterwards."""
+    threads = torch.get_num_threads()
+    for k, v in {"SHOEVAE_DATA": shapes_dir, "SHOEVAE_CHECKPOINT": shapes_checkpoint,
+                 "SHOEVAE_CACHE": tmp_path / "cache", "SHOEVAE_WEIGHTS": tmp_path / "weights"}.items():
+        monkeypatch.setenv(k, str(v))
+    yield tmp_path
+    torch.set_num_threads(threads)
+
+
+def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_app):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    q = PRESET_DEFAULTS["quick"]
+    assert at.selectbox(key="shoevae.train.preset").value == "quick"
+    assert at.number_input(key="shoevae.train.lr").value == pytest.approx(q["lr"])
+    assert at.number_input(key="shoevae.train.batch").value == q["batch_size"]
+    assert at.number_input(key="shoevae.train.latent").value == PRESETS["quick"].latent_dim
+    at.selectbox(key="shoevae.train.preset").select("paper").run()
+    assert at.number_input(key="shoevae.train.lr").value == pytest.approx(PRESET_DEFAULTS["paper"]["lr"])
+    assert at.number_input(key="shoevae.train.latent").value == PRESETS["paper"].latent_dim
+    assert at.number_input(key="shoevae.train.limit").value == PRESET_DEFAULTS["paper"]["limit"]
+
+    at.selectbox(key="shoevae.train.preset").select("quick").run()
+    at.number_input(key="shoevae.train.epochs").set_value(1)
+    at.text_input(key="shoevae.train.name").input("live-test")
+    at.button(key="shoevae.train.start").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    from shoevae.ui import state
+    job = state.job_registry().get(at.session_state[state.JOB])
+    assert job.join(60)
+    at.run()
+    s = job.snapshot()
+    assert s.state == "done" and s.config["preset"] == "quick" and s.config["lr"] == pytest.approx(q["lr"])
+    assert any("Samples" in m.value for m in at.markdown), "the samples are shown"
+    assert at.get("plotly_chart"), "the loss curves are shown"
+    assert (shapes_app / "weights" / "live-test.pt").is_file()
