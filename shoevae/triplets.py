@@ -22,12 +22,13 @@ from PIL import Image
 
 from .catalogue import Catalogue, ImageError, load_image
 from .config import METRICS
+from .errors import ShoevaeError
 from .recommend import ShoeIndex
 
 THUMB = (34, 26)  # (width, height): a quarter of the 136x102 photos
 
 
-class TripletsError(ValueError):
+class TripletsError(ShoevaeError, ValueError):
     """A triplets folder that cannot be used, with a one-line reason."""
 
 
