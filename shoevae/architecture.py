@@ -2,16 +2,18 @@
 
 layers() runs one blank image through the model with forward hooks, so every shape and count comes
 from the modules that exist (nothing is hard-coded); graph_dot() draws the same layers as a
-Graphviz diagram, one box per convolution block, for the How it works page.
+Graphviz diagram, one box per convolution block, for the How it works page; trace() follows one
+photo through it (mean and spread of each latent dimension, a sampled z, the decoded shoes).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
-from .model import VAE
+from .model import VAE, prepare, to_uint8, vae_loss
 
 
 @dataclass(frozen=True)
@@ -111,3 +113,30 @@ def graph_dot(model: VAE) -> str:
         prev = f"d{i}"
     lines += [f'y [label="reconstruction\\n3 × {size} × {size}", fillcolor="#ffffff"];', f"{prev} -> y;", "}"]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One photo's way through the VAE."""
+
+    mu: np.ndarray  # (D,) mean of each latent dimension
+    sigma: np.ndarray  # (D,) spread of each latent dimension
+    z: np.ndarray  # (D,) one sample mu + sigma * eps
+    from_z: np.ndarray  # uint8 (S,S,3) decoded from z
+    from_mu: np.ndarray  # uint8 (S,S,3) decoded from mu
+    bce: float  # reconstruction error of from_z (summed over pixels)
+    kl: float  # KL(N(mu, sigma^2) || N(0, I))
+
+
+@torch.inference_mode()
+def trace(model: VAE, image: np.ndarray, seed: int = 0) -> Trace:
+    """Encode a uint8 photo (H,W,3), draw z with a seeded eps, decode z and mu; the loss terms of that draw."""
+    x = prepare(image[None], model.cfg.image_size)
+    mu, logvar = model.encode(x)
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed))
+    z = mu + eps * torch.exp(0.5 * logvar)
+    logits = model.decode_logits(torch.cat([z, mu]))
+    losses = vae_loss(logits[:1], x, mu, logvar)
+    images = to_uint8(torch.sigmoid(logits))
+    return Trace(mu[0].numpy(), torch.exp(0.5 * logvar)[0].numpy(), z[0].numpy(), images[0], images[1],
+                 float(losses["bce"]), float(losses["kl"]))

@@ -96,6 +96,23 @@ def map_rows(n: int, shown: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n, shown, replace=False))
 
 
+# ----------------------------------------------------------------------------- how it works
+def latent_figure(mu: np.ndarray, sigma: np.ndarray, z: np.ndarray, height: int = 320) -> go.Figure:
+    """Each latent dimension of one photo: its mean with a bar of +-1 spread, and the sampled z."""
+    dims = np.arange(len(mu))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=dims, y=mu, mode="markers", name="mean μ ± spread σ",
+                             error_y=dict(type="data", array=sigma, thickness=1.2, width=0, color="#9bb7e0"),
+                             marker=dict(size=6, color="#1f77b4"),
+                             hovertemplate="dimension %{x}<br>μ = %{y:.2f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=dims, y=z, mode="markers", name="sampled z", marker=dict(size=6, symbol="x",
+                             color="#e8710a"), hovertemplate="dimension %{x}<br>z = %{y:.2f}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), font=dict(size=14),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+                      xaxis=dict(title="latent dimension"), yaxis=dict(title="value", zeroline=True))
+    return fig
+
+
 # ----------------------------------------------------------------------------- evaluation
 def evaluation_table(results: dict[str, dict[str, float]]) -> pd.DataFrame:
     return pd.DataFrame(results).T.rename_axis("features")

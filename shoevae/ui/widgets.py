@@ -174,18 +174,20 @@ def direction_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_na
                  caption=f"decoded from {start_name}, {plural(moved, 'direction')} moved")
 
 
-def compare_neighbours(rec: Recommender, item_id: str, pixel_matches: list[Match], k: int = 5) -> None:
-    """The VAE's k nearest beside the pixel baseline's k nearest for the same shoe, with category agreement."""
+def compare_neighbours(rec: Recommender, item_id: str, pixel_matches: list[Match], columns: tuple, k: int = 5) -> None:
+    """The VAE's k nearest (first column) beside the pixel baseline's k (second), with category agreement."""
     cat = rec.catalogue
     own = cat.categories[cat.index_of(item_id)]
-    for title, matches in ((f"VAE style vectors ({rec.model.cfg.latent_dim} dims)", rec.similar(item_id, k)),
-                           (f"PCA of pixels ({rec.model.cfg.latent_dim} dims)", pixel_matches)):
-        same = sum(m.category == own for m in matches)
-        st.markdown(f"**{title}** · {same}/{len(matches)} are {own}s")
-        cols = st.columns(len(matches), gap="small")
-        for col, m, caption in zip(cols, matches, match_captions(matches)):
-            with col:
-                shoe_card(cat.images[m.row], caption)
+    dims = rec.model.cfg.latent_dim
+    for col, title, matches in ((columns[0], f"VAE style vectors ({dims} dims)", rec.similar(item_id, k)),
+                                (columns[1], f"PCA of pixels ({dims} dims)", pixel_matches)):
+        with col:
+            same = sum(m.category == own for m in matches)
+            st.markdown(f"**{title}**: {same} of {len(matches)} are {own}s")
+            cards = st.columns(len(matches), gap="small")
+            for card, m, caption in zip(cards, matches, match_captions(matches)):
+                with card:
+                    shoe_card(cat.images[m.row], caption)
 
 
 # ----------------------------------------------------------------------------- home: data and checkpoint
