@@ -405,3 +405,14 @@ def pixel_neighbours(rec: Recommender, item_id: str, k: int = 5) -> list[Any]:
     features, index = _pixel_index(data_key(), rec.model.cfg.latent_dim, cat)
     dist, idx = index.kneighbors(features[row], k, exclude=np.array([row]))
     return [Match(int(i), cat.ids[i], cat.categories[i], float(d)) for d, i in zip(dist[0], idx[0])]
+
+
+@st.cache_resource(max_entries=4, show_spinner="Making thumbnails for the map's tooltips (first time only)…")
+def _thumbnails(data_key: str, _cat: Catalogue) -> list[str]:
+    from .charts import thumbnail_uris
+    return thumbnail_uris(_cat.images)
+
+
+def thumbnails(cat: Catalogue) -> list[str]:
+    """A small JPEG data URI per catalogue shoe (hover tooltips on the latent map), made once per catalogue."""
+    return _thumbnails(data_key(), cat)

@@ -94,9 +94,9 @@ def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: in
 def browse_controls(cat: Catalogue, per_page: int) -> list[int]:
     """Category filter, random pick, go-to id and paging; returns the catalogue rows to show."""
     cats = ["All", *cat.counts()]
-    c1, c2, c3 = st.columns([3, 1.3, 2], vertical_alignment="bottom")
-    choice = c1.segmented_control("Category", cats, default="All", key="shoevae.browse.category") or "All"
+    choice = st.segmented_control("Category", cats, default="All", key="shoevae.browse.category") or "All"
     rows = np.arange(len(cat)) if choice == "All" else np.flatnonzero(np.asarray(cat.categories) == choice)
+    c2, c3 = st.columns([1, 1.4], vertical_alignment="bottom")  # own row: nothing truncated at 1280 px
     c2.button("Random shoe", icon=":material/casino:", width="stretch", on_click=_random_pick,
               args=(cat, rows), key="shoevae.browse.random")
     c3.text_input("Go to item id", key="shoevae.browse.goto", placeholder="e.g. 1623a8a598fb",
