@@ -76,42 +76,45 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def graph_dot(model: VAE) -> str:
-    """A left-to-right Graphviz diagram: input, one box per conv block, mu/logvar, z, the decoder, output."""
+    """A Graphviz diagram: input, one box per conv block, mu/logvar, z, the decoder back up to the output."""
     blocks: list[tuple[str, str, int]] = []  # (title, shape, params), a conv/linear with its BN and activation
     extra = {"encoder.": 0, "decoder.": 0}
     for layer in layers(model):
         if layer.name in ("fc_mu", "fc_logvar", "reparameterize", "view", "sigmoid") or "Flatten" in layer.kind:
             continue
         if "Conv" in layer.kind or "Linear" in layer.kind:
-            title = layer.kind.split(",")[0].replace("ConvTranspose2d", "ConvTranspose").replace("Conv2d", "Conv")
+            title = layer.kind.split(",")[0].replace("ConvTranspose2d", "Transposed conv").replace("Conv2d", "Conv")
             blocks.append((title, _shape(layer.shape), layer.params))
         elif blocks:
             t, s, p = blocks[-1]
             blocks[-1] = (t, _shape(layer.shape), p + layer.params)
-    enc = [b for b in blocks if not b[0].startswith(("ConvTranspose", "Linear"))]
-    dec = [b for b in blocks if b[0].startswith("ConvTranspose")]
+    enc = [b for b in blocks if not b[0].startswith(("Transposed", "Linear"))]
+    dec = [b for b in blocks if b[0].startswith("Transposed")]
     d, size = model.cfg.latent_dim, model.cfg.image_size
     n_mu = count_parameters(model.fc_mu)
-    lines = ["digraph vae {", "rankdir=LR; bgcolor=transparent;",
-             'node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, fillcolor="#e8f0fe"];',
-             f'x [label="photo\\n3 × {size} × {size}", fillcolor="#ffffff"];']
+    # A U: the encoder runs down the left, z sits at the bottom, the decoder runs back up the right
+    # (decoder edges are written upwards with dir=back, so the arrows still point the way data flows).
+    lines = ["digraph vae {", "rankdir=TB; bgcolor=transparent; nodesep=0.6; ranksep=0.25;",
+             'node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=12, fillcolor="#e8f0fe"];',
+             f'x [label="photo  3 × {size} × {size}", fillcolor="#ffffff"];']
     prev = "x"
     for i, (t, s, p) in enumerate(enc):
-        lines.append(f'e{i} [label="{t}\\n{s}\\n{p:,} params"];')
+        lines.append(f'e{i} [label="{t}\\n{s} · {p:,} params"];')
         lines.append(f"{prev} -> e{i};")
         prev = f"e{i}"
-    lines += [f'mu [label="μ (mean)\\n{d}\\n{n_mu:,} params", fillcolor="#fde7d9"];',
-              f'lv [label="log σ² (spread)\\n{d}\\n{count_parameters(model.fc_logvar):,} params", fillcolor="#fde7d9"];',
-              f'z [label="z = μ + σ·ε\\n{d}", shape=ellipse, fillcolor="#fff3c4"];',
+    lines += [f'mu [label="μ (mean)  {d}\\n{n_mu:,} params", fillcolor="#fde7d9"];',
+              f'lv [label="log σ² (spread)  {d}\\n{count_parameters(model.fc_logvar):,} params", fillcolor="#fde7d9"];',
+              f'z [label="z = μ + σ·ε   ({d})", shape=ellipse, fillcolor="#fff3c4"];',
               f'fc [label="Linear {d}→{count_parameters(model.fc_dec) // (d + 1):,}\\n'
-              f'{_shape(model.feature_shape)}\\n{count_parameters(model.fc_dec):,} params"];',
-              f"{prev} -> mu; {prev} -> lv; mu -> z; lv -> z; z -> fc;"]
+              f'{_shape(model.feature_shape)} · {count_parameters(model.fc_dec):,} params"];',
+              f"{prev} -> mu; {prev} -> lv; mu -> z; lv -> z; fc -> z [dir=back];"]
     prev = "fc"
     for i, (t, s, p) in enumerate(dec):
-        lines.append(f'd{i} [label="{t}\\n{s}\\n{p:,} params", fillcolor="#e6f4ea"];')
-        lines.append(f"{prev} -> d{i};")
+        lines.append(f'd{i} [label="{t}\\n{s} · {p:,} params", fillcolor="#e6f4ea"];')
+        lines.append(f"d{i} -> {prev} [dir=back];")
         prev = f"d{i}"
-    lines += [f'y [label="reconstruction\\n3 × {size} × {size}", fillcolor="#ffffff"];', f"{prev} -> y;", "}"]
+    lines += [f'y [label="reconstruction  3 × {size} × {size}", fillcolor="#ffffff"];', f"y -> {prev} [dir=back];",
+              "{rank=same; x; y;}", "}"]
     return "\n".join(lines)
 
 
