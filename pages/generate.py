@@ -3,10 +3,9 @@
 Each tab is a fragment: moving one of its widgets reruns only that tab, and every decoded shoe is
 cached, so after the first load the page answers without recomputing the others.
 """
-import numpy as np
 import streamlit as st
 
-from shoevae.directions import BLENDS, Directions, slider_label
+from shoevae.directions import BLENDS, slider_label, stack
 from shoevae.ui import layout, state, widgets
 
 SAMPLERS = {"mixture": "Mixture fitted to the catalogue", "normal": "N(0, I), as the report"}
@@ -58,9 +57,7 @@ def sliders() -> None:
         widgets.direction_sliders(rec, loaded.key, z0, name, found["principal"], labels, key=f"pc.{tag}")
     elif mode == MODES[1]:
         names = list(found["categories"])
-        dirs = [found["categories"][c] for c in names]
-        combined = Directions(np.concatenate([d.vectors for d in dirs]), np.concatenate([d.stds for d in dirs]),
-                              found["average"])
+        combined = stack([found["categories"][c] for c in names], found["average"])
         st.caption("From the mean of the other shoes towards the mean of one category.")
         widgets.direction_sliders(rec, loaded.key, z0, name, combined, [f"more {c.lower()}" for c in names],
                                   key=f"cat.{tag}")

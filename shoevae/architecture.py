@@ -78,7 +78,6 @@ def _shape(shape: tuple[int, ...]) -> str:
 def graph_dot(model: VAE) -> str:
     """A Graphviz diagram: input, one box per conv block, mu/logvar, z, the decoder back up to the output."""
     blocks: list[tuple[str, str, int]] = []  # (title, shape, params), a conv/linear with its BN and activation
-    extra = {"encoder.": 0, "decoder.": 0}
     for layer in layers(model):
         if layer.name in ("fc_mu", "fc_logvar", "reparameterize", "view", "sigmoid") or "Flatten" in layer.kind:
             continue

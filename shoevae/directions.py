@@ -63,6 +63,12 @@ def category_directions(embeddings: np.ndarray, categories: list[str]) -> dict[s
     return out
 
 
+def stack(directions: list[Directions], mean: np.ndarray) -> Directions:
+    """Several single directions as one set (e.g. all category directions, one slider each)."""
+    return Directions(np.concatenate([d.vectors for d in directions]), np.concatenate([d.stds for d in directions]),
+                      np.asarray(mean, np.float32))
+
+
 def end_labels(directions: Directions, embeddings: np.ndarray, categories: list[str],
                traits: dict[str, tuple[np.ndarray, str, str]] | None = None,
                min_correlation: float = 0.3) -> list[tuple[str, str]]:

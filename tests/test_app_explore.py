@@ -118,7 +118,7 @@ def test_average_start_category_sliders_and_raw_coordinates():
 @pytest.mark.usefixtures("style_model", "torch_threads_restored")
 def test_spherical_blend_differs_from_the_linear_one_in_the_middle():
     at = open_app("generate")
-    strip = lambda: [i.value for i in at.image if any(re.fullmatch(r"\d+/\d+", c) for c in i.captions)]  # noqa: E731
+    strip = lambda: [i.value for i in at.image if any(re.fullmatch(r"\d+/\d+", c) for c in i.captions)]
     linear = strip()
     at.segmented_control(key="shoevae.gen.blend").set_value("spherical").run()
     spherical = strip()

@@ -4,8 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shoevae.directions import (blend, category_directions, end_labels, photo_traits, principal_directions,
-                                slider_label)
+from shoevae.directions import (
+    blend,
+    category_directions,
+    end_labels,
+    photo_traits,
+    principal_directions,
+    slider_label,
+    stack,
+)
 
 
 def labelled_vectors(n: int = 300, seed: int = 0) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -56,6 +63,8 @@ def test_category_directions_point_from_the_others_to_the_category():
     assert dirs["Boot"].vectors[0, 2] > 0.99 and dirs["Sandal"].vectors[0, 2] < -0.99
     for d in dirs.values():
         assert np.linalg.norm(d.vectors[0]) == pytest.approx(1.0, abs=1e-5)
+    both = stack([dirs["Boot"], dirs["Sandal"]], x.mean(0))
+    assert both.vectors.shape == (2, 5) and both.move(x[0], np.array([1.0, 0.0]))[2] > x[0, 2]
     boots = np.asarray(cats) == "Boot"
     moved = dirs["Boot"].move(x[~boots][:1], np.array([2.0]))
     assert (moved @ dirs["Boot"].vectors[0])[0] > (x[~boots][0] @ dirs["Boot"].vectors[0])

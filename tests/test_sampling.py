@@ -47,8 +47,8 @@ def test_temperature_scales_the_spread_around_the_centre(kind):
     x = two_clusters()
     s = (MixtureSampler(n_components=2) if kind == "mixture" else NormalSampler()).fit(x)
     cold, warm = s.sample(2000, 0.5, seed=1), s.sample(2000, 2.0, seed=1)
-    centre = lambda z: np.sign(z[:, :1]) * np.array([8.0] + [0.0] * 5) if kind == "mixture" else 0.0  # noqa: E731
-    spread = lambda z: (z - centre(z))[:, 1:].std()  # noqa: E731
+    centre = lambda z: np.sign(z[:, :1]) * np.array([8.0] + [0.0] * 5) if kind == "mixture" else 0.0
+    spread = lambda z: (z - centre(z))[:, 1:].std()
     assert spread(warm) == pytest.approx(4 * spread(cold), rel=0.1)
     zero = s.sample(10, 0.0, seed=1)
     if kind == "mixture":
