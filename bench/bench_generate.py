@@ -1,6 +1,6 @@
 """How fast the Generate page answers each interaction after its first load (AppTest, in-process).
 
-    SHOEVAE_DATA=../shared/data/zappos flock /tmp/shoevae-bench.lock python bench/bench_generate.py
+    PYTHONPATH=. SHOEVAE_DATA=../shared/data/zappos flock /tmp/shoevae-bench.lock python bench/bench_generate.py
 
 Opens Generate with the shipped checkpoint (weights/style.pt, or $SHOEVAE_CHECKPOINT), then moves
 each control several times and prints the median and worst wall time of a rerun. AppTest reruns the

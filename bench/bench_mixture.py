@@ -1,6 +1,6 @@
 """How many mixture components? Held-out log-likelihood of the catalogue's mean vectors.
 
-    SHOEVAE_DATA=../shared/data/zappos flock /tmp/shoevae-bench.lock python bench/bench_mixture.py
+    PYTHONPATH=. SHOEVAE_DATA=../shared/data/zappos flock /tmp/shoevae-bench.lock python bench/bench_mixture.py
 
 Fits shoevae.sampling.MixtureSampler (full covariances) with 5, 10, 20 and 40 components on the mean
 vectors of the training split (90 %) of the catalogue under the shipped checkpoint, and prints the mean
