@@ -6,8 +6,9 @@ draws from the prior N(0, I) land elsewhere and decode to colour smears. Ex-post
 vectors after training and samples from that instead: here a scikit-learn GaussianMixture.
 
 Why 20 full-covariance components: fitted on the 90 % training split of the shared catalogue's
-`style` mean vectors, the held-out 10 % scored a mean log-likelihood per shoe of -91.9 (5
-components), -84.6 (10), -82.9 (20) and -88.8 (40, overfitting); 20 fits in about a minute on 2 cores.
+`style` mean vectors, the held-out 10 % scored a mean log-likelihood per shoe of -92.1 (5
+components), -85.4 (10), -82.4 (20) and -88.8 (40, overfitting); 20 fit in 11 s on 2 cores
+(bench/bench_mixture.py).
 
 Both samplers share one interface, scikit-learn style: fit(mean vectors) -> self,
 sample(n, temperature, seed) -> z (n, D) float32. Temperature scales the spread around the centre
@@ -25,7 +26,7 @@ from sklearn.mixture import GaussianMixture
 
 SAMPLERS = ("mixture", "normal")
 N_COMPONENTS = 20
-MAX_ITER = 25  # EM iterations: 25 scored -83.3 held out against -83.2 when run to convergence (43), in half the time
+MAX_ITER = 25  # EM iterations: 25 scored -83.3 held out against -83.2 run to convergence (43 iterations)
 
 
 class NormalSampler:
