@@ -340,7 +340,7 @@ def interpolate(rec: Recommender, model_key: str, first: str, second: str, steps
 
 # ----------------------------------------------------------------------------- explore: samplers, directions, baseline
 @st.cache_resource(max_entries=8, show_spinner="Fitting a mixture to the catalogue's style vectors (first time only, "
-                                               "about a minute)…")
+                                               "10 to 60 s)…")
 def _sampler(model_key: str, data_key: str, kind: str, _emb: np.ndarray) -> Any:
     from ..sampling import cached_mixture, make_sampler
     return cached_mixture(_emb, cache_dir()) if kind == "mixture" else make_sampler(kind).fit(_emb)
