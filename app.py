@@ -21,6 +21,7 @@ page = st.navigation([
     st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
     st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+    st.Page("pages/how_it_works.py", title="How it works", icon=":material/schema:"),
 ])
 starting = st.empty()
 starting.caption("Starting ShoeVAE…")  # a fresh server imports torch and friends first: seconds, not a blank page

@@ -1,41 +1,93 @@
-"""Generate: new shoes decoded from random style vectors, hand-steered ones, and blends of two shoes."""
+"""Generate: new shoes decoded from sampled style vectors, steered along meaningful directions, blended.
+
+Each tab is a fragment: moving one of its widgets reruns only that tab, and every decoded shoe is
+cached, so after the first load the page answers without recomputing the others.
+"""
 import streamlit as st
 
+from shoevae.directions import BLENDS, slider_label, stack
 from shoevae.ui import layout, state, widgets
 
-layout.page_header("Generate", "The decoder draws a shoe from any style vector: random ones, "
-                   "ones you steer with sliders, and blends between two real shoes.")
+SAMPLERS = {"mixture": "Mixture fitted to the catalogue", "normal": "N(0, I), as the report"}
+START = ["Picked shoe", "Average shoe"]
+MODES = ["Principal directions", "Categories", "Raw coordinates"]
+
+layout.page_header("Generate", "The decoder draws a shoe from any style vector: sampled ones, ones you "
+                   "steer along directions that mean something, and blends between two real shoes.")
 rec = state.require_recommender()
 loaded, _ = state.current_model()
 cat = rec.catalogue
 
-noise, sliders, blend = st.tabs(["From random noise", "Latent sliders", "Blend two shoes"])
-with noise:
-    c1, c2 = st.columns(2)
-    seed = c1.number_input("Seed", 0, 1_000_000, 0, key="shoevae.gen.seed")
-    temperature = c2.slider("Temperature (spread of the noise)", 0.1, 2.0, 1.0, 0.1, key="shoevae.gen.temp")
-    images = state.generate(rec, loaded.key, 12, temperature, seed)
-    widgets.card_grid(images, [f"sample {i + 1}" for i in range(12)], 6)
 
-with sliders:
-    start = st.segmented_control("Start from", ["Picked shoe", "Zero vector"], default="Picked shoe",
-                                 key="shoevae.gen.start") or "Picked shoe"
-    item = None
-    if start == "Picked shoe":
+@st.fragment
+def from_noise() -> None:
+    c1, c2, c3 = st.columns([3, 1, 2], vertical_alignment="bottom")
+    kind = c1.segmented_control("Draw style vectors from", list(SAMPLERS), format_func=SAMPLERS.get,
+                                default="mixture", key="shoevae.gen.sampler") or "mixture"
+    seed = c2.number_input("Seed", 0, 1_000_000, 0, key="shoevae.gen.seed")
+    temperature = c3.slider("Temperature (spread around the centre)", 0.1, 2.0, 1.0, 0.1, key="shoevae.gen.temp")
+    state.sampler(rec, loaded.key, kind)  # fit (first time only) with its own spinner
+    images = state.sample_shoes(rec, loaded.key, kind, 12, temperature, seed)
+    widgets.card_grid(images, [f"sample {i + 1}" for i in range(12)], 6)
+    st.caption("Mixture: a Gaussian mixture fitted to the style vectors of the catalogue's shoes (ex-post density "
+               "estimation), so samples come from where real shoes lie. N(0, I): the prior the VAE was trained "
+               "towards, which the decoder saw only in part; most of its samples are colour smears.")
+
+
+@st.fragment
+def sliders() -> None:
+    c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
+    start = c1.segmented_control("Start from", START, default=START[0], key="shoevae.gen.start") or START[0]
+    mode = c2.segmented_control("Sliders", MODES, default=MODES[0], key="shoevae.gen.mode") or MODES[0]
+    found = state.directions(rec, loaded.key)
+    if start == START[0]:
         item, note = state.shoe_to_show(rec)
         if note:
             st.info(note, icon=":material/info:")
-    widgets.latent_sliders(rec, loaded.key, item)
+        row = cat.index_of(item)
+        z0, name, tag = rec.embeddings[row], f"{cat.categories[row]} `{item}`", item
+        st.markdown(f"Starting from the picked shoe: **{name}**")
+    else:
+        z0, name, tag = found["average"], "the catalogue's average shoe", "average"
+        st.markdown("Starting from **the catalogue's average shoe** (the mean of all style vectors)")
+    if mode == MODES[0]:
+        st.caption("The directions along which the catalogue's style vectors spread most, largest first; each end "
+                   "is named by the category (and look) that lies that way. Units: the catalogue's standard deviations.")
+        labels = [slider_label(i, ends) for i, ends in enumerate(found["labels"])]
+        widgets.direction_sliders(rec, loaded.key, z0, name, found["principal"], labels, key=f"pc.{tag}")
+    elif mode == MODES[1]:
+        names = list(found["categories"])
+        combined = stack([found["categories"][c] for c in names], found["average"])
+        st.caption("From the mean of the other shoes towards the mean of one category.")
+        widgets.direction_sliders(rec, loaded.key, z0, name, combined, [f"more {c.lower()}" for c in names],
+                                  key=f"cat.{tag}")
+    else:
+        widgets.latent_sliders(rec, loaded.key, z0, name.replace("`", ""))
 
-with blend:
-    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+
+@st.fragment
+def blends() -> None:
+    c1, c2, c3, c4 = st.columns([2, 2, 1.3, 1], vertical_alignment="bottom")
     first = c1.text_input("First shoe (item id)", state.picked(rec), key="shoevae.gen.a").strip()
     second = c2.text_input("Second shoe (item id)", state.far_shoe(rec, first), key="shoevae.gen.b").strip()
-    steps = c3.slider("Steps", 4, 10, 8, key="shoevae.gen.steps")
+    mode = c3.segmented_control("Blend", BLENDS, default="linear", key="shoevae.gen.blend",
+                                format_func=str.capitalize) or "linear"
+    steps = c4.slider("Steps", 4, 10, 8, key="shoevae.gen.steps")
     try:
-        strip = state.interpolate(rec, loaded.key, first, second, steps)
+        strip = state.interpolate(rec, loaded.key, first, second, steps, mode)
     except KeyError as e:
         st.error(e.args[0] if e.args else str(e), icon=":material/error:")
     else:
         widgets.card_grid(strip, ["first shoe"] + [f"{i}/{steps - 1}" for i in range(steps)] + ["second shoe"],
                           (steps + 3) // 2)  # two rows: big enough to see on a projector
+        st.caption("Linear: the straight line between the two style vectors. Spherical (slerp): along the arc "
+                   "between them, keeping their length, so the middle does not drift to the faint average shoe.")
+
+
+noise, steer, blend = st.tabs(["From random noise", "Sliders", "Blend two shoes"])
+with noise:
+    from_noise()
+with steer:
+    sliders()
+with blend:
+    blends()

@@ -4,14 +4,15 @@ import streamlit as st
 from shoevae.ui import charts, layout, state, widgets
 
 layout.page_header("Latent map", "Each dot is one shoe, placed by its style vector squeezed into 2D. "
-                   "Colours are the catalogue's categories, which the model never saw. Click a dot.")
+                   "Colours are the catalogue's categories, which the model never saw. Hover a dot to see "
+                   "the shoe, click it to pick it.")
 rec = state.require_recommender()
 loaded, _ = state.current_model()
 cat = rec.catalogue
 
 c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
 method = c1.segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="shoevae.map.method") or "PCA"
-shown = c2.slider("Shoes shown", 1000, len(cat), min(len(cat), 6000), step=500, key="shoevae.map.shown")
+shown = c2.slider("Shoes shown", 1000, len(cat), min(len(cat), 4000), step=500, key="shoevae.map.shown")
 
 xy = state.projection(rec, loaded.key, "pca" if method == "PCA" else "tsne", charts.map_rows(len(cat), shown))
 if xy is None:  # t-SNE of the shown shoes still running (a progress bar) or failed (its error)
@@ -20,6 +21,7 @@ item = st.session_state.get(state.PICK)
 highlight = state.pick_and_neighbours(rec, item)
 chart, side = st.columns([3, 2], gap="large")
 with chart:
-    charts.map_chart(charts.map_figure(xy, cat, charts.map_rows(len(cat), shown), highlight), cat)
+    rows = charts.map_rows(len(cat), shown)
+    charts.map_chart(charts.map_altair(xy, cat, rows, highlight, state.thumbnails(cat)), cat)
 with side:
     widgets.neighbours(rec, item, columns=3, key="map", hint="Click a dot to see that shoe and its nearest five.")

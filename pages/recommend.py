@@ -11,6 +11,16 @@ cat = rec.catalogue
 
 browse, upload = st.tabs(["Browse the catalogue", "Your own photo"])
 with browse:
+    item = st.session_state.get(state.PICK)
+    if st.toggle("Compare with the pixel baseline (PCA of pixels) for the same shoe", key="shoevae.recommend.compare",
+                 disabled=not item, help="Pick a shoe first" if not item else None) and item:
+        try:
+            pixels = state.pixel_neighbours(rec, item)
+        except KeyError:
+            pass  # an unknown id: neighbours() below says so
+        else:
+            vae_col, pix_col = st.columns(2, gap="large")
+            widgets.compare_neighbours(rec, item, pixels, columns=(vae_col, pix_col))
     grid, chosen = st.columns([3, 2], gap="large")
     with grid:
         rows = widgets.browse_controls(cat, per_page=8)

@@ -1,4 +1,4 @@
-"""Command line: python -m shoevae train|embed|recommend|evaluate|export|data ... (see --help)."""
+"""Command line: python -m shoevae train|embed|recommend|evaluate|generate|export|data ... (see --help)."""
 from __future__ import annotations
 
 import argparse
@@ -218,6 +218,17 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"{args.out}: {Path(args.out).stat().st_size / 2**20:.1f} MB (float16 weights, no optimizer state)")
 
 
+def cmd_generate(args: argparse.Namespace) -> None:
+    from .sampling import generate_grid, save_image
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists: choose another --out, or add --force to overwrite it")
+    grid = generate_grid(args.checkpoint, args.n, sampler=args.sampler, temperature=args.temperature,
+                         seed=args.seed, data=args.data, progress=True)
+    save_image(grid, out, force=args.force)
+    print(f"{args.n} shoes from {args.sampler} (temperature {args.temperature:g}, seed {args.seed}) -> {out}")
+
+
 def cmd_data(args: argparse.Namespace) -> None:
     if args.action == "fetch":
         from .fetch import fetch_dataset
@@ -326,6 +337,17 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint")
     x.add_argument("out")
     x.set_defaults(func=cmd_export)
+
+    g = sub.add_parser("generate", help="a grid of new shoes decoded from sampled style vectors")
+    data_arg(g), ckpt_arg(g)
+    g.add_argument("--n", type=int, default=16, help="how many shoes (default %(default)s)")
+    g.add_argument("--out", default="grid.png", help="image file to write (default %(default)s)")
+    g.add_argument("--sampler", choices=["mixture", "normal"], default="mixture",
+                   help="mixture: fitted to the catalogue's style vectors (default); normal: N(0, I), as the report")
+    g.add_argument("--temperature", type=float, default=1.0, help="spread around the centre (default %(default)s)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    g.set_defaults(func=cmd_generate)
 
     d = sub.add_parser("data", help="fetch the full UT Zappos50K, or check a data folder")
     d.add_argument("action", choices=["fetch", "check"])

@@ -340,6 +340,7 @@ def test_reconstruct_shows_originals_and_reconstructions_with_errors(shapes):
 def test_generate_noise_sliders_and_blend(shapes):
     at = open_app("generate")
     assert len([c for c in captions(at) if c.startswith("sample ")]) == 12
+    at.segmented_control(key="shoevae.gen.mode").set_value("Raw coordinates").run()
     sliders = [s for s in at.slider if (s.key or "").startswith("shoevae.gen.dim.")]
     assert len(sliders) == 8
     decoded = [i for i in at.image if any(c.startswith("decoded from") for c in i.captions)][0]
@@ -356,7 +357,7 @@ def test_generate_noise_sliders_and_blend(shapes):
 
 def test_latent_map_shows_the_picked_shoe_and_its_neighbours(shapes):
     at = open_app("latent_map")
-    assert at.get("plotly_chart") and not at.error
+    assert at.get("vega_lite_chart") and not at.error
     at.switch_page("pages/recommend.py").run()
     grid_buttons(at)[3].click().run()
     at.switch_page("pages/latent_map.py").run()

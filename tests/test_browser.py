@@ -131,3 +131,26 @@ def test_a_page_url_opened_first_on_a_fresh_server(app_env, browser_page, tmp_pa
         expect(page.get_by_role("link", name="Latent map", exact=True)).to_be_visible()  # our titles, not file names
         page.get_by_role("button", name="Similar shoes").first.click(timeout=120_000)
         expect(page.get_by_text(NEIGHBOUR_CAPTION)).to_have_count(5, timeout=60_000)
+
+
+def test_how_it_works_and_a_direction_slider_in_a_real_browser(server, browser_page, tmp_path):
+    """How it works draws the network; on Generate, moving a direction slider redraws the shoe."""
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.goto(server)
+    expect(page.get_by_role("heading", name="ShoeVAE")).to_be_visible(timeout=120_000)
+    page.get_by_role("link", name="How it works", exact=True).first.click()
+    expect(page.get_by_role("heading", name="The network", exact=True)).to_be_visible(timeout=120_000)
+    expect(page.locator("[data-testid=stGraphVizChart] svg")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("4 · decoded from z")).to_be_visible(timeout=60_000)
+    page.get_by_role("link", name="Generate", exact=True).first.click()
+    page.get_by_role("tab", name="Sliders").click(timeout=300_000)  # the first load fits the mixture
+    caption = page.get_by_text(re.compile(r"^decoded from .*, 0 directions moved$"))
+    expect(caption).to_be_visible(timeout=120_000)
+    thumb = page.get_by_role("slider").nth(1)  # the first direction slider (the temperature comes first)
+    thumb.focus()
+    for _ in range(4):
+        thumb.press("ArrowRight")
+    expect(page.get_by_text(re.compile(r"^decoded from .*, 1 direction moved$"))).to_be_visible(timeout=60_000)
+    page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)

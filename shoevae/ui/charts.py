@@ -1,21 +1,28 @@
-"""Plotly figures and tables: loss curves, the latent map with point selection, evaluation results.
+"""Charts and tables: loss curves, the latent map with point selection, evaluation results.
 
 Figure builders take plain data (a training history, 2-D coordinates, evaluation results) and
-return a go.Figure or a DataFrame for the page to show. The latent map is also interactive:
-map_chart() shows it, and selecting a dot makes that shoe this session's pick.
+return a plotly go.Figure, an Altair chart or a DataFrame for the page to show. The latent map is
+Altair (Vega-Lite), because its tooltips can show an image (plotly's hover labels cannot): hovering
+a dot shows the shoe, and map_chart() makes a clicked dot this session's pick.
 """
 from __future__ import annotations
 
+import base64
+import io
 from typing import Any
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 from plotly.subplots import make_subplots
 
 from ..catalogue import Catalogue
 from .state import pick
+
+PALETTE = ["#1f77b4", "#e8710a", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
 # ----------------------------------------------------------------------------- losses
@@ -71,36 +78,54 @@ def running_losses(steps: list[dict[str, float]] | tuple, max_points: int = 300)
 
 
 # ----------------------------------------------------------------------------- latent map
-def map_figure(xy: np.ndarray, cat: Catalogue, rows: np.ndarray, highlight: list[int]) -> go.Figure:
-    """WebGL scatter of `rows` coloured by category; hover shows id and category; highlight = stars."""
-    fig = go.Figure()
-    palette = ["#1f77b4", "#e8710a", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-    cats = np.asarray(cat.categories)[rows]
-    ids = np.asarray(cat.ids)[rows]
-    for k, c in enumerate(sorted(set(cat.categories))):
-        m = cats == c
-        fig.add_trace(go.Scattergl(x=xy[rows[m], 0], y=xy[rows[m], 1], mode="markers", name=c,
-                                   customdata=rows[m], text=ids[m],
-                                   marker=dict(size=6, opacity=0.65, color=palette[k % len(palette)]),
-                                   hovertemplate=f"<b>%{{text}}</b><br>{c}<extra></extra>"))
+TOOLTIP_CSS = "<style>#vg-tooltip-element img {width: 120px; height: 120px;}</style>"  # thumbnails shown 2x
+
+
+def thumbnail_uris(images: np.ndarray, size: int = 60, quality: int = 70) -> list[str]:
+    """Small JPEG data URIs of uint8 photos (N,H,W,3), for hover tooltips (about 1.5 kB each at 60 px)."""
+    out = []
+    for im in images:
+        buf = io.BytesIO()
+        Image.fromarray(np.asarray(im)).resize((size, size), Image.Resampling.BILINEAR).save(buf, "JPEG",
+                                                                                            quality=quality)
+        out.append("data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode())
+    return out
+
+
+def map_altair(xy: np.ndarray, cat: Catalogue, rows: np.ndarray, highlight: list[int], thumbs: list[str],
+               height: int = 640) -> alt.LayerChart:
+    """The latent map as a Vega-Lite chart: hovering a dot shows the shoe's photo (the tooltip's "image"
+    field), clicking one selects its catalogue row (selection "pick"); the picked shoe and its
+    neighbours are black stars; the legend sits below the chart, clear of the toolbar."""
+    rows = np.asarray(rows)
+    df = pd.DataFrame({"x": xy[rows, 0], "y": xy[rows, 1], "category": np.asarray(cat.categories)[rows],
+                       "item": np.asarray(cat.ids)[rows], "row": rows, "image": [thumbs[r] for r in rows]})
+    pick_sel = alt.selection_point(name="pick", fields=["row"], on="click", clear=False)
+    scale = alt.Scale(zero=False)
+    dots = alt.Chart(df).mark_circle(size=40, opacity=0.65).encode(
+        x=alt.X("x:Q", axis=None, scale=scale), y=alt.Y("y:Q", axis=None, scale=scale),
+        color=alt.Color("category:N", scale=alt.Scale(range=PALETTE),
+                        legend=alt.Legend(orient="bottom", title=None, labelFontSize=16, symbolSize=200)),
+        tooltip=[alt.Tooltip("image:N"), alt.Tooltip("category:N"), alt.Tooltip("item:N")],
+    ).add_params(pick_sel)
+    layers = [dots]
     if highlight:
         h = np.asarray(highlight)
-        fig.add_trace(go.Scattergl(x=xy[h, 0], y=xy[h, 1], mode="markers", name="picked + nearest",
-                                   customdata=h, text=np.asarray(cat.ids)[h],
-                                   marker=dict(size=[24] + [16] * (len(h) - 1), symbol="star", color="black",
-                                               line=dict(width=1, color="white")),
-                                   hovertemplate="<b>%{text}</b><extra></extra>"))
-    fig.update_layout(height=640, margin=dict(l=0, r=0, t=10, b=0), dragmode="pan",
-                      legend=dict(orientation="h", y=1.02, font=dict(size=16)))
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
-    return fig
+        stars = pd.DataFrame({"x": xy[h, 0], "y": xy[h, 1], "item": np.asarray(cat.ids)[h],
+                              "category": np.asarray(cat.categories)[h], "image": [thumbs[r] for r in h],
+                              "size": [600] + [250] * (len(h) - 1)})
+        layers.append(alt.Chart(stars).mark_point(shape="diamond", filled=True, color="black", stroke="white",
+                                                  strokeWidth=1, opacity=1).encode(
+            x="x:Q", y="y:Q", size=alt.Size("size:Q", legend=None, scale=None),
+            tooltip=[alt.Tooltip("image:N"), alt.Tooltip("category:N"), alt.Tooltip("item:N")]))
+    return alt.layer(*layers).properties(height=height).interactive()
 
 
-def map_chart(fig: go.Figure, cat: Catalogue, key: str = "shoevae.map.chart") -> None:
-    """The map with point selection: selecting a dot picks that shoe (a callback, before the rerun)."""
-    st.plotly_chart(fig, key=key, on_select=lambda: map_selected(key, cat), selection_mode="points",
-                    config={"scrollZoom": True, "displaylogo": False})
+def map_chart(chart: alt.LayerChart, cat: Catalogue, key: str = "shoevae.map.chart") -> None:
+    """The map with point selection: clicking a dot picks that shoe (a callback, before the rerun)."""
+    st.html(TOOLTIP_CSS)
+    st.altair_chart(chart, key=key, on_select=lambda: map_selected(key, cat), selection_mode="pick",
+                    width="stretch")
 
 
 def map_selected(chart_key: str, cat: Catalogue) -> None:
@@ -111,12 +136,18 @@ def map_selected(chart_key: str, cat: Catalogue) -> None:
 
 
 def selected_row(event: Any) -> int | None:
-    """Catalogue row of the first selected point of a plotly selection event (customdata), or None."""
+    """Catalogue row of the first selected point of a selection event, or None.
+
+    Altair: {"selection": {"pick": [{"row": 12}]}}; plotly: {"selection": {"points": [{"customdata": 12}]}}.
+    """
     try:
-        points = event["selection"]["points"]
+        selection = event["selection"]
     except (KeyError, TypeError):
         return None
-    for p in points:
+    for p in selection.get("pick") or []:
+        if isinstance(p, dict) and isinstance(p.get("row"), (int, float, np.integer)):
+            return int(p["row"])
+    for p in selection.get("points") or []:
         cd = p.get("customdata")
         cd = cd[0] if isinstance(cd, (list, tuple)) and cd else cd
         if isinstance(cd, (int, float, np.integer)):
@@ -129,6 +160,23 @@ def map_rows(n: int, shown: int) -> np.ndarray:
     if shown >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(0).choice(n, shown, replace=False))
+
+
+# ----------------------------------------------------------------------------- how it works
+def latent_figure(mu: np.ndarray, sigma: np.ndarray, z: np.ndarray, height: int = 320) -> go.Figure:
+    """Each latent dimension of one photo: its mean with a bar of +-1 spread, and the sampled z."""
+    dims = np.arange(len(mu))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=dims, y=mu, mode="markers", name="mean μ ± spread σ",
+                             error_y=dict(type="data", array=sigma, thickness=1.2, width=0, color="#9bb7e0"),
+                             marker=dict(size=6, color="#1f77b4"),
+                             hovertemplate="dimension %{x}<br>μ = %{y:.2f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=dims, y=z, mode="markers", name="sampled z", marker=dict(size=6, symbol="x",
+                             color="#e8710a"), hovertemplate="dimension %{x}<br>z = %{y:.2f}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), font=dict(size=14),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+                      xaxis=dict(title="latent dimension"), yaxis=dict(title="value", zeroline=True))
+    return fig
 
 
 # ----------------------------------------------------------------------------- evaluation

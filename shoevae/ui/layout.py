@@ -20,11 +20,16 @@ from .text import plural
 STYLE = """<style>
 [data-testid="stMainBlockContainer"] {padding-top: 2.5rem; padding-bottom: 2rem;}
 [data-testid="stImageCaption"], [data-testid="caption"] {font-size: 0.95rem;}
+[data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"],
+[data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"] p {white-space: normal; text-overflow: clip;
+  word-break: normal; overflow-wrap: normal;}
+[data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {padding-left: 0.3rem; padding-right: 0.3rem;}
 </style>"""
 
 
 def style() -> None:
-    """Projector tweaks: less empty space above the title, readable captions."""
+    """Projector tweaks: less empty space above the title, readable captions, button labels that wrap
+    in narrow columns instead of ending in "…"."""
     st.html(STYLE)
 
 

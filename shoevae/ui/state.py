@@ -146,13 +146,13 @@ def _generated(model_key: str, n: int, temperature: float, seed: int, _rec: Reco
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _interpolated(model_key: str, data: str, first: str, second: str, steps: int, _rec: Recommender
-                  ) -> list[np.ndarray]:
+def _interpolated(model_key: str, data: str, first: str, second: str, steps: int, _rec: Recommender,
+                  mode: str = "linear") -> list[np.ndarray]:
+    from ..directions import blend
     rec = _rec
     cat = rec.catalogue
     a, b = cat.index_of(first), cat.index_of(second)  # KeyError for unknown ids
-    t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
-    z = (1 - t) * rec.embeddings[a] + t * rec.embeddings[b]
+    z = blend(rec.embeddings[a], rec.embeddings[b], np.linspace(0, 1, steps), mode)
     return [cat.images[a], *rec.decode(z), cat.images[b]]  # a list: a model's size may differ from the photos'
 
 
@@ -408,6 +408,87 @@ def generate(rec: Recommender, model_key: str, n: int, temperature: float, seed:
     return list(_generated(model_key, n, float(temperature), int(seed), rec))
 
 
-def interpolate(rec: Recommender, model_key: str, first: str, second: str, steps: int) -> list[np.ndarray]:
-    """[first photo, `steps` shoes decoded along the line between their vectors, second photo] (cached)."""
-    return list(_interpolated(model_key, data_key(), first, second, steps, rec))
+def interpolate(rec: Recommender, model_key: str, first: str, second: str, steps: int,
+                mode: str = "linear") -> list[np.ndarray]:
+    """[first photo, `steps` shoes decoded between their vectors (linear or spherical), second photo] (cached)."""
+    return list(_interpolated(model_key, data_key(), first, second, steps, rec, mode))
+
+
+# ----------------------------------------------------------------------------- explore: samplers, directions, baseline
+@st.cache_resource(max_entries=8, show_spinner="Fitting a mixture to the catalogue's style vectors (first time only, "
+                                               "10 to 60 s)…")
+def _sampler(model_key: str, data_key: str, kind: str, _emb: np.ndarray) -> Any:
+    from ..sampling import cached_mixture, make_sampler
+    return cached_mixture(_emb, cache_dir()) if kind == "mixture" else make_sampler(kind).fit(_emb)
+
+
+def sampler(rec: Recommender, model_key: str, kind: str) -> Any:
+    """The fitted sampler ("mixture" or "normal") for this (model, catalogue), shared by all sessions."""
+    return _sampler(model_key, data_key(), kind, rec.embeddings)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _sampled(model_key: str, data: str, kind: str, n: int, temperature: float, seed: int,
+             _rec: Recommender) -> np.ndarray:
+    return _rec.decode(_sampler(model_key, data, kind, _rec.embeddings).sample(n, temperature, seed))
+
+
+def sample_shoes(rec: Recommender, model_key: str, kind: str, n: int, temperature: float, seed: int) -> list[np.ndarray]:
+    """n shoes decoded from style vectors drawn by `kind` (cached per sampler, temperature and seed)."""
+    return list(_sampled(model_key, data_key(), kind, n, float(temperature), int(seed), rec))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _decoded(model_key: str, z: np.ndarray, _rec: Recommender) -> np.ndarray:
+    return _rec.decode(z)
+
+
+def decode(rec: Recommender, model_key: str, z: np.ndarray) -> np.ndarray:
+    """Decoded shoes for style vectors (B, D), remembered by their values (sliders revisit the same ones)."""
+    return _decoded(model_key, np.ascontiguousarray(np.atleast_2d(z), np.float32), rec)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Finding the main directions of the style space…")
+def _directions(model_key: str, data_key: str, _rec: Recommender, k: int) -> dict[str, Any]:
+    from ..directions import category_directions, end_labels, photo_traits, principal_directions
+    emb, cat = _rec.embeddings, _rec.catalogue
+    rows = np.sort(np.random.default_rng(0).choice(len(cat), min(len(cat), 4000), replace=False))
+    principal = principal_directions(emb, k)
+    labels = end_labels(principal, emb[rows], [cat.categories[r] for r in rows], photo_traits(cat.images[rows]))
+    return {"principal": principal, "labels": labels, "categories": category_directions(emb, cat.categories),
+            "average": emb.mean(0).astype(np.float32)}
+
+
+def directions(rec: Recommender, model_key: str, k: int = 8) -> dict[str, Any]:
+    """{"principal": Directions, "labels": [(minus end, plus end)], "categories": {name: Directions},
+    "average": the catalogue's mean vector} for this (model, catalogue), computed once."""
+    return _directions(model_key, data_key(), rec, k)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Fitting the pixel baseline (PCA of pixels) for this catalogue…")
+def _pixel_index(data_key: str, n_components: int, _cat: Catalogue) -> Any:
+    from ..evaluate import pca_pixels
+    from ..recommend import ShoeIndex
+    features = pca_pixels(_cat, n_components)
+    return features, ShoeIndex().fit(features)
+
+
+def pixel_neighbours(rec: Recommender, item_id: str, k: int = 5) -> list[Any]:
+    """The k shoes nearest to a catalogue shoe in the PCA-of-pixels baseline (same dims as the model)."""
+    from ..recommend import Match
+    cat = rec.catalogue
+    row = cat.index_of(item_id)
+    features, index = _pixel_index(data_key(), rec.model.cfg.latent_dim, cat)
+    dist, idx = index.kneighbors(features[row], k, exclude=np.array([row]))
+    return [Match(int(i), cat.ids[i], cat.categories[i], float(d)) for d, i in zip(dist[0], idx[0])]
+
+
+@st.cache_resource(max_entries=4, show_spinner="Making thumbnails for the map's tooltips (first time only)…")
+def _thumbnails(data_key: str, _cat: Catalogue) -> list[str]:
+    from .charts import thumbnail_uris
+    return thumbnail_uris(_cat.images)
+
+
+def thumbnails(cat: Catalogue) -> list[str]:
+    """A small JPEG data URI per catalogue shoe (hover tooltips on the latent map), made once per catalogue."""
+    return _thumbnails(data_key(), cat)

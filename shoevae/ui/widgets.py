@@ -15,10 +15,13 @@ import streamlit as st
 
 from ..catalogue import IMAGE_SUFFIXES, Catalogue, CatalogueError
 from ..checkpoint import CheckpointError
-from ..recommend import Recommender
+from ..directions import Directions
+from ..recommend import Match, Recommender
+from ..sampling import image_grid
 from .charts import loss_figure
 from .state import (CHECKPOINT, DATA, PICK, UPLOAD_SEEN, Loaded, path_source, pick, top_dimensions,
                     upload_source, use_checkpoint, use_data_folder, weights_dir)
+from .state import decode as state_decode
 from .text import duration, match_captions, plural, shoe_caption
 
 
@@ -91,9 +94,9 @@ def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: in
 def browse_controls(cat: Catalogue, per_page: int) -> list[int]:
     """Category filter, random pick, go-to id and paging; returns the catalogue rows to show."""
     cats = ["All", *cat.counts()]
-    c1, c2, c3 = st.columns([3, 1.3, 2], vertical_alignment="bottom")
-    choice = c1.segmented_control("Category", cats, default="All", key="shoevae.browse.category") or "All"
+    choice = st.segmented_control("Category", cats, default="All", key="shoevae.browse.category") or "All"
     rows = np.arange(len(cat)) if choice == "All" else np.flatnonzero(np.asarray(cat.categories) == choice)
+    c2, c3 = st.columns([1, 1.4], vertical_alignment="bottom")  # own row: nothing truncated at 1280 px
     c2.button("Random shoe", icon=":material/casino:", width="stretch", on_click=_random_pick,
               args=(cat, rows), key="shoevae.browse.random")
     c3.text_input("Go to item id", key="shoevae.browse.goto", placeholder="e.g. 1623a8a598fb",
@@ -120,13 +123,10 @@ def photo_upload(label: str, key: str) -> tuple[str, bytes] | None:
 
 
 # ----------------------------------------------------------------------------- latent sliders
-@st.fragment
-def latent_sliders(rec: Recommender, model_key: str, item_id: str | None, top: int = 8) -> None:
-    """Sliders on the most informative latent dims and the decoded shoe; moving one reruns only this."""
+def latent_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_name: str, top: int = 8) -> None:
+    """Sliders on the raw latent dims that vary most over the catalogue, and the decoded shoe."""
     dims, lo, hi = top_dimensions(rec, model_key, top)
-    cat = rec.catalogue
-    z0 = rec.embeddings[cat.index_of(item_id)] if item_id else np.zeros(rec.embeddings.shape[1], np.float32)
-    tag = f"{item_id or 'zero'}.{st.session_state.get('shoevae.gen.reset', 0)}"
+    tag = f"{start_name}.{st.session_state.get('shoevae.gen.reset', 0)}"
     z = z0.copy()
     shoe, knobs = st.columns([2, 3], gap="large")
     with knobs:
@@ -143,9 +143,51 @@ def latent_sliders(rec: Recommender, model_key: str, item_id: str | None, top: i
             st.rerun(scope="fragment")
     with shoe:
         moved = int(np.sum(~np.isclose(z[dims], z0[dims], atol=1e-3)))
-        st.image(rec.decode(z[None])[0], width="stretch",
-                 caption=f"decoded from {'shoe ' + item_id if item_id else 'the zero vector'}, "
-                         f"{plural(moved, 'dimension')} moved")
+        st.image(state_decode(rec, model_key, z)[0], width="stretch",
+                 caption=f"decoded from {start_name}, {plural(moved, 'dimension')} moved")
+
+
+# ----------------------------------------------------------------------------- directions and comparisons
+PREVIEW_STEPS = (-2.0, -1.0, 0.0, 1.0, 2.0)  # standard deviations shown in each direction's preview strip
+
+
+def direction_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_name: str, dirs: Directions,
+                      labels: list[str], key: str) -> None:
+    """One slider per direction (in the catalogue's standard deviations, -3 to +3), each with a strip
+    previewing -2..+2 from the start, and the shoe decoded from the start moved by all the sliders."""
+    tag = f"{key}.{st.session_state.get('shoevae.gen.reset', 0)}"
+    shoe, knobs = st.columns([2, 3], gap="large")
+    amounts = np.zeros(len(labels), np.float32)
+    with knobs:
+        for i, label in enumerate(labels):
+            amounts[i] = st.slider(label, -3.0, 3.0, 0.0, 0.25, format="%+.2f sd", key=f"shoevae.gen.dir.{tag}.{i}")
+            one = np.zeros((len(PREVIEW_STEPS), len(labels)), np.float32)
+            one[:, i] = PREVIEW_STEPS
+            strip = image_grid(state_decode(rec, model_key, dirs.move(z0, one)), columns=len(PREVIEW_STEPS))
+            st.image(strip, width="stretch", caption="preview: " + "  ·  ".join(f"{t:+g}" for t in PREVIEW_STEPS))
+        if st.button("Reset sliders", icon=":material/restart_alt:", key=f"shoevae.gen.reset.{key}"):
+            st.session_state["shoevae.gen.reset"] = st.session_state.get("shoevae.gen.reset", 0) + 1
+            st.rerun(scope="fragment")
+    with shoe:
+        moved = int(np.count_nonzero(amounts))
+        st.image(state_decode(rec, model_key, dirs.move(z0, amounts))[0], width="stretch",
+                 caption=f"decoded from {start_name}, {plural(moved, 'direction')} moved")
+
+
+def compare_neighbours(rec: Recommender, item_id: str, pixel_matches: list[Match], columns: tuple, k: int = 5) -> None:
+    """The VAE's k nearest (first column) beside the pixel baseline's k (second), with category agreement."""
+    cat = rec.catalogue
+    own = cat.categories[cat.index_of(item_id)]
+    dims = rec.model.cfg.latent_dim
+    for col, title, matches in ((columns[0], f"VAE style vectors ({dims} dims)", rec.similar(item_id, k)),
+                                (columns[1], f"PCA of pixels ({dims} dims)", pixel_matches)):
+        with col:
+            same = sum(m.category == own for m in matches)
+            st.markdown(f"**{title}**: {same} of {len(matches)} are {own}s")
+            cards = st.columns(len(matches), gap="small")
+            for card, m, caption in zip(cards, matches, match_captions(matches)):
+                with card:
+                    shoe_card(cat.images[m.row], caption)
 
 
 # ----------------------------------------------------------------------------- home: data and checkpoint

@@ -1,0 +1,127 @@
+"""Directions in style space that mean something, and blends between two style vectors.
+
+- principal_directions: the principal axes of the catalogue's mean vectors (scikit-learn PCA),
+  largest spread first, orthonormal, each with its standard deviation over the catalogue.
+- category_directions: "more boot", "more sandal": from the mean of the other shoes to the mean of
+  one category's shoes, as a unit vector with the spread of the catalogue along it.
+- end_labels: where each end of a direction leads, for display only: the category whose mean lies
+  furthest that way, plus visible traits of the photos (darker, taller...) that change along it.
+- blend: linear or spherical (slerp) interpolation between two vectors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+BLENDS = ("linear", "spherical")
+
+
+@dataclass(frozen=True)
+class Directions:
+    """Unit directions (k, D), the catalogue's standard deviation along each (k,), its mean (D,)."""
+
+    vectors: np.ndarray
+    stds: np.ndarray
+    mean: np.ndarray
+
+    def scores(self, embeddings: np.ndarray) -> np.ndarray:
+        """Coordinates of vectors along each direction, in the catalogue's standard deviations (N, k)."""
+        return (np.atleast_2d(embeddings) - self.mean) @ self.vectors.T / self.stds
+
+    def move(self, z: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+        """z moved by amounts[i] standard deviations along direction i."""
+        return (z + (np.asarray(amounts, np.float32) * self.stds) @ self.vectors).astype(np.float32)
+
+
+def principal_directions(embeddings: np.ndarray, k: int = 8) -> Directions:
+    """The first k principal directions of the mean vectors, largest spread first."""
+    x = np.asarray(embeddings, np.float64)
+    k = min(k, x.shape[1], len(x))
+    pca = PCA(n_components=k, random_state=0).fit(x)
+    return Directions(pca.components_.astype(np.float32), np.sqrt(pca.explained_variance_).astype(np.float32),
+                      pca.mean_.astype(np.float32))
+
+
+def category_directions(embeddings: np.ndarray, categories: list[str]) -> dict[str, Directions]:
+    """Per category: the unit vector from the other shoes' mean to its shoes' mean, and the spread along it."""
+    x = np.asarray(embeddings, np.float64)
+    cats = np.asarray(categories)
+    out: dict[str, Directions] = {}
+    for c in sorted(set(categories)):
+        inside = cats == c
+        if inside.all() or not inside.any():
+            continue
+        d = x[inside].mean(0) - x[~inside].mean(0)
+        norm = np.linalg.norm(d)
+        if norm < 1e-12:
+            continue
+        d /= norm
+        out[c] = Directions(d[None].astype(np.float32), np.array([(x @ d).std()], np.float32),
+                            x.mean(0).astype(np.float32))
+    return out
+
+
+def stack(directions: list[Directions], mean: np.ndarray) -> Directions:
+    """Several single directions as one set (e.g. all category directions, one slider each)."""
+    return Directions(np.concatenate([d.vectors for d in directions]), np.concatenate([d.stds for d in directions]),
+                      np.asarray(mean, np.float32))
+
+
+def end_labels(directions: Directions, embeddings: np.ndarray, categories: list[str],
+               traits: dict[str, tuple[np.ndarray, str, str]] | None = None,
+               min_correlation: float = 0.3) -> list[tuple[str, str]]:
+    """(where the minus end leads, where the plus end leads) for each direction, for display.
+
+    Each end names the category whose mean score lies furthest that way; `traits` maps a trait name
+    to (a value per shoe, word for low values, word for high values), e.g. {"brightness": (b, "darker",
+    "lighter")}; a trait whose correlation with the scores reaches min_correlation is added to its end.
+    """
+    s = directions.scores(embeddings)
+    cats = np.asarray(categories)
+    names = sorted(set(categories))
+    means = np.stack([s[cats == c].mean(0) for c in names])  # (C, k)
+    labels = []
+    for i in range(s.shape[1]):
+        lo, hi = [names[int(np.argmin(means[:, i]))]], [names[int(np.argmax(means[:, i]))]]
+        for values, low_word, high_word in (traits or {}).values():
+            r = np.corrcoef(s[:, i], values)[0, 1] if np.std(values) > 0 else 0.0
+            if r >= min_correlation:
+                lo.append(low_word), hi.append(high_word)
+            elif r <= -min_correlation:
+                lo.append(high_word), hi.append(low_word)
+        labels.append((", ".join(lo), ", ".join(hi)))
+    return labels
+
+
+def slider_label(index: int, ends: tuple[str, str]) -> str:
+    """'1 · Boot ← → Sandal, lighter': the direction's rank, then where its ends lead."""
+    return f"{index + 1} · {ends[0]} ← → {ends[1]}"
+
+
+def photo_traits(images: np.ndarray) -> dict[str, tuple[np.ndarray, str, str]]:
+    """Visible traits of each photo (uint8 N,H,W,3 on a white background), for labelling directions.
+
+    brightness: mean grey level of the shoe's pixels; height: share of image rows the shoe occupies.
+    """
+    small = images[:, ::4, ::4].astype(np.float32) / 255  # a 34x34 view is plenty for these averages
+    grey = small.mean(-1)
+    shoe = grey < 0.92  # not the white background
+    n = np.maximum(shoe.sum((1, 2)), 1)
+    brightness = (grey * shoe).sum((1, 2)) / n
+    height = shoe.any(2).mean(1)
+    return {"brightness": (brightness, "darker", "lighter"), "height": (height, "lower", "taller")}
+
+
+def blend(a: np.ndarray, b: np.ndarray, t: np.ndarray | float, mode: str = "linear") -> np.ndarray:
+    """Vectors between a and b at fractions t: a straight line, or slerp (along the arc between them)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    t = np.atleast_1d(np.asarray(t, np.float64))[:, None]
+    if mode not in BLENDS:
+        raise ValueError(f"unknown blend {mode!r}; choose from {', '.join(BLENDS)}")
+    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if mode == "linear" or np.sin(omega) < 1e-6:  # (nearly) parallel: slerp is the line
+        return ((1 - t) * a + t * b).astype(np.float32)
+    return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(np.float32)
