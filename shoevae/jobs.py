@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import shutdown
 from .catalogue import Catalogue
 from .config import TrainConfig, VAEConfig
 from .model import prepare, to_uint8
@@ -133,6 +134,7 @@ class TrainingJob:
 
     def start(self) -> "TrainingJob":
         self._thread.start()
+        shutdown.track(self)  # stopped and joined at interpreter exit, never killed inside torch
         return self
 
     def stop(self) -> None:

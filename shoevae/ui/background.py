@@ -25,6 +25,8 @@ from typing import Any, Callable, Hashable
 
 import streamlit as st
 
+from .. import shutdown
+
 POLL_S = 1.0  # the fragment's refresh interval (a busy 2-core server lags behind faster ones)
 PAGE_WAIT_S = 120.0  # pages that cannot draw anything useful without the result wait this long on the page
 KEEP = {"catalogue": 4, "recommender": 4, "projection": 8, "evaluation": 16}  # finished tasks kept per kind
@@ -82,7 +84,13 @@ class Task:
 
     def start(self) -> Task:
         self._thread.start()
+        shutdown.track(self)  # stopped and joined at interpreter exit, never killed inside torch
         return self
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True if it has ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def status(self) -> TaskStatus:
         with self._lock:
