@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import PCA
 
+from .errors import ConfigError
+
 BLENDS = ("linear", "spherical")
 
 
@@ -119,7 +121,7 @@ def blend(a: np.ndarray, b: np.ndarray, t: np.ndarray | float, mode: str = "line
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     t = np.atleast_1d(np.asarray(t, np.float64))[:, None]
     if mode not in BLENDS:
-        raise ValueError(f"unknown blend {mode!r}; choose from {', '.join(BLENDS)}")
+        raise ConfigError(f"unknown blend {mode!r}; choose from {', '.join(BLENDS)}")
     cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
     omega = np.arccos(np.clip(cos, -1.0, 1.0))
     if mode == "linear" or np.sin(omega) < 1e-6:  # (nearly) parallel: slerp is the line

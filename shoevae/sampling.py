@@ -24,6 +24,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from .errors import ConfigError
+
 SAMPLERS = ("mixture", "normal")
 N_COMPONENTS = 20
 MAX_ITER = 25  # EM iterations: 25 scored -83.3 held out against -83.2 run to convergence (43 iterations)
@@ -56,7 +58,7 @@ class MixtureSampler:
         """Fit on mean vectors (N, D); fewer components when there are few vectors (at least 2 each)."""
         x = np.asarray(embeddings, np.float64)
         if x.ndim != 2 or len(x) < 2:
-            raise ValueError(f"need at least 2 mean vectors of shape (N, D) to fit a mixture, got {x.shape}")
+            raise ConfigError(f"need at least 2 mean vectors of shape (N, D) to fit a mixture, got {x.shape}")
         k = max(1, min(self.n_components, len(x) // 2))
         self.gmm_ = GaussianMixture(k, covariance_type=self.covariance_type, reg_covar=self.reg_covar,
                                     max_iter=self.max_iter, random_state=self.random_state)
@@ -89,7 +91,7 @@ def make_sampler(kind: str) -> NormalSampler | MixtureSampler:
         return MixtureSampler()
     if kind == "normal":
         return NormalSampler()
-    raise ValueError(f"unknown sampler {kind!r}; choose from {', '.join(SAMPLERS)}")
+    raise ConfigError(f"unknown sampler {kind!r}; choose from {', '.join(SAMPLERS)}")
 
 
 def cached_mixture(embeddings: np.ndarray, cache_dir: str | Path) -> MixtureSampler:
@@ -152,7 +154,7 @@ def save_image(image: np.ndarray, path: str | Path, *, force: bool = False) -> P
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None or fmt not in Image.SAVE:
-        raise ValueError(f"cannot write images of type {path.suffix or '(no suffix)'!r}: use .png or .jpg")
+        raise ConfigError(f"cannot write images of type {path.suffix or '(no suffix)'!r}: use .png or .jpg")
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists: choose another --out, or add --force to overwrite it")
     with atomic_write(path) as f:
@@ -175,14 +177,14 @@ def generate_grid(checkpoint: str | Path, n: int, *, sampler: str = "mixture", t
     from .embedding import cached_embed
     from .model import to_uint8
     if n < 1:
-        raise ValueError(f"--n must be at least 1, got {n}")
+        raise ConfigError(f"--n must be at least 1, got {n}")
     if temperature < 0:
-        raise ValueError(f"--temperature must be 0 or more, got {temperature}")
+        raise ConfigError(f"--temperature must be 0 or more, got {temperature}")
     model, _ = load_checkpoint(checkpoint)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     if sampler == "mixture":
         if data is None:
-            raise ValueError("the mixture sampler needs the catalogue's photos: give --data")
+            raise ConfigError("the mixture sampler needs the catalogue's photos: give --data")
         cat = load_catalogue(data, max(model.cfg.image_size, 136), progress=progress)
         drawer: MixtureSampler | NormalSampler = cached_mixture(cached_embed(model, cat.images, cat.ids, cache), cache)
     else:

@@ -212,7 +212,7 @@ def test_an_unknown_picked_shoe_is_named_on_every_page(shapes):
     assert not at.exception
     notes = values(at.info)
     assert any("no shoe with item id `no-such-shoe`" in n and f"showing `{first}`" in n for n in notes), notes
-    assert any(c.startswith(f"decoded from shoe {first},") for c in captions(at))
+    assert any(c.startswith(f"decoded from {shapes.categories[0]} `{first}`,") for c in captions(at))
 
 
 def test_a_fresh_session_says_no_shoe_is_picked_and_names_the_one_shown(shapes):
@@ -225,18 +225,18 @@ def test_a_fresh_session_says_no_shoe_is_picked_and_names_the_one_shown(shapes):
     at = open_app("generate")
     notes = values(at.info)
     assert any(n.startswith("No shoe picked yet") and f"showing `{first}`" in n for n in notes), notes
-    assert any(c.startswith(f"decoded from shoe {first},") for c in captions(at))
+    assert any(c.startswith(f"decoded from {shapes.categories[0]} `{first}`,") for c in captions(at))
     # once a shoe is picked, the sliders start from it and there is nothing to explain
     at.session_state[state.PICK] = shapes.ids[70]
     at.run()
     assert not any("showing `" in n for n in values(at.info))
-    assert any(c.startswith(f"decoded from shoe {shapes.ids[70]},") for c in captions(at))
+    assert any(c.startswith(f"decoded from {shapes.categories[70]} `{shapes.ids[70]}`,") for c in captions(at))
 
 
 def test_latent_map_says_an_unknown_picked_shoe_is_not_there(shapes):
     at = open_app("latent_map", **{state.PICK: "no-such-shoe"})
     assert any("no shoe with item id 'no-such-shoe'" in e for e in values(at.error)), values(at.error)
-    assert at.get("plotly_chart") and not neighbour_captions(at)
+    assert at.get("vega_lite_chart") and not neighbour_captions(at)
 
 
 # ----------------------------------------------------------------------------- checkpoints
