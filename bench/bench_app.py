@@ -87,10 +87,10 @@ def main() -> None:
     gen_at = app("generate")
 
     def slide(i: int) -> None:
-        sliders = [s for s in gen_at.slider if (s.key or "").startswith("shoevae.gen.dim.")]
+        sliders = [s for s in gen_at.slider if (s.key or "").startswith("shoevae.gen.dir.")]  # named directions
         s = sliders[i % len(sliders)]
         s.set_value(s.min + (s.max - s.min) * ((i * 37) % 100) / 100).run()
-    report("Generate: move a latent slider (full page)", timed(slide, args.repeats))
+    report("Generate: move a direction slider (full page)", timed(slide, args.repeats))
 
     report("Generate: decode one vector (the fragment's work)", _decode_only(state, args.repeats))
 
@@ -150,11 +150,11 @@ def first_tsne(shown: int = 6000) -> None:
     at.slider(key="shoevae.map.shown").set_value(shown)
     t0 = time.perf_counter()
     at.segmented_control(key="shoevae.map.method").set_value("t-SNE").run()
-    while not at.get("plotly_chart"):
+    while not at.get("vega_lite_chart"):
         time.sleep(0.5)
         at.run()
     print(f"first t-SNE map of {shown:,} shoes: {time.perf_counter() - t0:.1f} s (page shown with a progress bar "
-          f"meanwhile; {len(at.get('plotly_chart'))} chart)")
+          f"meanwhile; {len(at.get('vega_lite_chart'))} chart)")
 
 
 def _decode_only(state, repeats: int) -> list[float]:

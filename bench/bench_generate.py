@@ -31,7 +31,8 @@ def main() -> None:
     at.switch_page("pages/generate.py")
     first = timed(at.run)
     assert not at.exception, at.exception
-    print(f"first load of Generate: {first:.1f} s (a fresh process: photos, embeddings and the mixture come from the disk cache when there)")
+    print(f"first load of Generate: {first:.1f} s (a fresh process: photos, embeddings and the mixture come from the "
+          "disk cache when there)")
     steps = {
         "temperature": [lambda v=v: at.slider(key="shoevae.gen.temp").set_value(v).run() for v in (1.2, 0.7, 1.6, 0.9, 1.1)],
         "seed": [lambda v=v: at.number_input(key="shoevae.gen.seed").set_value(v).run() for v in (1, 2, 3, 4, 5)],

@@ -111,7 +111,8 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
              f"- training: {ck['epoch']} epochs, batch {tc['batch_size']}, Adam lr {tc['lr']:g}"
              f"{' with cosine decay' if tc.get('cosine') else ''}, beta {tc['beta']:g}, seed {tc['seed']}, "
              f"{ck['train_seconds'] / 60:.1f} min on {'a GPU' if torch.cuda.is_available() else 'the 2-core CPU'}",
-             f"- last epoch: BCE {last['bce']:.0f}, KL {last['kl']:.1f} per image; hold-out BCE {metrics['cosine']['holdout_bce']:.0f}",
+             f"- last epoch: BCE {last['bce']:.0f}, KL {last['kl']:.1f} per image; "
+             f"hold-out BCE {metrics['cosine']['holdout_bce']:.0f}",
              f"- saved {ck['saved_at']}; float16 weights, no optimizer state (`python -m shoevae export`)", "",
              "## Retrieval metrics on the shared 13.5K catalogue", "",
              "cosine: Euclidean distance between unit-length vectors (the app's default); euclidean: the "

@@ -166,7 +166,7 @@ class Catalogue:
             out[c] = out.get(c, 0) + 1
         return dict(sorted(out.items()))
 
-    def subset(self, rows: Iterable[int]) -> "Catalogue":
+    def subset(self, rows: Iterable[int]) -> Catalogue:
         rows = np.asarray(list(rows), dtype=np.int64)
         return Catalogue([self.ids[i] for i in rows], [self.paths[i] for i in rows],
                          [self.categories[i] for i in rows], self.images[rows], self.root, [])

@@ -56,7 +56,7 @@ def make_checkpoint(model: VAE, train_cfg: TrainConfig, *, optimizer: torch.opti
         "epoch": len(history),
         "data": dict(data),
         "train_seconds": float(train_seconds),
-        "saved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
 

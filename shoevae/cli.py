@@ -279,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def data_arg(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--data", default=DEFAULT_DATA, help="image folder or manifest CSV (env SHOEVAE_DATA; default %(default)s)")
+        q.add_argument("--data", default=DEFAULT_DATA,
+                       help="image folder or manifest CSV (env SHOEVAE_DATA; default %(default)s)")
 
     def ckpt_arg(q: argparse.ArgumentParser) -> None:
         q.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="checkpoint file (default %(default)s)")

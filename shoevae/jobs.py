@@ -132,7 +132,7 @@ class TrainingJob:
                                       **train_cfg.to_dict()})
         self._thread = threading.Thread(target=self._run, name=f"shoevae-train-{job_id}", daemon=True)
 
-    def start(self) -> "TrainingJob":
+    def start(self) -> TrainingJob:
         self._thread.start()
         shutdown.track(self)  # stopped and joined at interpreter exit, never killed inside torch
         return self

@@ -119,7 +119,8 @@ def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: to
 
 def prepare(images, size: int | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
     """uint8 images (B,H,W,3) -> float (B,3,size,size) in [0,1], channels-last (fastest on CPU)."""
-    x = torch.from_numpy(np.require(images, np.uint8, ["W"])).to(device).permute(0, 3, 1, 2).float().div_(255)  # NHWC -> NCHW view
+    x = torch.from_numpy(np.require(images, np.uint8, ["W"])).to(device)
+    x = x.permute(0, 3, 1, 2).float().div_(255)  # NHWC -> NCHW view (already channels-last in memory)
     if size is not None and x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
     return x.contiguous(memory_format=torch.channels_last)

@@ -38,7 +38,7 @@ class ShoeIndex:
             x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         return x
 
-    def fit(self, embeddings: np.ndarray) -> "ShoeIndex":
+    def fit(self, embeddings: np.ndarray) -> ShoeIndex:
         # brute force: one query against 13.5k x 100 floats is a single matrix product (< 1 ms)
         self.nn_ = NearestNeighbors(algorithm="brute", metric="euclidean").fit(self._vectors(embeddings))
         self.n_samples_fit_ = len(embeddings)

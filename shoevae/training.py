@@ -20,8 +20,14 @@ import numpy as np
 import torch
 
 from .catalogue import Catalogue, holdout_mask
-from .checkpoint import (CheckpointError, data_fingerprint, make_checkpoint, model_from_checkpoint,
-                         read_checkpoint, save_checkpoint)
+from .checkpoint import (
+    CheckpointError,
+    data_fingerprint,
+    make_checkpoint,
+    model_from_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from .config import TrainConfig, VAEConfig
 from .errors import ConfigError
 from .model import VAE, prepare, vae_loss
@@ -72,7 +78,7 @@ class Split:
         return {"holdout": float(self.holdout), "seed": int(self.seed)}
 
     @classmethod
-    def of(cls, ckpt: dict[str, Any]) -> "Split":
+    def of(cls, ckpt: dict[str, Any]) -> Split:
         """The split a checkpoint was trained with (older files: their train config's holdout, seed 0)."""
         stored = (ckpt.get("data") or {}).get("split")
         if stored:

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from shoe_data import SHARED_DATA
 from synthetic import make_shoes
 

@@ -19,6 +19,7 @@ from unittest.mock import MagicMock
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+from synthetic import make_shoes
 
 from shoevae import TrainConfig, preset
 from shoevae.checkpoint import load_checkpoint
@@ -27,7 +28,6 @@ from shoevae.evaluate import baselines, evaluate_model
 from shoevae.jobs import JobError, JobRegistry, safe_name
 from shoevae.recommend import Recommender
 from shoevae.ui import charts, state
-from synthetic import make_shoes
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["home", "train", "recommend", "reconstruct", "generate", "latent_map", "evaluate"]
@@ -602,7 +602,7 @@ def test_two_sessions_at_once_while_one_trains(shapes, no_jobs_left):
             t.join(300)
     assert job.snapshot().running, "the job trained all along"
     assert sorted(seen) == [0, 5], seen
-    for slot, s in seen.items():
+    for s in seen.values():
         assert "failed" not in s, s["failed"]
         assert not s["exception"] and not s["errors"], s
         assert s["pick"] == s["mine"], "a session sees its own pick, not the other's"

@@ -9,12 +9,12 @@ import re
 import numpy as np
 import pytest
 import torch
+from synthetic import make_shoes
 
 from shoevae import catalogue as catmod
 from shoevae import cli, embedding, training
 from shoevae.checkpoint import read_checkpoint, save_checkpoint
 from shoevae.errors import ShoevaeError
-from synthetic import make_shoes
 
 TINY = ["--image-size", "64", "--latent-dim", "16", "--batch-size", "32"]
 

@@ -11,11 +11,11 @@ from shoevae.model import VAE, prepare, to_uint8, vae_loss
 
 def test_paper_preset_layers_match_the_report():
     m = VAE(preset("paper"))
-    convs = [l for l in m.encoder if isinstance(l, nn.Conv2d)]
+    convs = [layer for layer in m.encoder if isinstance(layer, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
         (3, 6, 4, 2), (6, 12, 3, 2), (12, 24, 3, 2), (24, 30, 4, 1), (30, 40, 3, 2)]
-    assert all(isinstance(l, (nn.Conv2d, nn.ReLU, nn.Flatten)) for l in m.encoder)
-    deconvs = [l for l in m.decoder if isinstance(l, nn.ConvTranspose2d)]
+    assert all(isinstance(layer, (nn.Conv2d, nn.ReLU, nn.Flatten)) for layer in m.encoder)
+    deconvs = [layer for layer in m.decoder if isinstance(layer, nn.ConvTranspose2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0], c.output_padding[0]) for c in deconvs] == [
         (40, 30, 3, 2, 0), (30, 24, 4, 1, 0), (24, 12, 3, 2, 0), (12, 6, 3, 2, 0), (6, 3, 4, 2, 0)]
     assert m.feature_shape == (40, 6, 6) and m.fc_mu.in_features == 1440 and m.fc_mu.out_features == 100
@@ -52,7 +52,7 @@ def test_the_reconstruction_loss_reaches_the_encoder_through_the_sample():
     logits, mu, logvar = m(x)
     vae_loss(logits, x, mu, logvar, beta=0.0)["loss"].backward()
     assert m.fc_mu.weight.grad.abs().sum() > 0 and m.fc_logvar.weight.grad.abs().sum() > 0
-    first_conv = next(l for l in m.encoder if isinstance(l, nn.Conv2d))
+    first_conv = next(layer for layer in m.encoder if isinstance(layer, nn.Conv2d))
     assert first_conv.weight.grad.abs().sum() > 0
 
 

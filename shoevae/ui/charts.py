@@ -31,7 +31,8 @@ def loss_figure(history: list[dict[str, float]] | tuple, height: int = 300, step
     """BCE (train and hold-out) and KL per image in two panels.
 
     With `steps` (one row per batch: step, bce, kl) the x axis counts batches: batch losses faintly (at most
-    300, evenly spread: the chart is redrawn while training runs, on the same CPU), their running mean as a line, and the finished epochs' hold-out BCE as markers at the epoch ends.
+    300, evenly spread: the chart is redrawn while training runs, on the same CPU), their running mean as a
+    line, and the finished epochs' hold-out BCE as markers at the epoch ends.
     Without, one point per finished epoch (older jobs, finished histories).
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Reconstruction (BCE per image)", "KL per image"))

@@ -19,8 +19,20 @@ from ..directions import Directions
 from ..recommend import Match, Recommender
 from ..sampling import image_grid
 from .charts import loss_figure
-from .state import (CHECKPOINT, DATA, PICK, UPLOAD_SEEN, Loaded, path_source, pick, top_dimensions,
-                    upload_source, use_checkpoint, use_data_folder, weights_dir)
+from .state import (
+    CHECKPOINT,
+    DATA,
+    PICK,
+    UPLOAD_SEEN,
+    Loaded,
+    path_source,
+    pick,
+    top_dimensions,
+    upload_source,
+    use_checkpoint,
+    use_data_folder,
+    weights_dir,
+)
 from .state import decode as state_decode
 from .text import duration, match_captions, plural, shoe_caption
 
