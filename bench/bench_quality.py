@@ -32,6 +32,7 @@ from shoevae.checkpoint import load_checkpoint
 from shoevae.embedding import embed
 from shoevae.features import ImageNetFeatures, frechet_distance, kid
 from shoevae.model import VAE, prepare, to_uint8
+from shoevae.sampling import MixtureSampler
 from shoevae.training import Split
 
 Source = Callable[[VAE, Catalogue, np.ndarray, int, int], np.ndarray]  # (model, cat, reference rows, n, seed) -> uint8
@@ -59,22 +60,12 @@ def normal_samples(model: VAE, cat: Catalogue, rows: np.ndarray, n: int, seed: i
 
 def mixture_samples(model: VAE, cat: Catalogue, rows: np.ndarray, n: int, seed: int) -> np.ndarray:
     """n decodings of draws from shoevae.sampling's Gaussian mixture fitted on the training photos' mean vectors."""
-    from shoevae.sampling import MixtureSampler
     train, _ = Split().rows(cat.ids)  # the shipped checkpoints' split (shoevae.training.Split)
     return decode_all(model, MixtureSampler().fit(embed(model, cat.images[train])).sample(n, seed=seed))
 
 
-def has_sampling() -> bool:
-    try:
-        import shoevae.sampling  # noqa: F401  (branch explore; absent before it lands)
-    except ImportError:
-        return False
-    return True
-
-
-SOURCES: dict[str, Source] = {"reconstructions": reconstructions, "samples N(0, I)": normal_samples}
-if has_sampling():
-    SOURCES["samples, Gaussian mixture"] = mixture_samples
+SOURCES: dict[str, Source] = {"reconstructions": reconstructions, "samples N(0, I)": normal_samples,
+                               "samples, Gaussian mixture": mixture_samples}
 
 
 def cached_features(fx: ImageNetFeatures, cat: Catalogue, rows: np.ndarray, cache: Path) -> np.ndarray:
