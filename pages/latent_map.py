@@ -12,7 +12,11 @@ cat = rec.catalogue
 
 c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
 method = c1.segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="shoevae.map.method") or "PCA"
-shown = c2.slider("Shoes shown", 1000, len(cat), min(len(cat), 4000), step=500, key="shoevae.map.shown")
+if len(cat) > 1000:
+    shown = c2.slider("Shoes shown", 1000, len(cat), min(len(cat), 4000), step=500, key="shoevae.map.shown")
+else:  # a small catalogue: every shoe, no slider whose minimum would exceed its maximum
+    shown = len(cat)
+    c2.caption(f"All {len(cat):,} shoes shown.")
 
 xy = state.projection(rec, loaded.key, "pca" if method == "PCA" else "tsne", charts.map_rows(len(cat), shown))
 if xy is None:  # t-SNE of the shown shoes still running (a progress bar) or failed (its error)

@@ -355,6 +355,13 @@ def test_generate_noise_sliders_and_blend(shapes):
     assert not at.exception and any("no shoe with item id 'nope'" in e for e in values(at.error))
 
 
+def test_latent_map_of_a_small_catalogue_shows_every_shoe_without_a_broken_slider(shapes):
+    at = open_app("latent_map")
+    assert not at.exception and not at.error
+    assert not [s for s in at.slider if s.key == "shoevae.map.shown"], "no slider whose minimum exceeds the shoes"
+    assert f"All {len(shapes):,} shoes shown." in [c.value for c in at.caption]
+
+
 def test_latent_map_shows_the_picked_shoe_and_its_neighbours(shapes):
     at = open_app("latent_map")
     assert at.get("vega_lite_chart") and not at.error
