@@ -21,11 +21,12 @@ cat = rec.catalogue
 
 @st.fragment
 def from_noise() -> None:
-    c1, c2, c3 = st.columns([3, 1, 2], vertical_alignment="bottom")
-    kind = c1.segmented_control("Draw style vectors from", list(SAMPLERS), format_func=SAMPLERS.get,
+    # the sampler choice gets a row of its own: in a third of the width its labels were cut off at 1280 px
+    kind = st.segmented_control("Draw style vectors from", list(SAMPLERS), format_func=SAMPLERS.get,
                                 default="mixture", key="shoevae.gen.sampler") or "mixture"
-    seed = c2.number_input("Seed", 0, 1_000_000, 0, key="shoevae.gen.seed")
-    temperature = c3.slider("Temperature (spread around the centre)", 0.1, 2.0, 1.0, 0.1, key="shoevae.gen.temp")
+    c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+    seed = c1.number_input("Seed", 0, 1_000_000, 0, key="shoevae.gen.seed")
+    temperature = c2.slider("Temperature (spread around the centre)", 0.1, 2.0, 1.0, 0.1, key="shoevae.gen.temp")
     state.sampler(rec, loaded.key, kind)  # fit (first time only) with its own spinner
     images = state.sample_shoes(rec, loaded.key, kind, 12, temperature, seed)
     widgets.card_grid(images, [f"sample {i + 1}" for i in range(12)], 6)
