@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import METRIC, METRICS
 
-CHUNK = 1024  # queries per matrix product: leave-one-out over 54k photos never builds N x N at once
+CHUNK = 256  # queries per matrix product: leave-one-out over 54k photos never builds N x N at once (256 x 54k: 110 MB)
 
 
 class ShoeIndex:
@@ -36,20 +36,23 @@ class ShoeIndex:
 
     def fit(self, embeddings: np.ndarray) -> ShoeIndex:
         # brute force: one query against 13.5k x 100 floats is a single matrix product (< 1 ms)
-        self.fit_ = self._vectors(embeddings)
+        # float64 as scikit-learn computes it: in float32, |a|^2 + |b|^2 - 2ab loses near-zero distances
+        # (cancellation), and a batch and a single query would disagree in the 5th decimal
+        self.fit_ = self._vectors(embeddings).astype(np.float64)
         self.sq_norms_ = np.einsum("ij,ij->i", self.fit_, self.fit_)
         self.n_samples_fit_ = len(embeddings)
         return self
 
     def _nearest(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(distances, indices) of the k nearest fitted vectors to each query row, nearest first."""
+        q = q.astype(np.float64)
         sq = np.einsum("ij,ij->i", q, q)[:, None] + self.sq_norms_[None, :] - 2 * (q @ self.fit_.T)
         np.maximum(sq, 0, out=sq)  # rounding can make a zero distance slightly negative
         idx = np.argpartition(sq, k - 1, axis=1)[:, :k] if k < sq.shape[1] else np.broadcast_to(np.arange(k), sq.shape)
         d = np.take_along_axis(sq, idx, axis=1)
         order = np.lexsort((idx, d), axis=1)  # nearest first; equal distances by index
         idx = np.take_along_axis(idx, order, axis=1)
-        return np.sqrt(np.take_along_axis(sq, idx, axis=1)), idx
+        return np.sqrt(np.take_along_axis(sq, idx, axis=1)).astype(np.float32), idx
 
     def kneighbors(self, vectors: np.ndarray, n_neighbors: int | None = None,
                    exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
