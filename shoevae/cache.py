@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import threading
@@ -139,6 +140,22 @@ def read_array(entry: Entry, *, shape: tuple[int, ...] | None = None, dtype: np.
         return None
     touch(entry)
     return arr
+
+
+def read_json(entry: Entry) -> dict | None:
+    """The entry's .json object if present and readable; else None (a damaged one is deleted)."""
+    path = entry.path("json")
+    if not path.is_file():
+        return None
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError):
+        obj = None
+    if not isinstance(obj, dict):
+        discard(entry)
+        return None
+    touch(entry)
+    return obj
 
 
 def write(entry: Entry, writer: Callable[[IO], None], ext: str = "npy", mode: str = "wb") -> bool:

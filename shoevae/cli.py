@@ -132,12 +132,71 @@ def cmd_embed(args: argparse.Namespace) -> None:
     print(f"{emb.shape[0]} embeddings of size {emb.shape[1]} -> {out} (+ {ids_out})")
 
 
+def _checkpoint_alias(checkpoint: str | os.PathLike):
+    """The cache entry naming a checkpoint file's model (its fingerprint): source = the resolved path,
+    content = its size and modification time, so a rewritten file never reads a stale alias. None if unreadable."""
+    from . import cache
+    try:
+        path = Path(checkpoint).resolve()
+        st = path.stat()
+    except OSError:
+        return None
+    return cache.Entry(cache.default_cache_dir(), "checkpoint-alias", cache.digest(str(path)),
+                       cache.digest(str(st.st_size), str(st.st_mtime_ns)))
+
+
+def _print_matches(cat, rows_distances) -> None:
+    for rank, (row, distance) in enumerate(rows_distances, 1):
+        print(f"{rank}. {cat.ids[row]}  {cat.categories[row]:<8} distance {distance:.3f}  {cat.paths[row]}")
+
+
+def _recommend_from_cache(args: argparse.Namespace) -> bool:
+    """recommend ITEM without torch: if the checkpoint's alias and its embeddings are cached, print the
+    same lines as the full path and return True; else False (nothing printed)."""
+    import numpy as np
+
+    from . import cache
+    from .catalogue import load_catalogue
+    from .neighbours import ShoeIndex
+    alias = _checkpoint_alias(args.checkpoint)
+    known = cache.read_json(alias) if alias else None
+    try:
+        fingerprint, image_size, latent_dim = known["fingerprint"], int(known["image_size"]), int(known["latent_dim"])
+    except (TypeError, KeyError, ValueError):
+        return False
+    cat = load_catalogue(args.data, max(image_size, 136), progress=True)
+    row = cat.index_of(args.item)  # UnknownItemError, as on the full path
+    entry = cache.Entry(alias.directory, "embeddings", cache.digest(fingerprint, str(cat.images.shape[1:])),
+                        cache.digest(str(len(cat.ids)), *cat.ids))  # keyed as embedding.cached_embed keys it
+    emb = cache.read_array(entry, shape=(len(cat.ids), latent_dim), dtype=np.float32)
+    if emb is None:
+        return False
+    dist, idx = ShoeIndex(metric=args.metric).fit(emb).kneighbors(emb[row], args.k, exclude=np.array([row]))
+    _print_matches(cat, zip(idx[0].tolist(), dist[0].tolist()))
+    return True
+
+
+def _remember_checkpoint(checkpoint: str | os.PathLike, model) -> None:
+    """Write the alias _recommend_from_cache reads: the checkpoint file -> its model's fingerprint."""
+    from . import cache
+    from .embedding import model_fingerprint
+    alias = _checkpoint_alias(checkpoint)
+    if alias is None:
+        return
+    known = {"fingerprint": model_fingerprint(model), "image_size": model.cfg.image_size,
+             "latent_dim": model.cfg.latent_dim}
+    if cache.write(alias, lambda f: json.dump(known, f), ext="json", mode="w"):
+        cache.committed(alias)
+
+
 def cmd_recommend(args: argparse.Namespace) -> None:
+    if args.all:
+        return cmd_recommend_all(args)
+    if args.item and _recommend_from_cache(args):  # warm caches: no torch import (issue 8, item 15)
+        return
     from .catalogue import ImageError, load_catalogue, load_image
     from .checkpoint import load_checkpoint
     from .recommend import Recommender
-    if args.all:
-        return cmd_recommend_all(args)
     model, _ = load_checkpoint(args.checkpoint)
     size = max(model.cfg.image_size, 136)
     if args.image:  # check the query before reading and embedding the catalogue
@@ -149,9 +208,10 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     if args.item:
         cat.index_of(args.item)  # UnknownItemError before embedding
     rec = Recommender(model, cat, _embeddings(model, cat), metric=args.metric)
+    if args.item:
+        _remember_checkpoint(args.checkpoint, model)
     matches = rec.similar_to_image(args.image, args.k) if args.image else rec.similar(args.item, args.k)
-    for rank, m in enumerate(matches, 1):
-        print(f"{rank}. {m.item_id}  {m.category:<8} distance {m.distance:.3f}  {cat.paths[m.row]}")
+    _print_matches(cat, [(m.row, m.distance) for m in matches])
 
 
 def cmd_recommend_all(args: argparse.Namespace) -> None:
