@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -216,9 +215,26 @@ def test_architecture_is_read_from_the_model(shapes_checkpoint):
 
 
 def run_cli(*args: str, env_cache: Path) -> subprocess.CompletedProcess:
+    """`python -m shoevae ARGS` in this process (a subprocess re-imports torch: seconds per call)."""
+    import contextlib
+    import io
     import os
-    return subprocess.run([sys.executable, "-m", "shoevae", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "SHOEVAE_CACHE": str(env_cache)}, timeout=300)
+
+    from shoevae.cli import main
+    out, err, before = io.StringIO(), io.StringIO(), os.environ.get("SHOEVAE_CACHE")
+    os.environ["SHOEVAE_CACHE"] = str(env_cache)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as e:  # argparse's own errors
+                code = e.code
+    finally:
+        if before is None:
+            os.environ.pop("SHOEVAE_CACHE", None)
+        else:
+            os.environ["SHOEVAE_CACHE"] = before
+    return subprocess.CompletedProcess(["python", "-m", "shoevae", *args], code, out.getvalue(), err.getvalue())
 
 
 def test_generate_command_writes_a_grid_and_never_overwrites_without_force(shapes_checkpoint, shapes_dir, tmp_path):
