@@ -129,7 +129,7 @@ def cold_start() -> None:
             if phase not in seen:
                 seen.add(phase)
                 print(f"  {time.perf_counter() - t0:5.1f} s  {phase}")
-        time.sleep(0.5)
+        time.sleep(background.POLL_S)  # as often as the page's progress fragment reruns in a browser
         at.run()
     assert not at.exception, at.exception
     for task in background.registry()._tasks.values():

@@ -158,6 +158,25 @@ def test_home_shows_a_progress_bar_while_the_photos_load(shapes_app, monkeypatch
     assert "Recommend similar shoes" in [p.label for p in at.get("page_link")]
 
 
+def test_the_sidebar_shows_the_photos_once_a_page_has_waited_for_them(shapes_app, monkeypatch):
+    """A page that waits for the photos on the page (Recommend) draws the frame again when they arrive:
+    the sidebar, drawn while they loaded, must not keep saying "loading"."""
+    real_load = state.load_catalogue
+
+    def slow_load(path, size, progress):
+        progress(40, 120)
+        threading.Event().wait(1.0)  # still decoding when the sidebar is drawn
+        return real_load(path, size, progress=progress)
+
+    monkeypatch.setattr(state, "load_catalogue", slow_load)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/recommend.py")
+    at.run()
+    assert not at.exception
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "120 shoes" in sidebar and "loading" not in sidebar, sidebar
+
+
 def test_tsne_is_computed_on_the_shown_sample_only(shapes_catalogue, shapes_checkpoint, tmp_path, monkeypatch):
     sizes = []
     real = projection.cached_project

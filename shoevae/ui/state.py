@@ -244,7 +244,13 @@ def current_catalogue(wait: float | None = None) -> tuple[Catalogue | None, str]
         task = _catalogue_task(data_key())
     except CatalogueError as e:
         return None, str(e)
-    status = task.status() if wait is None else background.show(task, wait=wait, report_error=False)
+    if wait is None:
+        status = task.status()
+    else:
+        was_loading = task.status().state == "running"
+        status = background.show(task, wait=wait, report_error=False)
+        if was_loading and status.state == "done":
+            st.rerun()  # the frame (sidebar) was drawn while the photos loaded: draw it again with them
     if status.state == "done":
         return status.result, ""
     return None, status.error or LOADING
