@@ -16,7 +16,6 @@ sample(n, temperature, seed) -> z (n, D) float32. Temperature scales the spread 
 """
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from . import cache
 from .errors import ConfigError
 
 SAMPLERS = ("mixture", "normal")
@@ -95,30 +95,30 @@ def make_sampler(kind: str) -> NormalSampler | MixtureSampler:
 
 
 def cached_mixture(embeddings: np.ndarray, cache_dir: str | Path) -> MixtureSampler:
-    """A MixtureSampler fitted on `embeddings`, remembered on disk under a hash of the vectors.
+    """A MixtureSampler fitted on `embeddings`, remembered on disk (shoevae/cache.py) per embedding matrix.
 
-    The one place that caches samplers on disk (a .npz of the fitted means, covariances and weights,
-    written atomically), so it can move to a shared cache helper in one edit.
+    The entry is a .npz of the fitted weights, means and covariances (all that sample() needs); a damaged
+    one is fitted again, and a failed write is reported once like every other cache's.
     """
-    from .atomic import atomic_write
     x = np.ascontiguousarray(embeddings, np.float32)
     sampler = MixtureSampler()
-    key = hashlib.sha256(f"{sampler.n_components}|{sampler.covariance_type}|{sampler.reg_covar}|"
-                         f"{sampler.max_iter}|{sampler.random_state}|{x.shape}".encode() + x.tobytes()).hexdigest()[:20]
-    path = Path(cache_dir) / f"mixture-{key}.npz"
+    settings = (f"{sampler.n_components}|{sampler.covariance_type}|{sampler.reg_covar}|{sampler.max_iter}|"
+                f"{sampler.random_state}")
+    entry = cache.Entry(Path(cache_dir), "mixture", cache.digest(str(x.shape), x.tobytes()), cache.digest(settings))
+    path = entry.path("npz")
     if path.is_file():
         try:
-            with np.load(path) as f:
-                return _restore(sampler, f["weights"], f["means"], f["covariances"])
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable: fit again and overwrite
+            with np.load(path, allow_pickle=False) as f:
+                restored = _restore(sampler, f["weights"], f["means"], f["covariances"])
+            cache.touch(entry)
+            return restored
+        except (OSError, ValueError, KeyError, EOFError):
+            cache.discard(entry)  # unreadable: fit again
     sampler.fit(x)
     g = sampler.gmm_
-    try:
-        with atomic_write(path) as f:
-            np.savez(f, weights=g.weights_, means=g.means_, covariances=g.covariances_)
-    except OSError:
-        pass  # a read-only cache only costs the next fit
+    if cache.write(entry, lambda f: np.savez(f, weights=g.weights_, means=g.means_, covariances=g.covariances_),
+                   ext="npz"):
+        cache.committed(entry)
     return sampler
 
 
