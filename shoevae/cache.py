@@ -95,6 +95,14 @@ class Entry:
         return sorted(Path(self.directory).glob(f"{self.stem}.*"))
 
 
+def embeddings_entry(directory: str | os.PathLike, fingerprint: str, image_shape: tuple[int, ...],
+                     ids: list[str]) -> Entry:
+    """The entry of a model's mean vectors for a catalogue: source = the model (its fingerprint) and the
+    image size, content = the image ids. Here, without torch, so the CLI's warm path can read it too."""
+    return Entry(Path(directory), "embeddings", digest(fingerprint, str(tuple(image_shape))),
+                 digest(str(len(ids)), *ids))
+
+
 def report_failure(kind: str, directory: str | os.PathLike, error: BaseException) -> None:
     """Warn once per process and kind that a cache write failed (full or read-only disk)."""
     reason = getattr(error, "strerror", None) or str(error) or type(error).__name__

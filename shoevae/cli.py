@@ -166,8 +166,7 @@ def _recommend_from_cache(args: argparse.Namespace) -> bool:
         return False
     cat = load_catalogue(args.data, max(image_size, 136), progress=True)
     row = cat.index_of(args.item)  # UnknownItemError, as on the full path
-    entry = cache.Entry(alias.directory, "embeddings", cache.digest(fingerprint, str(cat.images.shape[1:])),
-                        cache.digest(str(len(cat.ids)), *cat.ids))  # keyed as embedding.cached_embed keys it
+    entry = cache.embeddings_entry(alias.directory, fingerprint, cat.images.shape[1:], cat.ids)  # as cached_embed
     emb = cache.read_array(entry, shape=(len(cat.ids), latent_dim), dtype=np.float32)
     if emb is None:
         return False

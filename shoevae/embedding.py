@@ -43,8 +43,7 @@ def cached_embed(model: VAE, images: np.ndarray, ids: list[str], cache_dir: str 
     The entry's source is the model (its weights and config): a changed model never reads another
     model's vectors; a changed catalogue replaces that model's previous entry.
     """
-    entry = cache.Entry(Path(cache_dir), "embeddings", cache.digest(model_fingerprint(model), str(images.shape[1:])),
-                        cache.digest(str(len(ids)), *ids))
+    entry = cache.embeddings_entry(cache_dir, model_fingerprint(model), images.shape[1:], ids)
     arr = cache.read_array(entry, shape=(len(ids), model.cfg.latent_dim), dtype=np.float32)
     if arr is not None:
         return arr
