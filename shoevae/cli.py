@@ -56,11 +56,11 @@ def _load(args: argparse.Namespace):
     return load_catalogue(args.data, max(model.cfg.image_size, 136), progress=True), model, ckpt
 
 
-def _embeddings(model, cat):
+def _embeddings(model, cat, fingerprint: str | None = None):
     """The catalogue's mean vectors, from the on-disk cache the app uses when they are there."""
     from .catalogue import default_cache_dir
     from .embedding import cached_embed
-    return cached_embed(model, cat.images, cat.ids, default_cache_dir())
+    return cached_embed(model, cat.images, cat.ids, default_cache_dir(), fingerprint=fingerprint)
 
 
 def _train_configs(args: argparse.Namespace):
@@ -175,14 +175,13 @@ def _recommend_from_cache(args: argparse.Namespace) -> bool:
     return True
 
 
-def _remember_checkpoint(checkpoint: str | os.PathLike, model) -> None:
+def _remember_checkpoint(checkpoint: str | os.PathLike, model, fingerprint: str) -> None:
     """Write the alias _recommend_from_cache reads: the checkpoint file -> its model's fingerprint."""
     from . import cache
-    from .embedding import model_fingerprint
     alias = _checkpoint_alias(checkpoint)
     if alias is None:
         return
-    known = {"fingerprint": model_fingerprint(model), "image_size": model.cfg.image_size,
+    known = {"fingerprint": fingerprint, "image_size": model.cfg.image_size,
              "latent_dim": model.cfg.latent_dim}
     if cache.write(alias, lambda f: json.dump(known, f), ext="json", mode="w"):
         cache.committed(alias)
@@ -195,6 +194,7 @@ def cmd_recommend(args: argparse.Namespace) -> None:
         return
     from .catalogue import ImageError, load_catalogue, load_image
     from .checkpoint import load_checkpoint
+    from .embedding import model_fingerprint
     from .recommend import Recommender
     model, _ = load_checkpoint(args.checkpoint)
     size = max(model.cfg.image_size, 136)
@@ -206,9 +206,10 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     cat = load_catalogue(args.data, size, progress=True)
     if args.item:
         cat.index_of(args.item)  # UnknownItemError before embedding
-    rec = Recommender(model, cat, _embeddings(model, cat), metric=args.metric)
+    fingerprint = model_fingerprint(model)  # once: it keys the embeddings and the alias
+    rec = Recommender(model, cat, _embeddings(model, cat, fingerprint), metric=args.metric)
     if args.item:
-        _remember_checkpoint(args.checkpoint, model)
+        _remember_checkpoint(args.checkpoint, model, fingerprint)
     matches = rec.similar_to_image(args.image, args.k) if args.image else rec.similar(args.item, args.k)
     _print_matches(cat, [(m.row, m.distance) for m in matches])
 

@@ -37,13 +37,14 @@ def model_fingerprint(model: VAE) -> str:
 
 
 def cached_embed(model: VAE, images: np.ndarray, ids: list[str], cache_dir: str | Path,
-                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                 progress: Callable[[int, int], None] | None = None, fingerprint: str | None = None) -> np.ndarray:
     """`embed`, remembered on disk (shoevae/cache.py) per model and image size, for these image ids.
 
     The entry's source is the model (its weights and config): a changed model never reads another
-    model's vectors; a changed catalogue replaces that model's previous entry.
+    model's vectors; a changed catalogue replaces that model's previous entry. `fingerprint`: the
+    model's model_fingerprint when the caller has it already (hashing the weights again is not free).
     """
-    entry = cache.embeddings_entry(cache_dir, model_fingerprint(model), images.shape[1:], ids)
+    entry = cache.embeddings_entry(cache_dir, fingerprint or model_fingerprint(model), images.shape[1:], ids)
     arr = cache.read_array(entry, shape=(len(ids), model.cfg.latent_dim), dtype=np.float32)
     if arr is not None:
         return arr
