@@ -141,11 +141,6 @@ def _evaluation(rec: Recommender, n: int, split: Split, progress: background.Pro
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _generated(model_key: str, n: int, temperature: float, seed: int, _rec: Recommender) -> np.ndarray:
-    return _rec.generate(n, temperature=temperature, seed=seed)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
 def _interpolated(model_key: str, data: str, first: str, second: str, steps: int, _rec: Recommender,
                   mode: str = "linear") -> list[np.ndarray]:
     from ..directions import blend
@@ -407,11 +402,6 @@ def evaluation(rec: Recommender, loaded_key: str, n: int) -> dict[str, dict[str,
                             lambda progress: _evaluation(rec, n, split, progress))
     status = background.show(task, wait=background.PAGE_WAIT_S, retry=True, stoppable=True)
     return status.result if status.state == "done" else None
-
-
-def generate(rec: Recommender, model_key: str, n: int, temperature: float, seed: int) -> list[np.ndarray]:
-    """n shoes decoded from seeded noise (cached: moving another widget does not decode them again)."""
-    return list(_generated(model_key, n, float(temperature), int(seed), rec))
 
 
 def interpolate(rec: Recommender, model_key: str, first: str, second: str, steps: int,
