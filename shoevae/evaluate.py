@@ -100,19 +100,27 @@ def pca_components(n_components: int, n_fit: int, n_features: int) -> int:
     return max(0, min(n_components, n_fit, n_features))
 
 
-def pca_pixels(catalogue: Catalogue, n_components: int, size: int = 32, split: Split | None = None) -> np.ndarray:
-    """PCA-of-pixels baseline, fitted on the training side of `split` (all photos if it holds none out).
+def fit_pixel_pca(catalogue: Catalogue, n_components: int, size: int = 32, split: Split | None = None,
+                  thumbs: np.ndarray | None = None) -> PCA:
+    """The PCA-of-pixels baseline's PCA, fitted on the training side of `split` (all photos if it holds
+    none out); `thumbs`: the catalogue's thumbnails(images, size) when the caller has them already.
 
     The number of components is capped by the photos and pixels there are (see pca_components).
     """
-    x = thumbnails(catalogue.images, size)
+    x = thumbnails(catalogue.images, size) if thumbs is None else thumbs
     fit_rows = (split or Split()).rows(catalogue.ids)[0]
     if len(fit_rows) == 0:  # everything held out: there are no hold-out scores to protect anyway
         fit_rows = np.arange(len(x))
     n = pca_components(n_components, len(fit_rows), x.shape[1])
     with warnings.catch_warnings():  # one training photo: its variance is 0/0, and the one axis is still usable
         warnings.simplefilter("ignore", RuntimeWarning)
-        return PCA(n_components=n, random_state=0).fit(x[fit_rows]).transform(x).astype(np.float32)
+        return PCA(n_components=n, random_state=0).fit(x[fit_rows])
+
+
+def pca_pixels(catalogue: Catalogue, n_components: int, size: int = 32, split: Split | None = None) -> np.ndarray:
+    """PCA-of-pixels baseline features of every catalogue photo (see fit_pixel_pca)."""
+    x = thumbnails(catalogue.images, size)
+    return fit_pixel_pca(catalogue, n_components, size, split, x).transform(x).astype(np.float32)
 
 
 def evaluate_model(model: VAE, catalogue: Catalogue, k: int = 5, embeddings: np.ndarray | None = None,

@@ -92,16 +92,10 @@ def silhouette_features(triplets: Triplets) -> np.ndarray:
 
 
 def pca_features(triplets: Triplets, catalogue: Catalogue, n_components: int = 100, split=None) -> np.ndarray:
-    """PCA of 32x32 pixels fitted on the training side of the catalogue's `split` (shoevae.training.Split;
-    the default split when None), applied to the judged photos."""
-    from sklearn.decomposition import PCA
-
-    from .evaluate import pca_components, thumbnails
-    from .training import Split
-    train_rows, _ = (split or Split()).rows(catalogue.ids)
-    x = thumbnails(catalogue.images[train_rows], 32)
-    pca = PCA(n_components=pca_components(n_components, *x.shape), random_state=0).fit(x)
-    return pca.transform(thumbnails(triplets.images, 32)).astype(np.float32)
+    """The catalogue's PCA-of-pixels baseline (shoevae.evaluate.fit_pixel_pca: 32x32 pixels, fitted on the
+    training side of `split`), applied to the judged photos."""
+    from .evaluate import fit_pixel_pca, thumbnails
+    return fit_pixel_pca(catalogue, n_components, 32, split).transform(thumbnails(triplets.images, 32)).astype(np.float32)
 
 
 def baseline_features(triplets: Triplets, catalogue: Catalogue | None = None,
