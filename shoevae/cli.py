@@ -279,10 +279,12 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from .sampling import generate_grid, save_image
+    from .sampling import generate_grid, image_format, save_image
     out = Path(args.out)
     if out.exists() and not args.force:
         raise UserError(f"{out} exists: choose another --out, or add --force to overwrite it")
+    image_format(out)  # the image type and the place, before the model, photos and mixture are loaded
+    _check_writable(out, "--out")
     grid = generate_grid(args.checkpoint, args.n, sampler=args.sampler, temperature=args.temperature,
                          seed=args.seed, data=args.data, progress=True)
     save_image(grid, out, force=args.force)

@@ -146,15 +146,23 @@ def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> 
     return grid
 
 
+def image_format(path: str | Path) -> str:
+    """PIL's format for an image file name's suffix; ConfigError if PIL cannot write that type."""
+    from PIL import Image
+    suffix = Path(path).suffix
+    fmt = Image.registered_extensions().get(suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise ConfigError(f"cannot write images of type {suffix or '(no suffix)'!r}: use .png or .jpg")
+    return fmt
+
+
 def save_image(image: np.ndarray, path: str | Path, *, force: bool = False) -> Path:
     """Write a uint8 image atomically, format by suffix; FileExistsError rather than overwrite without force."""
     from PIL import Image
 
     from .atomic import atomic_write
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None or fmt not in Image.SAVE:
-        raise ConfigError(f"cannot write images of type {path.suffix or '(no suffix)'!r}: use .png or .jpg")
+    fmt = image_format(path)
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists: choose another --out, or add --force to overwrite it")
     with atomic_write(path) as f:

@@ -267,3 +267,13 @@ def test_generate_command_refuses_bad_input_in_one_line(shapes_checkpoint, tmp_p
                     *(["--out", str(tmp_path / "g.png")] if "--out" not in args else []), *args, env_cache=tmp_path)
         assert r.returncode == 2 and r.stderr.strip().startswith("shoevae: error:") and message in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_generate_checks_its_output_before_any_work(tmp_path):
+    """A bad --out is the error even when nothing else could load: it is checked first (issue 8, item 7)."""
+    missing = str(tmp_path / "no-such.pt")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out, message in ((tmp_path / "g.txt", "cannot write images of type"), (blocker / "g.png", "cannot write --out")):
+        r = run_cli("generate", "--checkpoint", missing, "--sampler", "normal", "--out", str(out), env_cache=tmp_path)
+        assert r.returncode == 2 and message in r.stderr and "no-such.pt" not in r.stderr, r.stderr
