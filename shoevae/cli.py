@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from .config import METRIC, METRICS
+from .config import DECODERS, LIKELIHOODS, METRIC, METRICS
 from .errors import ShoevaeError
 
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
@@ -17,7 +17,8 @@ DEFAULT_CHECKPOINT = "weights/style.pt"
 RUNS = Path("runs")  # where `train` writes when --out is not given (never weights/, which ships)
 TRAIN_DEFAULTS: dict[str, Any] = {"preset": "paper", "epochs": 10, "beta": 1.0, "lr": 1e-3, "cosine": False,
                                   "batch_size": 64, "limit": None, "holdout": 0.1, "minutes": None, "seed": 0,
-                                  "latent_dim": None, "image_size": None}
+                                  "latent_dim": None, "image_size": None, "decoder": None, "likelihood": None,
+                                  "perceptual": 0.0, "augment": False}
 FLAG = {"time_limit": "--minutes"}  # config field -> the flag that sets it, where the names differ
 
 
@@ -68,14 +69,15 @@ def _train_configs(args: argparse.Namespace):
     from dataclasses import replace
 
     from .checkpoint import read_checkpoint
-    from .config import TrainConfig, VAEConfig, preset
+    from .config import RECIPES, TrainConfig, VAEConfig, preset
     from .training import resume_conflicts, time_left
     given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
     if "minutes" in given:
         given["time_limit"] = given.pop("minutes") * 60
-    model_keys = ("preset", "latent_dim", "image_size")
+    model_keys = ("preset", "latent_dim", "image_size", "decoder", "likelihood")
     if args.resume is None:
-        settings = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k != "minutes"}, **given}
+        name = given.get("preset", TRAIN_DEFAULTS["preset"])
+        settings = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k != "minutes"}, **RECIPES.get(name, {}), **given}
         model_cfg = preset(settings["preset"], **{k: settings[k] for k in model_keys[1:] if settings[k] is not None})
         tc = TrainConfig(**{k: v for k, v in settings.items() if k not in model_keys})
         out = Path(args.out) if args.out else RUNS / f"{model_cfg.preset}.pt"
@@ -349,12 +351,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a VAE on a catalogue")
     data_arg(t)
-    t.add_argument("--preset", default=None, help="model preset: paper or style (default paper)")
+    t.add_argument("--preset", default=None, help="model preset: paper, style, quick or sharp (default paper); "
+                   "a preset's recipe (config.RECIPES) sets the training flags not given")
     t.add_argument("--epochs", type=_number(int, 1), default=None,
                    help="total epochs (default 10; with --resume: the new total)")
     t.add_argument("--beta", type=_number(float, 0), default=None, help="KL weight (default 1; the report's 'KL x 100' is 100)")
     t.add_argument("--latent-dim", type=_number(int, 1), default=None, help="latent size (preset's default: 100)")
     t.add_argument("--image-size", type=_number(int, 8), default=None, help="model input size (preset's default)")
+    t.add_argument("--decoder", choices=DECODERS, default=None,
+                   help="transposed convolutions (the report's) or nearest-neighbour upsampling + 3x3 convolution")
+    t.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
+                   help="bernoulli: the report's BCE; gaussian: learned shared variance (sigma-VAE)")
+    t.add_argument("--perceptual", type=_number(float, 0), default=None,
+                   help="weight of the EfficientNet-Lite0 feature-consistency term (default 0: none)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="encode slightly shifted and scaled copies of the photos (default off)")
     t.add_argument("--lr", type=_number(float, 0, above=True), default=None, help="learning rate (default 0.001)")
     t.add_argument("--cosine", action=argparse.BooleanOptionalAction, default=None,
                    help="decay the learning rate to lr/10 along a cosine")

@@ -7,14 +7,21 @@ from typing import Any
 
 from .errors import ConfigError
 
+DECODERS = ("transposed", "upsample")
+LIKELIHOODS = ("bernoulli", "gaussian")
+
 
 @dataclass(frozen=True)
 class VAEConfig:
     """Everything needed to rebuild a VAE; stored in every checkpoint.
 
     The encoder is a stack of convolutions (`channels[i]` filters, `kernels[i]`, `strides[i]`,
-    `paddings[i]`); the decoder mirrors it with transposed convolutions. Sizes are derived from
-    `image_size`, never hard-coded.
+    `paddings[i]`); the decoder mirrors it, back up to each encoder stage's size, with transposed
+    convolutions (`decoder="transposed"`, the report's) or nearest-neighbour upsampling followed by a
+    3x3 convolution (`"upsample"`: no checkerboard artefacts, Odena et al. 2016). `likelihood` is the
+    reconstruction term: `"bernoulli"` (the report's BCE) or `"gaussian"` with one shared variance set
+    to its optimum every batch (sigma-VAE, Rybkin et al. 2021). Sizes are derived from `image_size`,
+    never hard-coded.
     """
 
     preset: str = "paper"
@@ -26,6 +33,8 @@ class VAEConfig:
     paddings: tuple[int, ...] = (0, 0, 0, 0, 0)
     batch_norm: bool = False
     activation: str = "relu"  # "relu" or "leaky_relu"
+    decoder: str = "transposed"  # "transposed" or "upsample"
+    likelihood: str = "bernoulli"  # "bernoulli" (BCE) or "gaussian" (learned shared variance)
 
     def __post_init__(self) -> None:
         n = len(self.channels)
@@ -33,6 +42,10 @@ class VAEConfig:
             raise ConfigError("channels, kernels, strides and paddings must have the same length")
         if self.activation not in ("relu", "leaky_relu"):
             raise ConfigError(f"unknown activation {self.activation!r}")
+        if self.decoder not in DECODERS:
+            raise ConfigError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose from {', '.join(LIKELIHOODS)}")
         _check(self.latent_dim, "latent_dim", "a whole number >= 1", _is_int(self.latent_dim) and self.latent_dim >= 1)
         _check(self.image_size, "image_size", "a whole number >= 8", _is_int(self.image_size) and self.image_size >= 8)
         if not self._fits(self.image_size):
@@ -104,6 +117,25 @@ PRESETS: dict[str, VAEConfig] = {
         batch_norm=True,
         activation="leaky_relu",
     ),
+    # The shipped default: the style encoder (so embedding stays as fast), a decoder that upsamples
+    # and convolves instead of transposed convolutions, and a Gaussian likelihood with a learned shared
+    # variance; its recipe (RECIPES) adds the feature-consistency term and shift/scale augmentation.
+    "sharp": VAEConfig(
+        preset="sharp",
+        channels=(16, 32, 64, 128, 256),
+        kernels=(4, 4, 4, 4, 4),
+        strides=(2, 2, 2, 2, 2),
+        paddings=(1, 1, 1, 1, 1),
+        batch_norm=True,
+        activation="leaky_relu",
+        decoder="upsample",
+        likelihood="gaussian",
+    ),
+}
+
+# Training settings a preset brings with it (TrainConfig fields), under the flags given on the command line.
+RECIPES: dict[str, dict[str, Any]] = {
+    "sharp": {"perceptual": 1.0, "augment": True, "epochs": 12, "cosine": True},
 }
 
 
@@ -127,6 +159,8 @@ class TrainConfig:
     limit: int | None = None  # train on at most this many images (a seeded random subset)
     time_limit: float | None = None  # seconds: start no epoch that would end past this much training time
     holdout: float = 0.1  # share of images held out by a seeded hash of their ids, never trained on
+    perceptual: float = 0.0  # weight of the feature-consistency term (shoevae.perceptual; 0: none)
+    augment: bool = False  # encode a slightly shifted and scaled copy of each photo, reconstruct the photo
 
     def __post_init__(self) -> None:
         _check(self.epochs, "epochs", "a whole number >= 1", _is_int(self.epochs) and self.epochs >= 1)
@@ -139,6 +173,9 @@ class TrainConfig:
         _check(self.time_limit, "time_limit", "a number of seconds > 0 (or None: no limit)",
                self.time_limit is None or (_is_num(self.time_limit) and self.time_limit > 0))
         _check(self.holdout, "holdout", "a share in [0, 1)", _is_num(self.holdout) and 0 <= self.holdout < 1)
+        _check(self.perceptual, "perceptual", "a number >= 0",
+               _is_num(self.perceptual) and self.perceptual >= 0 and math.isfinite(self.perceptual))
+        _check(self.augment, "augment", "True or False", isinstance(self.augment, bool))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

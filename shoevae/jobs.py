@@ -42,6 +42,7 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "quick": {"epochs": 3, "lr": 3e-3, "batch_size": 32, "limit": None},
     "paper": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
     "style": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
+    "sharp": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
 }
 
 

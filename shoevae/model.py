@@ -1,10 +1,14 @@
 """The convolutional VAE: encoder -> (mu, logvar) -> reparameterised z -> decoder -> image.
 
 Vocabulary as in PyTorch's examples/vae: encode, reparameterize, decode, forward.
-The decoder outputs logits; `decode` applies the sigmoid, and the loss uses the numerically
-stable `binary_cross_entropy_with_logits` (the same quantity as BCE on sigmoid outputs).
+The decoder outputs logits; `decode` applies the sigmoid. The reconstruction term is the report's
+BCE (numerically stable `binary_cross_entropy_with_logits`, the same quantity as BCE on sigmoid
+outputs) or, for `likelihood="gaussian"`, a Gaussian on the sigmoid outputs whose one shared
+variance is the batch's mean squared error (its maximum-likelihood value: sigma-VAE, Rybkin et al. 2021).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -13,6 +17,7 @@ from torch import nn
 
 from .config import VAEConfig
 
+MIN_VARIANCE = 1e-6  # the Gaussian likelihood's shared variance never goes below this (sigma >= 0.001)
 LOGVAR_BOUND = 10.0  # |log variance| stays below this: sigma in (0.007, 148)
 
 
@@ -59,10 +64,13 @@ class VAE(nn.Module):
         dec: list[nn.Module] = []
         for i in reversed(range(n)):
             k, s, p = cfg.kernels[i], cfg.strides[i], cfg.paddings[i]
-            # output_padding makes each transposed conv restore its encoder twin's input size exactly
-            out_pad = sizes[i] - ((sizes[i + 1] - 1) * s - 2 * p + k)
-            dec.append(nn.ConvTranspose2d(chans[i + 1], chans[i], k, s, p, output_padding=out_pad,
-                                          bias=not cfg.batch_norm or i == 0))
+            bias = not cfg.batch_norm or i == 0
+            if cfg.decoder == "upsample":  # nearest-neighbour to the encoder twin's input size, then a 3x3 conv
+                dec.append(nn.Upsample(size=(sizes[i], sizes[i]), mode="nearest"))
+                dec.append(nn.Conv2d(chans[i + 1], chans[i], 3, 1, 1, bias=bias))
+            else:  # output_padding makes each transposed conv restore its encoder twin's input size exactly
+                out_pad = sizes[i] - ((sizes[i + 1] - 1) * s - 2 * p + k)
+                dec.append(nn.ConvTranspose2d(chans[i + 1], chans[i], k, s, p, output_padding=out_pad, bias=bias))
             if i > 0:
                 if cfg.batch_norm:
                     dec.append(nn.BatchNorm2d(chans[i]))
@@ -104,22 +112,33 @@ class VAE(nn.Module):
 
 
 def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-             beta: float = 1.0) -> dict[str, torch.Tensor]:
-    """Per-image loss, averaged over the batch: BCE summed over pixels + beta * KL.
+             beta: float = 1.0, likelihood: str = "bernoulli") -> dict[str, torch.Tensor]:
+    """Per-image loss, averaged over the batch: reconstruction term ("rec") summed over pixels + beta * KL.
 
-    KL(N(mu, sigma^2) || N(0, I)) = -0.5 * sum(1 + log sigma^2 - mu^2 - sigma^2)
-    (Kingma & Welling 2013, Appendix B). Computed in float32 even under autocast.
+    bernoulli: rec = BCE. gaussian: rec = -log N(x | sigmoid(logits), s^2 I) with s^2 the batch's mean
+    squared error, i.e. D/2 * (1 + log(2 pi s^2)) for D pixel values (sigma-VAE's optimal sigma).
+    "bce" is reported for both, so runs compare. KL(N(mu, sigma^2) || N(0, I)) = -0.5 * sum(1 + log sigma^2
+    - mu^2 - sigma^2) (Kingma & Welling 2013, Appendix B). Computed in float32 even under autocast.
     """
     b = x.shape[0]
-    bce = F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="sum") / b
+    logits, x = logits.float(), x.float()
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / b
+    if likelihood == "gaussian":
+        var = F.mse_loss(torch.sigmoid(logits), x).clamp_min(MIN_VARIANCE)
+        rec = 0.5 * x[0].numel() * (1 + torch.log(2 * math.pi * var))
+    else:
+        rec = bce
     mu, logvar = mu.float(), logvar.float()
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / b
-    return {"loss": bce + beta * kl, "bce": bce, "kl": kl}
+    return {"loss": rec + beta * kl, "rec": rec, "bce": bce, "kl": kl}
 
 
-def prepare(images, size: int | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
-    """uint8 images (B,H,W,3) -> float (B,3,size,size) in [0,1], channels-last (fastest on CPU)."""
-    x = torch.from_numpy(np.require(images, np.uint8, ["W"])).to(device)
+def prepare(images: np.ndarray | torch.Tensor, size: int | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
+    """uint8 images (B,H,W,3), numpy or torch -> float (B,3,size,size) in [0,1], channels-last (fastest on CPU)."""
+    if isinstance(images, torch.Tensor):
+        x = images.to(device)
+    else:
+        x = torch.from_numpy(np.require(images, np.uint8, ["W"])).to(device)
     x = x.permute(0, 3, 1, 2).float().div_(255)  # NHWC -> NCHW view (already channels-last in memory)
     if size is not None and x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)

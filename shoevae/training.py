@@ -31,10 +31,12 @@ from .checkpoint import (
 from .config import TrainConfig, VAEConfig
 from .errors import ConfigError
 from .model import VAE, prepare, vae_loss
+from .perceptual import FeatureLoss, shift_and_scale
 
 SPLIT_SEED = 0  # the hold-out split is the same for every run, so evaluations compare
 VAL_IMAGES = 512  # hold-out images scored after each epoch (a seeded random sample of the hold-out)
 CHANGEABLE_ON_RESUME = ("epochs", "time_limit", "lr", "cosine")  # the rest must stay as the checkpoint has it
+LOSS_TERMS = ("loss", "rec", "bce", "kl", "feat")  # per image, in every history row ("feat" with --perceptual)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -106,6 +108,33 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def use_bfloat16(device: torch.device) -> bool:
+    """bfloat16 autocast on a GPU that supports it; never on the CPU (slower than float32 there, measured)."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+class TrainingPhotos:
+    """The training photos as float batches on `device`, channels-last, in [0, 1].
+
+    On a GPU (or with `resident=True`) the uint8 photos are copied to the device once and each batch
+    is cut and converted there: no host-to-device copy per step. On the CPU batches are read from the
+    catalogue (memory-mapped) as they are needed.
+    """
+
+    def __init__(self, images: np.ndarray, rows: np.ndarray, size: int, device: torch.device,
+                 resident: bool | None = None) -> None:
+        self.images, self.rows, self.size, self.device = images, np.asarray(rows), size, device
+        resident = device.type == "cuda" if resident is None else resident
+        self.on_device = torch.from_numpy(np.ascontiguousarray(images[self.rows])).to(device) if resident else None
+
+    def batch(self, rows: np.ndarray) -> torch.Tensor:
+        """Images of these catalogue rows (a subset of the training rows, sorted)."""
+        if self.on_device is None:
+            return prepare(self.images[rows], self.size, self.device)
+        at = torch.from_numpy(np.searchsorted(self.rows, rows)).to(self.device)
+        return prepare(self.on_device[at], self.size, self.device)
+
+
 def split(catalogue: Catalogue, tc: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """(train rows, hold-out rows) by Split(tc.holdout); `limit` draws a seeded subset of the training rows."""
     train_rows, val_rows = Split(tc.holdout).rows(catalogue.ids)
@@ -171,7 +200,7 @@ def learning_rate(tc: TrainConfig, progress: float) -> float:
 def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: str | Path | None = None,
           resume: str | Path | None = None, callback: Callable[[Progress], None] | None = None,
           stop: threading.Event | None = None, progress_bar: bool = False,
-          device: torch.device | None = None) -> dict[str, Any]:
+          device: torch.device | None = None, amp: bool | None = None) -> dict[str, Any]:
     """Train (or resume) a VAE; return the final checkpoint dict. See the module docstring.
 
     `out`: checkpoint path, rewritten atomically after every epoch. `resume`: a checkpoint to go on
@@ -180,6 +209,8 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
     that differs from the checkpoint's is refused (ConfigError naming it). `stop`: set it to end after
     the current batch; the last finished epoch is what is kept and returned. Ctrl-C keeps it too,
     then raises TrainingInterrupted (a KeyboardInterrupt saying which epoch was kept, and where).
+    `device`: default a GPU when there is one (see TrainingPhotos and use_bfloat16 for what changes
+    there); `amp`: bfloat16 autocast, default on a GPU that has it.
     """
     device = device or pick_device()
     train_rows, val_rows = split(catalogue, tc)
@@ -213,6 +244,9 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
 
+    photos = TrainingPhotos(catalogue.images, train_rows, model.cfg.image_size, device)
+    features = FeatureLoss().to(device) if tc.perceptual > 0 else None
+    amp = use_bfloat16(device) if amp is None else amp
     batches = math.ceil(len(train_rows) / tc.batch_size)
     bar = _bar(progress_bar, tc.epochs, len(history), batches)
     ckpt = make_checkpoint(model, tc, optimizer=optimizer, history=history, data=data, train_seconds=seconds)
@@ -225,7 +259,7 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
             model.train()
             torch.manual_seed(tc.seed * 100_003 + epoch)  # sampling noise of this epoch
             order = np.random.default_rng([tc.seed, epoch]).permutation(train_rows)
-            sums = {"loss": 0.0, "bce": 0.0, "kl": 0.0}
+            sums = {k: 0.0 for k in LOSS_TERMS if k != "feat" or features is not None}
             for b in range(batches):
                 rows = np.sort(order[b * tc.batch_size:(b + 1) * tc.batch_size])  # sorted: faster memmap reads
                 progress = (epoch - 1 + b / batches) / tc.epochs
@@ -233,9 +267,13 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
                     progress = max(progress, (seconds + time.perf_counter() - t0) / tc.time_limit)
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(tc, progress)
-                x = prepare(catalogue.images[rows], model.cfg.image_size, device)
-                logits, mu, logvar = model(x)
-                terms = vae_loss(logits, x, mu, logvar, tc.beta)
+                x = photos.batch(rows)
+                with torch.autocast(device.type, torch.bfloat16, enabled=amp):  # the loss is float32 either way
+                    logits, mu, logvar = model(shift_and_scale(x) if tc.augment else x)
+                    terms = vae_loss(logits, x, mu, logvar, tc.beta, model.cfg.likelihood)
+                    if features is not None:
+                        terms["feat"] = features(torch.sigmoid(logits), x)
+                        terms["loss"] = terms["loss"] + tc.perceptual * terms["feat"]
                 optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 optimizer.step()

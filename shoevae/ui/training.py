@@ -14,7 +14,7 @@ import streamlit as st
 
 from ..catalogue import Catalogue
 from ..checkpoint import CheckpointError
-from ..config import PRESETS, TrainConfig, preset
+from ..config import PRESETS, RECIPES, TrainConfig, preset
 from ..jobs import PRESET_DEFAULTS, JobError, TrainingJob, safe_name
 from .charts import loss_figure
 from .state import JOB, job_registry, path_source, use_checkpoint, weights_dir
@@ -25,7 +25,8 @@ DEFAULT_PRESET = "quick"  # see PRESET_DEFAULTS: recognisable shoes within a min
 
 
 PRESET_HELP = ("quick (default): 64 px, learns shoe shapes and colours in about a minute. paper: the report's "
-               "small net at 136 px. style: the shipped model's wider net (slowest).")
+               "small net at 136 px. style: a wider net. sharp: the shipped default, the style encoder with an "
+               "upsampling decoder, a Gaussian likelihood, the feature term and augmentation (slowest).")
 
 
 def _apply_preset_defaults() -> None:
@@ -38,6 +39,10 @@ def _apply_preset_defaults() -> None:
     ss["shoevae.train.lr"] = d["lr"]
     ss["shoevae.train.batch"] = d["batch_size"]
     ss["shoevae.train.limit"] = d["limit"] or 0
+    recipe = RECIPES.get(name, {})
+    ss["shoevae.train.perceptual"] = recipe.get("perceptual", 0.0) > 0
+    ss["shoevae.train.augment"] = recipe.get("augment", False)
+    ss["shoevae.train.cosine"] = recipe.get("cosine", False)
 
 
 def train_settings() -> dict[str, Any]:
@@ -57,10 +62,15 @@ def train_settings() -> dict[str, Any]:
     minutes = c2.number_input("Time limit, minutes (0 = none)", 0, 600, 0, key="shoevae.train.minutes",
                               help="No epoch starts that would end after this much training time.")
     cosine = c1.toggle("Cosine learning-rate decay", key="shoevae.train.cosine")
+    perceptual = c2.toggle("Feature term (EfficientNet-Lite0)", key="shoevae.train.perceptual",
+                           help="Reconstructions must also match the photo in the first layers of an ImageNet "
+                                "network: sharper details, about 2x slower per batch.")
+    augment = c1.toggle("Shift and scale the photos", key="shoevae.train.augment",
+                        help="The encoder sees each photo moved and zoomed a little and must still draw the photo.")
     out = c2.text_input("Save as weights/…pt", f"{name}-{time.strftime('%m%d-%H%M')}", key="shoevae.train.name")
     return {"preset": name, "latent_dim": int(latent), "epochs": int(epochs), "beta": float(beta), "lr": float(lr),
             "batch_size": int(batch), "limit": int(limit) or None, "name": out, "cosine": bool(cosine),
-            "time_limit": float(minutes) * 60 or None}
+            "time_limit": float(minutes) * 60 or None, "perceptual": float(perceptual), "augment": bool(augment)}
 
 
 def start_training(settings: dict[str, Any], cat: Catalogue) -> TrainingJob:
@@ -68,7 +78,8 @@ def start_training(settings: dict[str, Any], cat: Catalogue) -> TrainingJob:
     name = safe_name(settings["name"])
     tc = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
                      beta=settings["beta"], limit=settings["limit"], cosine=settings.get("cosine", False),
-                     time_limit=settings.get("time_limit"))
+                     time_limit=settings.get("time_limit"), perceptual=settings.get("perceptual", 0.0),
+                     augment=settings.get("augment", False))
     try:
         cfg = preset(settings["preset"], latent_dim=settings["latent_dim"])
     except ValueError as e:

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Issue 9's ablation: each change to `style` alone, all together, and all but the pretrained term, at one
+# short budget (4 epochs, cosine learning rate), one run at a time. Scored by bench/bench_presets.py.
+#   bash bench/ablation.sh ../shared/data/zappos /tmp/ablation
+set -euo pipefail
+DATA=${1:?catalogue folder}; OUT=${2:?output folder}; EPOCHS=${EPOCHS:-4}
+mkdir -p "$OUT"
+run() {  # name, flags...
+  local name=$1; shift
+  [ -f "$OUT/$name.pt" ] && { echo "$name: done already"; return; }
+  flock /tmp/shoevae-bench.lock python -m shoevae train --data "$DATA" --epochs "$EPOCHS" --cosine --out "$OUT/$name.pt" "$@"
+}
+run style              --preset style
+run upsample           --preset style --decoder upsample
+run gaussian           --preset style --likelihood gaussian
+run augment            --preset style --augment
+run perceptual         --preset style --perceptual 1
+run sharp              --preset sharp
+run sharp-no-pretrained --preset sharp --perceptual 0

