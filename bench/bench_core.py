@@ -5,7 +5,8 @@
 
 Everything runs in one process on the same batch, so the ratios are fair on any machine:
 - the report's training step as its notebook ran it (float64 tensors, BCE on sigmoid outputs,
-  NCHW) against shoevae's step (float32, channels-last, BCE with logits), for the paper preset;
+  NCHW) against shoevae's step (float32, channels-last, BCE with logits) for each preset with its
+  recipe (sharp: with the feature term and augmentation), and on a GPU when there is one;
 - catalogue embedding (mean vectors) in images/s for each preset;
 - top-5 query latency over the whole catalogue (p50, p99).
 """
@@ -21,10 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from shoevae.catalogue import load_catalogue
-from shoevae.config import METRICS, preset
+from shoevae.config import METRICS, RECIPES, TrainConfig, preset
 from shoevae.embedding import embed
-from shoevae.model import VAE, prepare, vae_loss
+from shoevae.model import VAE
+from shoevae.perceptual import FeatureLoss
 from shoevae.recommend import ShoeIndex
+from shoevae.training import TrainingPhotos, batch_loss, use_bfloat16
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "zappos"
 
@@ -55,19 +58,24 @@ def reference_step(images: np.ndarray):
     return step
 
 
-def shoevae_step(images: np.ndarray, name: str):
-    """shoevae's step, as shoevae.training.train runs it."""
+def shoevae_step(images: np.ndarray, name: str, device: torch.device = torch.device("cpu")):
+    """shoevae's step for a preset and its recipe, as shoevae.training.train runs it on `device` (on a GPU:
+    the photos already on the device as uint8, bfloat16 autocast, channels-last)."""
     torch.manual_seed(0)
-    model = VAE(preset(name))  # channels-last weights, as VAE builds them
+    model = VAE(preset(name)).to(device)  # channels-last weights, as VAE builds them
+    tc = TrainConfig(**{k: v for k, v in RECIPES.get(name, {}).items() if k in ("perceptual", "augment")})
+    features = FeatureLoss().to(device) if tc.perceptual else None
     opt = torch.optim.Adam(model.parameters(), 1e-3)
+    photos = TrainingPhotos(images, np.arange(len(images)), model.cfg.image_size, device)
+    rows, amp = np.arange(len(images)), use_bfloat16(device)
 
     def step():
-        x = prepare(images, model.cfg.image_size)
-        logits, mu, logvar = model(x)
-        loss = vae_loss(logits, x, mu, logvar)["loss"]
+        loss = batch_loss(model, photos.batch(rows), tc, features, amp)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
     return step
 
 
@@ -84,11 +92,15 @@ def main() -> None:
 
     ref = images_per_second(reference_step(batch), args.batch, max(2, args.steps // 2))
     print(f"train  paper, report's float64 step : {ref:8.1f} img/s  (1.00x)")
-    for name in ("paper", "style"):
+    for name in ("paper", "style", "sharp"):
         ips = images_per_second(shoevae_step(batch, name), args.batch, args.steps)
-        print(f"train  {name:<5}, shoevae float32 step: {ips:8.1f} img/s  ({ips / ref:.2f}x the reference)")
+        line = f"train  {name:<5}, shoevae float32 step: {ips:8.1f} img/s  ({ips / ref:.2f}x the reference)"
+        if torch.cuda.is_available():  # the same step on the GPU, beside the CPU's
+            gpu = images_per_second(shoevae_step(batch, name, torch.device("cuda")), args.batch, args.steps * 4)
+            line += f";  GPU ({torch.cuda.get_device_name()}, bf16={use_bfloat16(torch.device('cuda'))}): {gpu:8.1f} img/s"
+        print(line, flush=True)
 
-    for name in ("paper", "style"):
+    for name in ("paper", "style", "sharp"):
         model = VAE(preset(name)).eval()
         embed(model, cat.images[:256])  # warm-up
         t = time.perf_counter()

@@ -116,16 +116,23 @@ def use_bfloat16(device: torch.device) -> bool:
 class TrainingPhotos:
     """The training photos as float batches on `device`, channels-last, in [0, 1].
 
-    On a GPU (or with `resident=True`) the uint8 photos are copied to the device once and each batch
-    is cut and converted there: no host-to-device copy per step. On the CPU batches are read from the
-    catalogue (memory-mapped) as they are needed.
+    On a GPU (when they take at most half its free memory; or with `resident=True`) the uint8 photos are
+    copied to the device once and each batch is cut and converted there: no host-to-device copy per
+    step. Otherwise batches are read from the catalogue (memory-mapped) as they are needed.
     """
 
     def __init__(self, images: np.ndarray, rows: np.ndarray, size: int, device: torch.device,
                  resident: bool | None = None) -> None:
         self.images, self.rows, self.size, self.device = images, np.asarray(rows), size, device
-        resident = device.type == "cuda" if resident is None else resident
+        if resident is None:
+            resident = device.type == "cuda" and self._fits_on(device, len(self.rows) * int(np.prod(images.shape[1:])))
         self.on_device = torch.from_numpy(np.ascontiguousarray(images[self.rows])).to(device) if resident else None
+
+    @staticmethod
+    def _fits_on(device: torch.device, nbytes: int) -> bool:
+        """Whether the photos take at most half of the GPU's free memory (else they stay on the host)."""
+        free, _ = torch.cuda.mem_get_info(device)
+        return nbytes <= free // 2
 
     def batch(self, rows: np.ndarray) -> torch.Tensor:
         """Images of these catalogue rows (a subset of the training rows, sorted)."""
@@ -133,6 +140,19 @@ class TrainingPhotos:
             return prepare(self.images[rows], self.size, self.device)
         at = torch.from_numpy(np.searchsorted(self.rows, rows)).to(self.device)
         return prepare(self.on_device[at], self.size, self.device)
+
+
+def batch_loss(model: VAE, x: torch.Tensor, tc: TrainConfig, features: FeatureLoss | None = None,
+               amp: bool = False) -> dict[str, torch.Tensor]:
+    """One batch's loss terms per image (float32): the likelihood, beta * KL and, with `features`, the feature
+    term times tc.perceptual; the encoder sees shifted and scaled photos when tc.augment. `amp`: bfloat16 autocast."""
+    with torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
+        logits, mu, logvar = model(shift_and_scale(x) if tc.augment else x)
+        terms = vae_loss(logits, x, mu, logvar, tc.beta, model.cfg.likelihood)
+        if features is not None:
+            terms["feat"] = features(torch.sigmoid(logits), x)
+            terms["loss"] = terms["loss"] + tc.perceptual * terms["feat"]
+    return terms
 
 
 def split(catalogue: Catalogue, tc: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -267,13 +287,7 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
                     progress = max(progress, (seconds + time.perf_counter() - t0) / tc.time_limit)
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(tc, progress)
-                x = photos.batch(rows)
-                with torch.autocast(device.type, torch.bfloat16, enabled=amp):  # the loss is float32 either way
-                    logits, mu, logvar = model(shift_and_scale(x) if tc.augment else x)
-                    terms = vae_loss(logits, x, mu, logvar, tc.beta, model.cfg.likelihood)
-                    if features is not None:
-                        terms["feat"] = features(torch.sigmoid(logits), x)
-                        terms["loss"] = terms["loss"] + tc.perceptual * terms["feat"]
+                terms = batch_loss(model, photos.batch(rows), tc, features, amp)
                 optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 optimizer.step()

@@ -73,11 +73,31 @@ def load_triplets(folder: str | os.PathLike, size: int = 136) -> Triplets:
     return Triplets(names, np.stack(images), np.stack(thumbs), rows)
 
 
-def agreement(features: np.ndarray, triplets: Triplets, metric: str = "cosine") -> float:
-    """Share of judgements where `close` is strictly nearer to `head` than `far` is."""
+def agrees(features: np.ndarray, triplets: Triplets, metric: str = "cosine") -> np.ndarray:
+    """Per judgement: whether `close` is strictly nearer to `head` than `far` is (bool, one per row)."""
     x = ShoeIndex(metric=metric)._vectors(np.asarray(features, np.float64).reshape(len(features), -1))
     h, c, f = (x[triplets.rows[:, i]] for i in range(3))
-    return float(np.mean(np.linalg.norm(h - c, axis=1) < np.linalg.norm(h - f, axis=1)))
+    return np.linalg.norm(h - c, axis=1) < np.linalg.norm(h - f, axis=1)
+
+
+def agreement(features: np.ndarray, triplets: Triplets, metric: str = "cosine") -> float:
+    """Share of judgements where `close` is strictly nearer to `head` than `far` is."""
+    return float(np.mean(agrees(features, triplets, metric)))
+
+
+def agreement_interval(features: np.ndarray, triplets: Triplets, metric: str = "cosine", level: float = 0.95,
+                       resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval of the agreement over the judged photos: the photos shown as `head` are drawn
+    again with replacement, each bringing all its judgements. The judgements of one photo hang together
+    (35,310 rows, but only a few dozen photos), so this is the honest width, far wider than a binomial's."""
+    ok = agrees(features, triplets, metric)
+    heads = triplets.rows[:, 0]
+    n = len(triplets.names)
+    hits, counts = np.bincount(heads, ok, minlength=n), np.bincount(heads, minlength=n).astype(float)
+    shown = np.flatnonzero(counts)
+    draws = np.random.default_rng(seed).multinomial(len(shown), np.full(len(shown), 1 / len(shown)), size=resamples)
+    shares = (draws @ hits[shown]) / (draws @ counts[shown])
+    return float(np.quantile(shares, (1 - level) / 2)), float(np.quantile(shares, (1 + level) / 2))
 
 
 def pixel_features(triplets: Triplets) -> np.ndarray:

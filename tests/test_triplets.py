@@ -101,3 +101,15 @@ def test_evaluate_page_scores_human_judgements(tmp_path, shapes_dir, shapes_chec
         assert any("No human judgements" in i.value for i in at.info)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_the_bootstrap_interval_resamples_photos_not_rows():
+    """Photo 0 as head: always right; photo 1 as head: always wrong. Rows are many, photos two: the interval
+    spans most of [0, 1], where a per-row binomial interval would be a point. A perfect embedding: (1, 1)."""
+    t = rows(*([(0, 2, 3)] * 50 + [(1, 3, 2)] * 50))
+    x = np.array([[0.0], [10.0], [1.0], [5.0]])  # 2 is near 0; 1 is nearest to 3, so (1, 3, 2) is right too
+    assert T.agreement(x, t, "euclidean") == 1.0 and T.agreement_interval(x, t, "euclidean") == (1.0, 1.0)
+    y = np.array([[0.0], [3.0], [1.0], [9.0]])  # head 1 is nearer 2 (far) than 3 (close): those 50 are wrong
+    assert T.agreement(y, t, "euclidean") == 0.5
+    low, high = T.agreement_interval(y, t, "euclidean")
+    assert low == 0.0 and high == 1.0  # two photos: a resample can hold either one twice
