@@ -117,7 +117,8 @@ def main() -> None:
                                       if k != "checkpoint") + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     ref_row = rows[0]
-    print("\n| checkpoint | recipe | human agreement, cosine [95 % interval over photos] (Euclidean) | precision@5 | coverage@5 | KID x1e-3: "
+    print("\n| checkpoint | recipe | human agreement, cosine [95 % interval over photos] (Euclidean) | precision@5 "
+          "| coverage@5 | KID x1e-3: "
           "reconstructions (ratio to the first row's) | samples N(0, I) | mixture samples (ratio to the first row's "
           "N(0, I)) | train min | embed photos/s (ratio) |\n|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
