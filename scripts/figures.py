@@ -100,12 +100,17 @@ def metrics_table(rows: dict[str, dict[str, float]]) -> str:
 
 
 def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
-               baseline_rows: dict[str, dict[str, float]]) -> None:
-    """weights/<name>.md beside the checkpoint: data, preset, schedule, time and metrics."""
+               baseline_rows: dict[str, dict[str, float]], quality: dict | None = None) -> None:
+    """weights/<name>.md beside the checkpoint: data, preset, schedule, time and metrics (and `quality`: its
+    row of bench/bench_presets.py's JSON, when given)."""
     tc, mc, data, last = ck["train_config"], ck["model_config"], ck["data"], ck["history"][-1]
+    extras = [f"feature term {tc['perceptual']:g} (EfficientNet-Lite0, training only)"] if tc.get("perceptual") else []
+    extras += ["shift/scale augmentation"] if tc.get("augment") else []
     lines = [f"# Model card: `{path.name}`", "",
              f"- preset `{mc['preset']}`: channels {mc['channels']}, latent {mc['latent_dim']}, "
-             f"{mc['image_size']}x{mc['image_size']} RGB, batch norm {mc['batch_norm']}, {mc['activation']}",
+             f"{mc['image_size']}x{mc['image_size']} RGB, batch norm {mc['batch_norm']}, {mc['activation']}, "
+             f"{mc.get('decoder', 'transposed')} decoder, {mc.get('likelihood', 'bernoulli')} likelihood"
+             + "".join(f", {e}" for e in extras),
              f"- data: {data['n_train']} training images, {data['n_holdout']} held out (seeded hash split), "
              f"categories {data['categories']}; fingerprint `{data['fingerprint']}`",
              f"- training: {ck['epoch']} epochs, batch {tc['batch_size']}, Adam lr {tc['lr']:g}"
@@ -118,20 +123,34 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
              "cosine: Euclidean distance between unit-length vectors (the app's default); euclidean: the "
              "report's raw distance. See the README's Metrics section.", "",
              metrics_table({**{f"{path.stem}, {m}": v for m, v in metrics.items()}, **baseline_rows})]
+    if quality:
+        low, high = quality["triplets_cosine_95"]
+        lines += ["## Human agreement, picture quality, cost", "",
+                  "From `bench/bench_presets.py` (README, *The shipped model*), one run beside the other checkpoints:", "",
+                  f"- human triplet agreement of the mean vectors: {quality['triplets_cosine']:.1%} cosine "
+                  f"(95 % interval over the judged photos {low:.1%} to {high:.1%}),"
+                  f" {quality['triplets_euclidean']:.1%} Euclidean",
+                  f"- KID x 1e-3 to 1,000 hold-out photos (EfficientNet-Lite2 features): reconstructions "
+                  f"{quality['kid_recon'] * 1e3:.1f}, samples of N(0, I) {quality['kid_normal'] * 1e3:.1f}, "
+                  f"samples of the Gaussian mixture {quality['kid_mixture'] * 1e3:.1f}",
+                  f"- embedding speed: {quality['embed_per_s']:.0f} photos/s on the 2-core CPU", ""]
     path.with_suffix(".md").write_text("\n".join(lines))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "zappos"))
-    p.add_argument("--best", default=str(ROOT / "weights" / "style.pt"))
+    p.add_argument("--best", default=str(ROOT / "weights" / "sharp.pt"), help="the default checkpoint")
+    p.add_argument("--style", default=str(ROOT / "weights" / "style.pt"), help="the previous default")
     p.add_argument("--paper", default=str(ROOT / "weights" / "paper.pt"))
+    p.add_argument("--quality", default=None, help="bench/bench_presets.py --json output: adds its rows to the cards")
     p.add_argument("--sweep", default=None, help="folder of beta-sweep checkpoints (beta-*.pt)")
     args = p.parse_args()
     (OUT / "local").mkdir(parents=True, exist_ok=True)
     cat = load_catalogue(args.data, 136, progress=True)
-    models = {name: load_checkpoint(path) for name, path in (("style", args.best), ("paper", args.paper))
-              if Path(path).is_file()}
+    paths = {"sharp": Path(args.best), "style": Path(args.style), "paper": Path(args.paper)}
+    models = {name: load_checkpoint(path) for name, path in paths.items() if path.is_file()}
+    quality = {Path(r["checkpoint"]).resolve(): r for r in json.loads(Path(args.quality).read_text())} if args.quality else {}
     loss_curves({n: ck for n, (_, ck) in models.items()}, OUT / "loss_curves.png")
 
     results: dict[str, dict[str, float]] = {}
@@ -151,12 +170,12 @@ def main() -> None:
         strip = [np.concatenate([cat.images[[q]], cat.images[[m.row for m in rec.similar(cat.ids[q])]]]) for q in queries]
         save_image(grid(np.concatenate(strip), 6), OUT / "local" / f"top5_{name}.png",
                    f"{name}: a query (left) and its five nearest shoes")
-        if name == "style":
+        if name == next(iter(models)):  # the default checkpoint
             latent_map(rec, OUT / "latent_map.png")
     base = baselines(cat, 100, metrics=METRICS)
     results.update(base)
     for name, (_, ck) in models.items():
-        model_card(Path(args.best if name == "style" else args.paper), ck, own[name], base)
+        model_card(paths[name], ck, own[name], base, quality.get(paths[name].resolve()))
     (OUT / "metrics.json").write_text(json.dumps(results, indent=2))
     (OUT / "metrics.md").write_text(metrics_table(results))
     print(metrics_table(results))

@@ -13,7 +13,7 @@ from .config import DECODERS, LIKELIHOODS, METRIC, METRICS
 from .errors import ShoevaeError
 
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
-DEFAULT_CHECKPOINT = "weights/style.pt"
+DEFAULT_CHECKPOINT = "weights/sharp.pt"
 RUNS = Path("runs")  # where `train` writes when --out is not given (never weights/, which ships)
 TRAIN_DEFAULTS: dict[str, Any] = {"preset": "paper", "epochs": 10, "beta": 1.0, "lr": 1e-3, "cosine": False,
                                   "batch_size": 64, "limit": None, "holdout": 0.1, "minutes": None, "seed": 0,

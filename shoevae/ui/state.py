@@ -1,7 +1,7 @@
 """Where the app's things come from: paths, settings, cached resources and this session's choices.
 
 Settings come from the environment: SHOEVAE_DATA (photo folder, default data/), SHOEVAE_CHECKPOINT
-(default checkpoint, else weights/style.pt, else weights/paper.pt), SHOEVAE_WEIGHTS (where
+(default checkpoint, else the first of weights/sharp.pt, style.pt, paper.pt), SHOEVAE_WEIGHTS (where
 checkpoints are listed and trained ones saved, default weights/), SHOEVAE_CACHE (decoded photos,
 embeddings, projections) and SHOEVAE_TORCH_THREADS. Cached resources (catalogue, models,
 recommenders, slider ranges, projections, evaluations, generated shoes, the training-job registry)
@@ -60,11 +60,14 @@ def cache_dir() -> Path:
     return default_cache_dir()
 
 
+SHIPPED = ("sharp", "style", "paper")  # the checkpoints in weights/, the default first
+
+
 def default_checkpoint() -> Path | None:
-    """$SHOEVAE_CHECKPOINT, else weights/style.pt, else weights/paper.pt, else None."""
+    """$SHOEVAE_CHECKPOINT, else the first of weights/sharp.pt, style.pt, paper.pt that exists, else None."""
     if os.environ.get("SHOEVAE_CHECKPOINT"):
         return resolve(os.environ["SHOEVAE_CHECKPOINT"])
-    return next((p for p in (weights_dir() / "style.pt", weights_dir() / "paper.pt") if p.is_file()), None)
+    return next((p for p in (weights_dir() / f"{name}.pt" for name in SHIPPED) if p.is_file()), None)
 
 
 def configure_torch() -> None:
