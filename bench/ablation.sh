@@ -15,5 +15,5 @@ run upsample           --preset style --decoder upsample
 run gaussian           --preset style --likelihood gaussian
 run augment            --preset style --augment
 run perceptual         --preset style --perceptual 1
-run sharp              --preset sharp
-run sharp-no-pretrained --preset sharp --perceptual 0
+run sharp-augment      --preset sharp --augment
+run sharp-augment-no-pretrained --preset sharp --augment --perceptual 0
