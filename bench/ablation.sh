@@ -17,3 +17,4 @@ run augment            --preset style --augment
 run perceptual         --preset style --perceptual 1
 run sharp-augment      --preset sharp --augment
 run sharp-augment-no-pretrained --preset sharp --augment --perceptual 0
+run sharp              --preset sharp

@@ -1,4 +1,5 @@
-"""Training loop: Adam on BCE + beta * KL, float32, seeded, checkpointed atomically every epoch.
+"""Training loop: Adam on the likelihood (BCE or Gaussian) + beta * KL, plus the optional feature term,
+float32 (bfloat16 autocast on a GPU), seeded, checkpointed atomically every epoch.
 
     from shoevae import preset, TrainConfig, load_catalogue, train
     cat = load_catalogue("../shared/data/zappos")
