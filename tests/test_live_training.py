@@ -124,8 +124,13 @@ def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_a
     assert at.number_input(key="shoevae.train.lr").value == pytest.approx(PRESET_DEFAULTS["paper"]["lr"])
     assert at.number_input(key="shoevae.train.latent").value == PRESETS["paper"].latent_dim
     assert at.number_input(key="shoevae.train.limit").value == PRESET_DEFAULTS["paper"]["limit"]
+    assert not at.toggle(key="shoevae.train.perceptual").value
+    at.selectbox(key="shoevae.train.preset").select("sharp").run()  # its recipe switches the feature term on
+    assert at.toggle(key="shoevae.train.perceptual").value and at.toggle(key="shoevae.train.cosine").value
+    assert not at.toggle(key="shoevae.train.augment").value
 
     at.selectbox(key="shoevae.train.preset").select("quick").run()
+    assert not at.toggle(key="shoevae.train.perceptual").value
     at.number_input(key="shoevae.train.epochs").set_value(1)
     at.text_input(key="shoevae.train.name").input("live-test")
     at.button(key="shoevae.train.start").click().run()

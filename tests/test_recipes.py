@@ -107,3 +107,27 @@ def test_old_checkpoints_without_the_new_fields_load_as_the_report_built_them(sh
     torch.save(ck, tmp_path / "old.pt")
     model, _ = load_checkpoint(tmp_path / "old.pt")
     assert model.cfg.decoder == "transposed" and model.cfg.likelihood == "bernoulli"
+
+
+def test_the_cli_applies_a_presets_recipe_under_the_flags_given(shapes_dir, tmp_path, capsys):
+    from shoevae.cli import main
+    out = tmp_path / "sharp.pt"
+    tiny = ["--image-size", "64", "--latent-dim", "8", "--batch-size", "32", "--epochs", "1"]
+    assert main(["train", "--data", str(shapes_dir), "--preset", "sharp", "--augment", "--out", str(out), *tiny]) == 0
+    ck = torch.load(out, weights_only=False)
+    assert ck["model_config"]["decoder"] == "upsample" and ck["model_config"]["likelihood"] == "gaussian"
+    tc = ck["train_config"]
+    assert tc["perceptual"] == RECIPES["sharp"]["perceptual"] and tc["cosine"] is True  # from the recipe
+    assert tc["augment"] is True and tc["epochs"] == 1  # the flags given win
+    other = tmp_path / "plain.pt"
+    assert main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder", "upsample", "--likelihood",
+                 "gaussian", "--perceptual", "0", "--out", str(other), *tiny]) == 0
+    ck = torch.load(other, weights_only=False)
+    assert (ck["model_config"]["decoder"], ck["model_config"]["likelihood"], ck["train_config"]["perceptual"]) == (
+        "upsample", "gaussian", 0.0)
+    capsys.readouterr()
+    assert main(["train", "--data", str(shapes_dir), "--resume", str(out), "--epochs", "2", "--perceptual", "0"]) == 2
+    assert "--perceptual 0.0 (the checkpoint has 1.0)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder", "pixelshuffle"])
+    assert info.value.code == 2 and "invalid choice: 'pixelshuffle'" in capsys.readouterr().err
