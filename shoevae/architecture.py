@@ -77,18 +77,23 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def graph_dot(model: VAE) -> str:
     """A Graphviz diagram: input, one box per conv block, mu/logvar, z, the decoder back up to the output."""
-    blocks: list[tuple[str, str, int]] = []  # (title, shape, params), a conv/linear with its BN and activation
+    blocks: list[tuple[str, str, str, int]] = []  # (part, title, shape, params): a conv with its BN and activation
+    upsample = False  # an Upsample waiting for the convolution that follows it (the "upsample" decoder)
     for layer in layers(model):
-        if layer.name in ("fc_mu", "fc_logvar", "reparameterize", "view", "sigmoid") or "Flatten" in layer.kind:
+        if layer.name in ("fc_mu", "fc_logvar", "fc_dec", "reparameterize", "view", "sigmoid") or "Flatten" in layer.kind:
             continue
-        if "Conv" in layer.kind or "Linear" in layer.kind:
+        if layer.kind == "Upsample":
+            upsample = True
+        elif "Conv" in layer.kind:
             title = layer.kind.split(",")[0].replace("ConvTranspose2d", "Transposed conv").replace("Conv2d", "Conv")
-            blocks.append((title, _shape(layer.shape), layer.params))
+            title = f"Upsample + {title.replace('Conv', 'conv 3×3')}" if upsample else title
+            blocks.append((layer.part, title, _shape(layer.shape), layer.params))
+            upsample = False
         elif blocks:
-            t, s, p = blocks[-1]
-            blocks[-1] = (t, _shape(layer.shape), p + layer.params)
-    enc = [b for b in blocks if not b[0].startswith(("Transposed", "Linear"))]
-    dec = [b for b in blocks if b[0].startswith("Transposed")]
+            part, t, s, p = blocks[-1]
+            blocks[-1] = (part, t, _shape(layer.shape), p + layer.params)
+    enc = [b[1:] for b in blocks if b[0] == "encoder"]
+    dec = [b[1:] for b in blocks if b[0] == "decoder"]
     d, size = model.cfg.latent_dim, model.cfg.image_size
     n_mu = count_parameters(model.fc_mu)
     # A U: the encoder runs down the left, z sits at the bottom, the decoder runs back up the right

@@ -131,3 +131,13 @@ def test_the_cli_applies_a_presets_recipe_under_the_flags_given(shapes_dir, tmp_
     with pytest.raises(SystemExit) as info:
         main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder", "pixelshuffle"])
     assert info.value.code == 2 and "invalid choice: 'pixelshuffle'" in capsys.readouterr().err
+
+
+def test_the_network_drawing_shows_the_upsampling_decoder_on_the_decoder_side():
+    from shoevae.architecture import graph_dot
+    dot = graph_dot(VAE(preset("sharp")))
+    decoder = [line for line in dot.splitlines() if line.startswith("d") and "label" in line]
+    encoder = [line for line in dot.splitlines() if line.startswith("e") and "label" in line]
+    assert len(decoder) == len(encoder) == 5
+    assert all("Upsample + conv 3×3" in line for line in decoder) and not any("Upsample" in line for line in encoder)
+    assert "16→3" in decoder[-1] and "3 × 136 × 136" in decoder[-1]
