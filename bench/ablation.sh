@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Issue 9's ablation: each change to `style` alone, all together, and all but the pretrained term, at one
-# short budget (4 epochs, cosine learning rate), one run at a time. Scored by bench/bench_presets.py.
+# Issue 9's ablation: each change to `style` alone, then together (with and without augmentation, without
+# the pretrained term, with a deeper feature layer), at one short budget (4 epochs, cosine learning rate),
+# one run at a time. Scored by bench/bench_presets.py (README, The shipped model).
 #   bash bench/ablation.sh ../shared/data/zappos /tmp/ablation
 set -euo pipefail
 DATA=${1:?catalogue folder}; OUT=${2:?output folder}; EPOCHS=${EPOCHS:-4}
@@ -15,6 +16,7 @@ run upsample           --preset style --decoder upsample
 run gaussian           --preset style --likelihood gaussian
 run augment            --preset style --augment
 run perceptual         --preset style --perceptual 1
-run sharp-augment      --preset sharp --augment
+run sharp              --preset sharp --feature-layers 0,2,4
+run sharp-augment      --preset sharp --feature-layers 0,2,4 --augment
 run sharp-augment-no-pretrained --preset sharp --augment --perceptual 0
-run sharp              --preset sharp
+run sharp-deep-taps    --preset sharp --feature-layers 0,2,4,10 --augment

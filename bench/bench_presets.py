@@ -44,7 +44,8 @@ def recipe(ckpt: dict) -> str:
     parts = [m["preset"]]
     parts += [m.get("decoder", "transposed")] if m.get("decoder", "transposed") != "transposed" else []
     parts += [m.get("likelihood", "bernoulli")] if m.get("likelihood", "bernoulli") != "bernoulli" else []
-    parts += [f"perceptual {t['perceptual']:g}"] if t.get("perceptual") else []
+    layers = ",".join(map(str, t.get("feature_layers", (0, 2, 4))))
+    parts += [f"perceptual {t['perceptual']:g} (layers {layers})"] if t.get("perceptual") else []
     parts += ["augment"] if t.get("augment") else []
     return ", ".join(parts) + f"; {ckpt['epoch']} epochs"
 

@@ -18,7 +18,7 @@ RUNS = Path("runs")  # where `train` writes when --out is not given (never weigh
 TRAIN_DEFAULTS: dict[str, Any] = {"preset": "paper", "epochs": 10, "beta": 1.0, "lr": 1e-3, "cosine": False,
                                   "batch_size": 64, "limit": None, "holdout": 0.1, "minutes": None, "seed": 0,
                                   "latent_dim": None, "image_size": None, "decoder": None, "likelihood": None,
-                                  "perceptual": 0.0, "augment": False}
+                                  "perceptual": 0.0, "augment": False, "feature_layers": (0, 2, 4)}
 FLAG = {"time_limit": "--minutes"}  # config field -> the flag that sets it, where the names differ
 
 
@@ -317,6 +317,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"shoevae: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _layers(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated EfficientNet-Lite0 block numbers 0..15."""
+    try:
+        blocks = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of block numbers like 0,2,4,10") from None
+    if not blocks or not all(0 <= b <= 15 for b in blocks):
+        raise argparse.ArgumentTypeError(f"block numbers run from 0 to 15, not {text}")
+    return blocks
+
+
 def _number(kind: type, low: float, *, above: bool = False) -> Callable[[str], Any]:
     """An argparse type: `kind` (int or float) >= low (> low with `above`)."""
     def parse(text: str) -> Any:
@@ -364,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bernoulli: the report's BCE; gaussian: learned shared variance (sigma-VAE)")
     t.add_argument("--perceptual", type=_number(float, 0), default=None,
                    help="weight of the EfficientNet-Lite0 feature-consistency term (default 0: none)")
+    t.add_argument("--feature-layers", type=_layers, default=None,
+                   help="EfficientNet-Lite0 blocks the feature term compares, e.g. 0,2,4,10 (default 0,2,4; sharp: 0,2,4,10)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="encode slightly shifted and scaled copies of the photos (default off)")
     t.add_argument("--lr", type=_number(float, 0, above=True), default=None, help="learning rate (default 0.001)")

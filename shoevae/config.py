@@ -119,7 +119,8 @@ PRESETS: dict[str, VAEConfig] = {
     ),
     # The shipped default: the style encoder (so embedding stays as fast), a decoder that upsamples
     # and convolves instead of transposed convolutions, and a Gaussian likelihood with a learned shared
-    # variance; its recipe (RECIPES) adds the feature-consistency term. Shift/scale augmentation
+    # variance; its recipe (RECIPES) adds the feature-consistency term, on early layers and one deeper
+    # layer (block 10: parts rather than edges; README, The shipped model). Shift/scale augmentation
     # (--augment) is left out: it lowered category precision with and without the other changes
     # (README, The shipped model).
     "sharp": VAEConfig(
@@ -137,7 +138,7 @@ PRESETS: dict[str, VAEConfig] = {
 
 # Training settings a preset brings with it (TrainConfig fields), under the flags given on the command line.
 RECIPES: dict[str, dict[str, Any]] = {
-    "sharp": {"perceptual": 1.0, "epochs": 15, "cosine": True},
+    "sharp": {"perceptual": 1.0, "feature_layers": (0, 2, 4, 10), "epochs": 15, "cosine": True},
 }
 
 
@@ -162,6 +163,7 @@ class TrainConfig:
     time_limit: float | None = None  # seconds: start no epoch that would end past this much training time
     holdout: float = 0.1  # share of images held out by a seeded hash of their ids, never trained on
     perceptual: float = 0.0  # weight of the feature-consistency term (shoevae.perceptual; 0: none)
+    feature_layers: tuple[int, ...] = (0, 2, 4)  # EfficientNet-Lite0 blocks the feature term compares (0..15)
     augment: bool = False  # encode a slightly shifted and scaled copy of each photo, reconstruct the photo
 
     def __post_init__(self) -> None:
@@ -178,6 +180,9 @@ class TrainConfig:
         _check(self.perceptual, "perceptual", "a number >= 0",
                _is_num(self.perceptual) and self.perceptual >= 0 and math.isfinite(self.perceptual))
         _check(self.augment, "augment", "True or False", isinstance(self.augment, bool))
+        _check(self.feature_layers, "feature_layers", "a non-empty list of block numbers 0..15",
+               isinstance(self.feature_layers, tuple) and len(self.feature_layers) > 0
+               and all(_is_int(b) and 0 <= b <= 15 for b in self.feature_layers))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,4 +190,4 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})

@@ -26,7 +26,8 @@ from torch import nn
 from .errors import ConfigError
 from .model import MIN_VARIANCE
 
-TAPS = (0, 2, 4)  # blocks after which features are compared: 16@48², 24@24², 40@12² at FEATURE_SIZE
+TAPS = (0, 2, 4)  # blocks after which features are compared: 16@48², 24@24², 40@12² at FEATURE_SIZE (block 10: 112@6²);
+                 # TrainConfig.feature_layers chooses them per run
 FEATURE_SIZE = 96  # both images are resized to this first: 4.3x cheaper than 136 px on the CPU (1.3 s -> 0.3 s
                    # for a batch of 64 forward and backward); the taps still see heels, toes and straps
 
@@ -50,6 +51,7 @@ class FeatureLoss(nn.Module):
 
     def __init__(self, net: nn.Module | None = None, taps: tuple[int, ...] = TAPS) -> None:
         super().__init__()
+        taps = tuple(sorted(set(taps)))
         net = net if net is not None else load_lite0()
         self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
         self.blocks = nn.ModuleList(net._blocks[:max(taps) + 1])
