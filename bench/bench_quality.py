@@ -84,7 +84,7 @@ def cached_features(fx: ImageNetFeatures, cat: Catalogue, rows: np.ndarray, cach
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoints", nargs="+")
+    ap.add_argument("checkpoints", nargs="*", help="none: only the real-photo floor")
     ap.add_argument("--data", default=os.environ.get("SHOEVAE_DATA", "data"))
     ap.add_argument("-n", type=int, default=1000, help="images per set (default %(default)s)")
     ap.add_argument("--seed", type=int, default=0)

@@ -118,6 +118,7 @@ def test_the_cli_applies_a_presets_recipe_under_the_flags_given(shapes_dir, tmp_
     assert ck["model_config"]["decoder"] == "upsample" and ck["model_config"]["likelihood"] == "gaussian"
     tc = ck["train_config"]
     assert tc["perceptual"] == RECIPES["sharp"]["perceptual"] and tc["cosine"] is True  # from the recipe
+    assert tc["feature_layers"] == RECIPES["sharp"]["feature_layers"] == (0, 2, 4, 10)
     assert tc["augment"] is True and tc["epochs"] == 1  # the flags given win
     other = tmp_path / "plain.pt"
     assert main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder", "upsample", "--likelihood",
@@ -131,6 +132,20 @@ def test_the_cli_applies_a_presets_recipe_under_the_flags_given(shapes_dir, tmp_
     with pytest.raises(SystemExit) as info:
         main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder", "pixelshuffle"])
     assert info.value.code == 2 and "invalid choice: 'pixelshuffle'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", str(shapes_dir), "--preset", "sharp", "--feature-layers", "0,2,16"])
+    assert info.value.code == 2 and "block numbers run from 0 to 15" in capsys.readouterr().err
+
+
+def test_the_feature_term_compares_the_layers_asked_for():
+    from shoevae.perceptual import FeatureLoss
+    loss = FeatureLoss(taps=(10, 0, 2, 4))
+    maps = loss.features(torch.rand(2, 3, 136, 136))
+    assert [m.shape[1] for m in maps] == [16, 24, 40, 112]  # sorted; block 10 gives 112 channels
+    x = torch.rand(2, 3, 64, 64)
+    assert loss(x, x).item() == pytest.approx(FeatureLoss(taps=(0,))(x, x).item())  # identical images: the floor
+    with pytest.raises(ConfigError, match="feature_layers"):
+        TrainConfig(feature_layers=(0, 16))
 
 
 def test_the_network_drawing_shows_the_upsampling_decoder_on_the_decoder_side():
