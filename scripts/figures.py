@@ -104,7 +104,9 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
     """weights/<name>.md beside the checkpoint: data, preset, schedule, time and metrics (and `quality`: its
     row of bench/bench_presets.py's JSON, when given)."""
     tc, mc, data, last = ck["train_config"], ck["model_config"], ck["data"], ck["history"][-1]
-    extras = [f"feature term {tc['perceptual']:g} (EfficientNet-Lite0, training only)"] if tc.get("perceptual") else []
+    layers = ",".join(map(str, tc.get("feature_layers", (0, 2, 4))))
+    extras = ([f"feature term {tc['perceptual']:g} (EfficientNet-Lite0 blocks {layers}, training only)"]
+              if tc.get("perceptual") else [])
     extras += ["shift/scale augmentation"] if tc.get("augment") else []
     lines = [f"# Model card: `{path.name}`", "",
              f"- preset `{mc['preset']}`: channels {mc['channels']}, latent {mc['latent_dim']}, "
