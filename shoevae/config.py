@@ -89,51 +89,33 @@ def _check(value: Any, name: str, expected: str, ok: bool) -> None:
 METRICS = ("cosine", "euclidean")  # distances between style vectors; see shoevae.recommend
 METRIC = "cosine"
 
+# Deeper features, batch norm, leaky ReLU, padded k4/s2 convolutions (136 -> 68 -> 34 -> 17 -> 8 -> 4):
+# narrow where the images are large (cheap on a CPU), wide where they are small.
+_STYLE = VAEConfig(
+    preset="style",
+    channels=(16, 32, 64, 128, 256),
+    kernels=(4, 4, 4, 4, 4),
+    strides=(2, 2, 2, 2, 2),
+    paddings=(1, 1, 1, 1, 1),
+    batch_norm=True,
+    activation="leaky_relu",
+)
+
 PRESETS: dict[str, VAEConfig] = {
     # The report's network (its Figure 2): 3-6-12-24-30-40, 40x6x6 = 1440 features, ReLU.
     "paper": VAEConfig(),
-    # Deeper features, batch norm, leaky ReLU, padded k4/s2 convolutions (136 -> 68 -> 34 -> 17 -> 8 -> 4):
-    # narrow where the images are large (cheap on a CPU), wide where they are small.
-    "style": VAEConfig(
-        preset="style",
-        channels=(16, 32, 64, 128, 256),
-        kernels=(4, 4, 4, 4, 4),
-        strides=(2, 2, 2, 2, 2),
-        paddings=(1, 1, 1, 1, 1),
-        batch_norm=True,
-        activation="leaky_relu",
-    ),
+    "style": _STYLE,
     # The Train page's default, to watch a VAE learn in a minute on a laptop CPU: 64 px images, the
     # style net's shape one layer shorter (64 -> 32 -> 16 -> 8 -> 4), 32 latent dims. Its learning
     # rate is in shoevae.jobs.PRESET_DEFAULTS (README, Watch it learn).
-    "quick": VAEConfig(
-        preset="quick",
-        image_size=64,
-        latent_dim=32,
-        channels=(16, 32, 64, 128),
-        kernels=(4, 4, 4, 4),
-        strides=(2, 2, 2, 2),
-        paddings=(1, 1, 1, 1),
-        batch_norm=True,
-        activation="leaky_relu",
-    ),
+    "quick": replace(_STYLE, preset="quick", image_size=64, latent_dim=32, channels=(16, 32, 64, 128),
+                     kernels=(4,) * 4, strides=(2,) * 4, paddings=(1,) * 4),
     # The shipped default: the style encoder (so embedding stays as fast), a decoder that upsamples
     # and convolves instead of transposed convolutions, and a Gaussian likelihood with a learned shared
     # variance; its recipe (RECIPES) adds the feature-consistency term, on early layers and one deeper
     # layer (block 10: parts rather than edges; README, The shipped model). Shift/scale augmentation
-    # (--augment) is left out: it lowered category precision with and without the other changes
-    # (README, The shipped model).
-    "sharp": VAEConfig(
-        preset="sharp",
-        channels=(16, 32, 64, 128, 256),
-        kernels=(4, 4, 4, 4, 4),
-        strides=(2, 2, 2, 2, 2),
-        paddings=(1, 1, 1, 1, 1),
-        batch_norm=True,
-        activation="leaky_relu",
-        decoder="upsample",
-        likelihood="gaussian",
-    ),
+    # (--augment) is left out: it lowered category precision with and without the other changes.
+    "sharp": replace(_STYLE, preset="sharp", decoder="upsample", likelihood="gaussian"),
 }
 
 # Training settings a preset brings with it (TrainConfig fields), under the flags given on the command line.
