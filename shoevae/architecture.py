@@ -75,6 +75,17 @@ def _shape(shape: tuple[int, ...]) -> str:
     return f"{shape[0]} × {shape[1]} × {shape[2]}" if len(shape) == 3 else " × ".join(map(str, shape))
 
 
+def _chain(lines: list[str], blocks: list[tuple[str, str, int]], prefix: str, prev: str, style: str,
+           upwards: bool = False) -> str:
+    """Append one node per (title, shape, params) block, each linked from the one before; the last node's name.
+    `upwards`: edges written from the new node back to the previous one (dir=back), for the decoder's side."""
+    for i, (t, s, p) in enumerate(blocks):
+        lines.append(f'{prefix}{i} [label="{t}\\n{s} · {p:,} params"{style}];')
+        lines.append(f"{prefix}{i} -> {prev} [dir=back];" if upwards else f"{prev} -> {prefix}{i};")
+        prev = f"{prefix}{i}"
+    return prev
+
+
 def graph_dot(model: VAE) -> str:
     """A Graphviz diagram: input, one box per conv block, mu/logvar, z, the decoder back up to the output."""
     blocks: list[tuple[str, str, str, int]] = []  # (part, title, shape, params): a conv with its BN and activation
@@ -101,22 +112,14 @@ def graph_dot(model: VAE) -> str:
     lines = ["digraph vae {", "rankdir=TB; bgcolor=transparent; nodesep=0.6; ranksep=0.25;",
              'node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=12, fillcolor="#e8f0fe"];',
              f'x [label="photo  3 × {size} × {size}", fillcolor="#ffffff"];']
-    prev = "x"
-    for i, (t, s, p) in enumerate(enc):
-        lines.append(f'e{i} [label="{t}\\n{s} · {p:,} params"];')
-        lines.append(f"{prev} -> e{i};")
-        prev = f"e{i}"
+    prev = _chain(lines, enc, "e", "x", "")
     lines += [f'mu [label="μ (mean)  {d}\\n{n_mu:,} params", fillcolor="#fde7d9"];',
               f'lv [label="log σ² (spread)  {d}\\n{count_parameters(model.fc_logvar):,} params", fillcolor="#fde7d9"];',
               f'z [label="z = μ + σ·ε   ({d})", shape=ellipse, fillcolor="#fff3c4"];',
               f'fc [label="Linear {d}→{count_parameters(model.fc_dec) // (d + 1):,}\\n'
               f'{_shape(model.feature_shape)} · {count_parameters(model.fc_dec):,} params"];',
               f"{prev} -> mu; {prev} -> lv; mu -> z; lv -> z; fc -> z [dir=back];"]
-    prev = "fc"
-    for i, (t, s, p) in enumerate(dec):
-        lines.append(f'd{i} [label="{t}\\n{s} · {p:,} params", fillcolor="#e6f4ea"];')
-        lines.append(f"d{i} -> {prev} [dir=back];")
-        prev = f"d{i}"
+    prev = _chain(lines, dec, "d", "fc", ", fillcolor=\"#e6f4ea\"", upwards=True)
     lines += [f'y [label="reconstruction  3 × {size} × {size}", fillcolor="#ffffff"];', f"y -> {prev} [dir=back];",
               "{rank=same; x; y;}", "}"]
     return "\n".join(lines)
