@@ -30,6 +30,7 @@ from bench_quality import cached_features, decode_all, reconstructions
 from shoevae import load_catalogue
 from shoevae.catalogue import default_cache_dir
 from shoevae.checkpoint import load_checkpoint
+from shoevae.config import TrainConfig
 from shoevae.embedding import embed
 from shoevae.evaluate import evaluate_model
 from shoevae.features import JUDGE, NETWORKS, ImageNetFeatures, kid
@@ -44,7 +45,7 @@ def recipe(ckpt: dict) -> str:
     parts = [m["preset"]]
     parts += [m.get("decoder", "transposed")] if m.get("decoder", "transposed") != "transposed" else []
     parts += [m.get("likelihood", "bernoulli")] if m.get("likelihood", "bernoulli") != "bernoulli" else []
-    layers = ",".join(map(str, t.get("feature_layers", (0, 2, 4))))
+    layers = ",".join(map(str, TrainConfig.from_dict(t).feature_layers))  # older files: the default
     parts += [f"perceptual {t['perceptual']:g} (layers {layers})"] if t.get("perceptual") else []
     parts += ["augment"] if t.get("augment") else []
     return ", ".join(parts) + f"; {ckpt['epoch']} epochs"

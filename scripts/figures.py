@@ -27,7 +27,7 @@ except ImportError as e:
 
 from shoevae.catalogue import holdout_mask, load_catalogue
 from shoevae.checkpoint import load_checkpoint
-from shoevae.config import METRICS
+from shoevae.config import METRICS, TrainConfig
 from shoevae.evaluate import HOLDOUT, baselines, evaluate_model
 from shoevae.projection import project
 from shoevae.recommend import Recommender
@@ -104,7 +104,7 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
     """weights/<name>.md beside the checkpoint: data, preset, schedule, time and metrics (and `quality`: its
     row of bench/bench_presets.py's JSON, when given)."""
     tc, mc, data, last = ck["train_config"], ck["model_config"], ck["data"], ck["history"][-1]
-    layers = ",".join(map(str, tc.get("feature_layers", (0, 2, 4))))
+    layers = ",".join(map(str, TrainConfig.from_dict(tc).feature_layers))  # older files: the default
     extras = ([f"feature term {tc['perceptual']:g} (EfficientNet-Lite0 blocks {layers}, training only)"]
               if tc.get("perceptual") else [])
     extras += ["shift/scale augmentation"] if tc.get("augment") else []

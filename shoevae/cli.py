@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from .config import DECODERS, LIKELIHOODS, METRIC, METRICS
+from .config import DECODERS, LIKELIHOODS, METRIC, METRICS, TrainConfig
 from .errors import ShoevaeError
 
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
@@ -18,7 +18,7 @@ RUNS = Path("runs")  # where `train` writes when --out is not given (never weigh
 TRAIN_DEFAULTS: dict[str, Any] = {"preset": "paper", "epochs": 10, "beta": 1.0, "lr": 1e-3, "cosine": False,
                                   "batch_size": 64, "limit": None, "holdout": 0.1, "minutes": None, "seed": 0,
                                   "latent_dim": None, "image_size": None, "decoder": None, "likelihood": None,
-                                  "perceptual": 0.0, "augment": False, "feature_layers": (0, 2, 4)}
+                                  "perceptual": 0.0, "augment": False, "feature_layers": TrainConfig.feature_layers}
 FLAG = {"time_limit": "--minutes"}  # config field -> the flag that sets it, where the names differ
 
 

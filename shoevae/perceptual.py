@@ -23,11 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import TrainConfig
 from .errors import ConfigError
 from .model import MIN_VARIANCE
 
-TAPS = (0, 2, 4)  # blocks after which features are compared: 16@48², 24@24², 40@12² at FEATURE_SIZE (block 10: 112@6²);
-                 # TrainConfig.feature_layers chooses them per run
+# The default blocks after which features are compared, (0, 2, 4): 16@48², 24@24², 40@12² at FEATURE_SIZE
+# (block 10: 112@6²). One default, TrainConfig's; a run chooses its own with TrainConfig.feature_layers.
+TAPS = TrainConfig.feature_layers
 FEATURE_SIZE = 96  # both images are resized to this first: 4.3x cheaper than 136 px on the CPU (1.3 s -> 0.3 s
                    # for a batch of 64 forward and backward); the taps still see heels, toes and straps
 
