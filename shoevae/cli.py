@@ -272,6 +272,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from .checkpoint import make_checkpoint, model_from_checkpoint, read_checkpoint, save_checkpoint
     from .config import TrainConfig
+    if Path(args.out).exists() and not args.force:
+        raise UserError(f"{args.out} exists: choose another output, or add --force to overwrite it")
     _check_writable(args.out, "output")
     ck = read_checkpoint(args.checkpoint)
     slim = make_checkpoint(model_from_checkpoint(ck), TrainConfig.from_dict(ck["train_config"]), optimizer=None,
@@ -423,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export", help="shrink a checkpoint to ship it (float16, no optimizer state)")
     x.add_argument("checkpoint")
     x.add_argument("out")
+    x.add_argument("--force", action="store_true", help="overwrite out if it exists")
     x.set_defaults(func=cmd_export)
 
     g = sub.add_parser("generate", help="a grid of new shoes decoded from sampled style vectors")

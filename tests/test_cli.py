@@ -289,6 +289,17 @@ def test_export_refuses_a_foreign_file_plainly(tmp_path, capsys):
     assert not (tmp_path / "o.pt").exists()
 
 
+def test_export_never_overwrites_a_file_without_force(shapes_checkpoint, tmp_path, capsys):
+    out = tmp_path / "mine.pt"
+    out.write_bytes(b"the user's own checkpoint")
+    assert main(["export", str(shapes_checkpoint), str(out)]) == 2
+    one_error_line(capsys, "--force")
+    assert out.read_bytes() == b"the user's own checkpoint"
+    assert main(["export", str(shapes_checkpoint), str(out), "--force"]) == 0
+    from shoevae.checkpoint import read_checkpoint
+    assert read_checkpoint(out)["optimizer_state"] is None
+
+
 def test_holdout_metrics_are_nan_not_made_up_for_a_checkpoint_without_holdout(shapes_catalogue):
     from shoevae.evaluate import score_features
     from shoevae.training import Split
