@@ -13,7 +13,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from shoevae import jobs
-from shoevae.config import PRESETS, TrainConfig, preset
+from shoevae.config import PRESETS, RECIPES, TrainConfig, preset
 from shoevae.jobs import PRESET_DEFAULTS, JobRegistry
 from shoevae.ui import charts
 
@@ -144,3 +144,11 @@ def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_a
     assert any("Samples" in m.value for m in at.markdown), "the samples are shown"
     assert at.get("plotly_chart"), "the loss curves are shown"
     assert (shapes_app / "weights" / "live-test.pt").is_file()
+
+
+def test_the_train_page_trains_a_preset_with_its_recipes_feature_layers():
+    """The form has no field for the feature layers: a preset's recipe sets them, as on the command line."""
+    from shoevae.ui.training import train_config
+    form = {"epochs": 1, "batch_size": 64, "lr": 1e-3, "beta": 1.0, "limit": None, "perceptual": 1.0}
+    assert train_config({**form, "preset": "sharp"}).feature_layers == RECIPES["sharp"]["feature_layers"] != TrainConfig.feature_layers
+    assert train_config({**form, "preset": "style"}).feature_layers == TrainConfig.feature_layers

@@ -26,7 +26,7 @@ DEFAULT_PRESET = "quick"  # see PRESET_DEFAULTS: recognisable shoes within a min
 
 PRESET_HELP = ("quick (default): 64 px, learns shoe shapes and colours in about a minute. paper: the report's "
                "small net at 136 px. style: a wider net. sharp: the shipped default, the style encoder with an "
-               "upsampling decoder, a Gaussian likelihood, the feature term and augmentation (slowest).")
+               "upsampling decoder, a Gaussian likelihood and the feature term (slowest).")
 
 
 def _apply_preset_defaults() -> None:
@@ -73,13 +73,20 @@ def train_settings() -> dict[str, Any]:
             "time_limit": float(minutes) * 60 or None, "perceptual": float(perceptual), "augment": bool(augment)}
 
 
+def train_config(settings: dict[str, Any]) -> TrainConfig:
+    """The form's values as a TrainConfig; what the form does not show (the feature layers) comes from the
+    preset's recipe, as on the command line."""
+    layers = RECIPES.get(settings["preset"], {}).get("feature_layers", TrainConfig.feature_layers)
+    return TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
+                       beta=settings["beta"], limit=settings["limit"], cosine=settings.get("cosine", False),
+                       time_limit=settings.get("time_limit"), perceptual=settings.get("perceptual", 0.0),
+                       augment=settings.get("augment", False), feature_layers=layers)
+
+
 def start_training(settings: dict[str, Any], cat: Catalogue) -> TrainingJob:
     """Start this session's job; JobError (clear message) if it cannot start."""
     name = safe_name(settings["name"])
-    tc = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
-                     beta=settings["beta"], limit=settings["limit"], cosine=settings.get("cosine", False),
-                     time_limit=settings.get("time_limit"), perceptual=settings.get("perceptual", 0.0),
-                     augment=settings.get("augment", False))
+    tc = train_config(settings)
     try:
         cfg = preset(settings["preset"], latent_dim=settings["latent_dim"])
     except ValueError as e:
