@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from shoevae.architecture import count_parameters, graph_dot, layers, trace
+from shoevae.config import TrainConfig
 from shoevae.ui import charts, layout, state
 
 layout.page_header("How it works", "A variational auto-encoder squeezes each photo into a short style vector "
@@ -36,9 +37,12 @@ st.latex(r"\mathcal{L}(x) = \underbrace{" + reconstruction + r" \;+\; \beta \cdo
 if cfg.likelihood == "gaussian":
     st.caption("s is one variance shared by every pixel, set each batch to its best value, the mean squared error "
                "(σ-VAE, Rybkin et al. 2021): the drawing term weighs itself against KL as the drawings improve.")
-if (loaded.meta.get("train_config") or {}).get("perceptual"):
-    st.caption("Training added the same Gaussian term on the feature maps of the first layers of an ImageNet network "
-               "(EfficientNet-Lite0): the drawing must also match the photo's edges, parts and textures.")
+train_cfg = TrainConfig.from_dict(loaded.meta.get("train_config") or {})
+if train_cfg.perceptual:
+    st.caption(f"Training added the same Gaussian term, times {train_cfg.perceptual:g}, on the feature maps of an "
+               "ImageNet network (EfficientNet-Lite0, blocks " + ", ".join(map(str, train_cfg.feature_layers)) +
+               "; the first see edges and textures, blocks 10 and up shoe parts), averaged over the blocks: the "
+               "drawing must also match the photo's edges, textures and parts.")
 history = loaded.meta.get("history") or []
 last = f" After its last epoch: BCE {history[-1]['bce']:,.0f}, KL {history[-1]['kl']:,.0f} per image." if history else ""
 st.markdown(f"This checkpoint was trained with **β = {beta:g}**.{last} BCE pulls towards faithful drawings; KL "

@@ -99,10 +99,17 @@ def metrics_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# How a shipped file was made, where its own fields do not say it all.
+HOW_MADE = {"parts": "trained as `python -m shoevae train --data ../shared/data/zappos --preset sharp --feature-layers "
+                     "0,4,10,12 --perceptual 4 --minutes 29`, the `parts` recipe before it had a name; the preset name "
+                     "stored in the file was then set to `parts` (the network is the same as sharp's), and the file "
+                     "exported. `--preset parts --minutes 29` trains the same recipe"}
+
+
 def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
-               baseline_rows: dict[str, dict[str, float]], quality: dict | None = None) -> None:
+               baseline_rows: dict[str, dict[str, float]], quality: dict | None = None, how: str | None = None) -> None:
     """weights/<name>.md beside the checkpoint: data, preset, schedule, time and metrics (and `quality`: its
-    row of bench/bench_presets.py's JSON, when given)."""
+    row of bench/bench_presets.py's JSON, when given; `how`: a line on how it was made)."""
     tc, mc, data, last = ck["train_config"], ck["model_config"], ck["data"], ck["history"][-1]
     layers = ",".join(map(str, TrainConfig.from_dict(tc).feature_layers))  # older files: the default
     extras = ([f"feature term {tc['perceptual']:g} (EfficientNet-Lite0 blocks {layers}, training only)"]
@@ -120,7 +127,8 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
              f"{ck['train_seconds'] / 60:.1f} min on {'a GPU' if torch.cuda.is_available() else 'the 2-core CPU'}",
              f"- last epoch: BCE {last['bce']:.0f}, KL {last['kl']:.1f} per image; "
              f"hold-out BCE {metrics['cosine']['holdout_bce']:.0f}",
-             f"- saved {ck['saved_at']}; float16 weights, no optimizer state (`python -m shoevae export`)", "",
+             f"- saved {ck['saved_at']}; float16 weights, no optimizer state (`python -m shoevae export`)",
+             *([f"- made: {how}"] if how else []), "",
              "## Retrieval metrics on the shared 13.5K catalogue", "",
              "cosine: Euclidean distance between unit-length vectors (the app's default); euclidean: the "
              "report's raw distance. See the README's Metrics section.", "",
@@ -142,15 +150,16 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "zappos"))
-    p.add_argument("--best", default=str(ROOT / "weights" / "sharp.pt"), help="the default checkpoint")
-    p.add_argument("--style", default=str(ROOT / "weights" / "style.pt"), help="the previous default")
+    p.add_argument("--best", default=str(ROOT / "weights" / "parts.pt"), help="the default checkpoint")
+    p.add_argument("--sharp", default=str(ROOT / "weights" / "sharp.pt"), help="the default before parts")
+    p.add_argument("--style", default=str(ROOT / "weights" / "style.pt"), help="the default before sharp")
     p.add_argument("--paper", default=str(ROOT / "weights" / "paper.pt"))
     p.add_argument("--quality", default=None, help="bench/bench_presets.py --json output: adds its rows to the cards")
     p.add_argument("--sweep", default=None, help="folder of beta-sweep checkpoints (beta-*.pt)")
     args = p.parse_args()
     (OUT / "local").mkdir(parents=True, exist_ok=True)
     cat = load_catalogue(args.data, 136, progress=True)
-    paths = {"sharp": Path(args.best), "style": Path(args.style), "paper": Path(args.paper)}
+    paths = {"parts": Path(args.best), "sharp": Path(args.sharp), "style": Path(args.style), "paper": Path(args.paper)}
     models = {name: load_checkpoint(path) for name, path in paths.items() if path.is_file()}
     quality = {Path(r["checkpoint"]).resolve(): r for r in json.loads(Path(args.quality).read_text())} if args.quality else {}
     loss_curves({n: ck for n, (_, ck) in models.items()}, OUT / "loss_curves.png")
@@ -177,7 +186,7 @@ def main() -> None:
     base = baselines(cat, 100, metrics=METRICS)
     results.update(base)
     for name, (_, ck) in models.items():
-        model_card(paths[name], ck, own[name], base, quality.get(paths[name].resolve()))
+        model_card(paths[name], ck, own[name], base, quality.get(paths[name].resolve()), HOW_MADE.get(name))
     (OUT / "metrics.json").write_text(json.dumps(results, indent=2))
     (OUT / "metrics.md").write_text(metrics_table(results))
     print(metrics_table(results))

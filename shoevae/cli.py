@@ -13,7 +13,7 @@ from .config import DECODERS, LIKELIHOODS, METRIC, METRICS, TrainConfig
 from .errors import ShoevaeError
 
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
-DEFAULT_CHECKPOINT = "weights/sharp.pt"
+DEFAULT_CHECKPOINT = "weights/parts.pt"
 RUNS = Path("runs")  # where `train` writes when --out is not given (never weights/, which ships)
 TRAIN_DEFAULTS: dict[str, Any] = {"preset": "paper", "epochs": 10, "beta": 1.0, "lr": 1e-3, "cosine": False,
                                   "batch_size": 64, "limit": None, "holdout": 0.1, "minutes": None, "seed": 0,
@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a VAE on a catalogue")
     data_arg(t)
-    t.add_argument("--preset", default=None, help="model preset: paper, style, quick or sharp (default paper); "
+    t.add_argument("--preset", default=None, help="model preset: paper, style, quick, sharp or parts (default paper); "
                    "a preset's recipe (config.RECIPES) sets the training flags not given")
     t.add_argument("--epochs", type=_number(int, 1), default=None,
                    help="total epochs (default 10; with --resume: the new total)")
@@ -376,9 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
                    help="bernoulli: the report's BCE; gaussian: learned shared variance (sigma-VAE)")
     t.add_argument("--perceptual", type=_number(float, 0), default=None,
-                   help="weight of the EfficientNet-Lite0 feature-consistency term (default 0: none)")
+                   help="weight of the EfficientNet-Lite0 feature-consistency term (default 0: none; sharp 1, parts 4)")
     t.add_argument("--feature-layers", type=_layers, default=None,
-                   help="EfficientNet-Lite0 blocks the feature term compares, e.g. 0,2,4,10 (default 0,2,4; sharp: 0,2,4,10)")
+                   help="EfficientNet-Lite0 blocks the feature term compares, e.g. 0,2,4,10 "
+                        "(default 0,2,4; sharp: 0,2,4,10; parts: 0,4,10,12)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="encode slightly shifted and scaled copies of the photos (default off)")
     t.add_argument("--lr", type=_number(float, 0, above=True), default=None, help="learning rate (default 0.001)")

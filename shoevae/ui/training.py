@@ -25,8 +25,9 @@ DEFAULT_PRESET = "quick"  # see PRESET_DEFAULTS: recognisable shoes within a min
 
 
 PRESET_HELP = ("quick (default): 64 px, learns shoe shapes and colours in about a minute. paper: the report's "
-               "small net at 136 px. style: a wider net. sharp: the shipped default, the style encoder with an "
-               "upsampling decoder, a Gaussian likelihood and the feature term (slowest).")
+               "small net at 136 px. style: a wider net. sharp: the style encoder with an upsampling decoder, a "
+               "Gaussian likelihood and the feature term. parts: the shipped default, sharp with the feature term "
+               "led by part-level layers, each weighing as much as the pixels (slowest).")
 
 
 def _apply_preset_defaults() -> None:
@@ -63,23 +64,25 @@ def train_settings() -> dict[str, Any]:
                               help="No epoch starts that would end after this much training time.")
     cosine = c1.toggle("Cosine learning-rate decay", key="shoevae.train.cosine")
     perceptual = c2.toggle("Feature term (EfficientNet-Lite0)", key="shoevae.train.perceptual",
-                           help="Reconstructions must also match the photo in the first layers of an ImageNet "
-                                "network: sharper details, about 2x slower per batch.")
+                           help="Reconstructions must also match the photo in layers of an ImageNet network (the "
+                                "preset's layers and weight): sharper details, about 2x slower per batch.")
     augment = c1.toggle("Shift and scale the photos", key="shoevae.train.augment",
                         help="The encoder sees each photo moved and zoomed a little and must still draw the photo.")
     out = c2.text_input("Save as weights/…pt", f"{name}-{time.strftime('%m%d-%H%M')}", key="shoevae.train.name")
     return {"preset": name, "latent_dim": int(latent), "epochs": int(epochs), "beta": float(beta), "lr": float(lr),
             "batch_size": int(batch), "limit": int(limit) or None, "name": out, "cosine": bool(cosine),
-            "time_limit": float(minutes) * 60 or None, "perceptual": float(perceptual), "augment": bool(augment)}
+            "time_limit": float(minutes) * 60 or None, "perceptual": bool(perceptual), "augment": bool(augment)}
 
 
 def train_config(settings: dict[str, Any]) -> TrainConfig:
-    """The form's values as a TrainConfig; what the form does not show (the feature layers) comes from the
-    preset's recipe, as on the command line."""
-    layers = RECIPES.get(settings["preset"], {}).get("feature_layers", TrainConfig.feature_layers)
+    """The form's values as a TrainConfig. What the form does not show comes from the preset's recipe, as on
+    the command line: the feature term's weight (when its toggle is on) and its layers."""
+    recipe = RECIPES.get(settings["preset"], {})
+    layers = recipe.get("feature_layers", TrainConfig.feature_layers)
+    weight = (recipe.get("perceptual") or 1.0) if settings.get("perceptual") else 0.0
     return TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
                        beta=settings["beta"], limit=settings["limit"], cosine=settings.get("cosine", False),
-                       time_limit=settings.get("time_limit"), perceptual=settings.get("perceptual", 0.0),
+                       time_limit=settings.get("time_limit"), perceptual=weight,
                        augment=settings.get("augment", False), feature_layers=layers)
 
 
