@@ -143,9 +143,19 @@ def test_how_it_works_draws_the_loaded_network_and_the_picked_shoe():
     assert at.dataframe[0].value["parameters"].sum() == n_params, "the layer table adds up to the model"
     assert any(f"**{n_params:,}** parameters" in m.value for m in at.markdown)
     assert any(item in c for c in captions(at)), "the picked shoe goes through the network"
+    assert not any("feature maps" in c.value for c in at.caption), "style trained without the feature term"
     before = image_with(at, "4 · decoded from z").value
     at.button(key="shoevae.how.redraw").click().run()
     assert not at.exception and image_with(at, "4 · decoded from z").value != before, "another z, another drawing"
+
+
+@pytest.mark.usefixtures("app_env", "torch_threads_restored")
+def test_how_it_works_names_the_feature_terms_layers_and_weight_from_the_checkpoint(monkeypatch):
+    monkeypatch.setenv("SHOEVAE_CHECKPOINT", str(ROOT / "weights" / "parts.pt"))
+    at = open_app("how_it_works")
+    assert not at.exception and not at.error
+    note = [c.value for c in at.caption if "feature maps" in c.value]
+    assert len(note) == 1 and "times 4" in note[0] and "blocks 0, 4, 10, 12" in note[0], note
 
 
 # ----------------------------------------------------------------------------- Recommend and Latent map
