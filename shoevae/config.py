@@ -110,13 +110,13 @@ PRESETS: dict[str, VAEConfig] = {
     # rate is in shoevae.jobs.PRESET_DEFAULTS (README, Watch it learn).
     "quick": replace(_STYLE, preset="quick", image_size=64, latent_dim=32, channels=(16, 32, 64, 128),
                      kernels=(4,) * 4, strides=(2,) * 4, paddings=(1,) * 4),
-    # The shipped default: the style encoder (so embedding stays as fast), a decoder that upsamples
+    # The default before parts: the style encoder (so embedding stays as fast), a decoder that upsamples
     # and convolves instead of transposed convolutions, and a Gaussian likelihood with a learned shared
     # variance; its recipe (RECIPES) adds the feature-consistency term, on early layers and one deeper
     # layer (block 10: parts rather than edges; README, The shipped model). Shift/scale augmentation
     # (--augment) is left out: it lowered category precision with and without the other changes.
     "sharp": replace(_STYLE, preset="sharp", decoder="upsample", likelihood="gaussian"),
-    # The shipped default since sharp: the same network, trained so that its latent is organised by shoe parts
+    # The shipped default (after sharp): the same network, trained so that its latent is organised by shoe parts
     # rather than by colour and outline. Its recipe leads the feature term with part-level layers (blocks 10
     # and 12, whose maps sort the catalogue by category at 0.97-0.98 against <= 0.89 for blocks 0-4,
     # bench/bench_feature_layers.py) and weighs every layer as much as the pixels (README, The shipped model).
