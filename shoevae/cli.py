@@ -9,11 +9,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from .config import DECODERS, LIKELIHOODS, METRIC, METRICS, TrainConfig
+from .config import DECODERS, LIKELIHOODS, METRIC, METRICS, SHIPPED, TrainConfig
 from .errors import ShoevaeError
 
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
-DEFAULT_CHECKPOINT = "weights/parts.pt"
+DEFAULT_CHECKPOINT = f"weights/{SHIPPED[0]}.pt"
 RUNS = Path("runs")  # where `train` writes when --out is not given (never weights/, which ships)
 TRAIN_DEFAULTS: dict[str, Any] = {"preset": "paper", "epochs": 10, "beta": 1.0, "lr": 1e-3, "cosine": False,
                                   "batch_size": 64, "limit": None, "holdout": 0.1, "minutes": None, "seed": 0,
@@ -102,14 +102,20 @@ def _train_configs(args: argparse.Namespace):
     return model_cfg, tc, Path(args.out) if args.out else Path(args.resume)
 
 
+def _refuse_overwrite(path: Path, force: bool, what: str = "--out") -> None:
+    """Nothing the user made is overwritten without being asked: an existing file needs --force."""
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; pass --force to overwrite it, or choose another {what}")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from .catalogue import load_catalogue
     from .training import train
     model_cfg, tc, out = _train_configs(args)
     resumed = Path(args.resume) if args.resume else None
     same = resumed is not None and out.exists() and resumed.exists() and os.path.samefile(out, resumed)
-    if out.exists() and not same and not args.force:
-        raise UserError(f"{out} already exists; pass --force to overwrite it, or choose another --out")
+    if not same:
+        _refuse_overwrite(out, args.force)
     _check_writable(out, "--out")
     cat = load_catalogue(args.data, 136, progress=True)
     _report_skipped(cat.skipped)
@@ -272,8 +278,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from .checkpoint import make_checkpoint, model_from_checkpoint, read_checkpoint, save_checkpoint
     from .config import TrainConfig
-    if Path(args.out).exists() and not args.force:
-        raise UserError(f"{args.out} exists: choose another output, or add --force to overwrite it")
+    _refuse_overwrite(Path(args.out), args.force, "output")
     _check_writable(args.out, "output")
     ck = read_checkpoint(args.checkpoint)
     slim = make_checkpoint(model_from_checkpoint(ck), TrainConfig.from_dict(ck["train_config"]), optimizer=None,
@@ -285,8 +290,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from .sampling import generate_grid, image_format, save_image
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise UserError(f"{out} exists: choose another --out, or add --force to overwrite it")
+    _refuse_overwrite(out, args.force)
     image_format(out)  # the image type and the place, before the model, photos and mixture are loaded
     _check_writable(out, "--out")
     grid = generate_grid(args.checkpoint, args.n, sampler=args.sampler, temperature=args.temperature,

@@ -101,6 +101,8 @@ _STYLE = VAEConfig(
     activation="leaky_relu",
 )
 
+_SHARP = replace(_STYLE, preset="sharp", decoder="upsample", likelihood="gaussian")
+
 PRESETS: dict[str, VAEConfig] = {
     # The report's network (its Figure 2): 3-6-12-24-30-40, 40x6x6 = 1440 features, ReLU.
     "paper": VAEConfig(),
@@ -115,13 +117,14 @@ PRESETS: dict[str, VAEConfig] = {
     # variance; its recipe (RECIPES) adds the feature-consistency term, on early layers and one deeper
     # layer (block 10: parts rather than edges; README, The shipped model). Shift/scale augmentation
     # (--augment) is left out: it lowered category precision with and without the other changes.
-    "sharp": replace(_STYLE, preset="sharp", decoder="upsample", likelihood="gaussian"),
+    "sharp": _SHARP,
     # The shipped default (after sharp): the same network, trained so that its latent is organised by shoe parts
     # rather than by colour and outline. Its recipe leads the feature term with part-level layers (blocks 10
     # and 12, whose maps sort the catalogue by category at 0.97-0.98 against <= 0.89 for blocks 0-4,
     # bench/bench_feature_layers.py) and weighs every layer as much as the pixels (README, The shipped model).
-    "parts": replace(_STYLE, preset="parts", decoder="upsample", likelihood="gaussian"),
+    "parts": replace(_SHARP, preset="parts"),
 }
+SHIPPED = ("parts", "sharp", "style", "paper")  # the checkpoints in weights/ (<name>.pt), the default first
 
 # Training settings a preset brings with it (TrainConfig fields), under the flags given on the command line.
 RECIPES: dict[str, dict[str, Any]] = {

@@ -22,7 +22,7 @@ import streamlit as st
 
 from ..catalogue import Catalogue, CatalogueError, default_cache_dir, list_sources, load_catalogue
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..config import METRICS
+from ..config import METRICS, SHIPPED
 from ..embedding import cached_embed, rank_dimensions
 from ..evaluate import baselines, evaluate_model
 from ..jobs import JobRegistry, TrainingJob
@@ -58,9 +58,6 @@ def weights_dir() -> Path:
 
 def cache_dir() -> Path:
     return default_cache_dir()
-
-
-SHIPPED = ("parts", "sharp", "style", "paper")  # the checkpoints in weights/, the default first
 
 
 def default_checkpoint() -> Path | None:
