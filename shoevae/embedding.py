@@ -7,20 +7,32 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
+from torch.fx.experimental.optimization import fuse
 
 from . import cache
 from .model import VAE, prepare
+
+
+def mean_encoder(model: VAE) -> nn.Module:
+    """Images -> mu only (no log variance), with batch norm folded into the convolutions (torch.fx's `fuse`,
+    a copy; the model is left as it is): the same mean vectors to float rounding, in fewer passes over memory."""
+    model.eval()
+    net = nn.Sequential(model.encoder, model.fc_mu)
+    if model.cfg.batch_norm:
+        net = fuse(net).to(memory_format=torch.channels_last)  # folded weights come back NCHW
+    return net
 
 
 @torch.inference_mode()
 def embed(model: VAE, images: np.ndarray, batch_size: int = 64,
           progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """uint8 images (N,H,W,3) -> mu (N, latent_dim) float32 (batches of 64 measured fastest on 2 cores)."""
-    model.eval()
+    encoder = mean_encoder(model)
     device = next(model.parameters()).device
     out = np.empty((len(images), model.cfg.latent_dim), dtype=np.float32)
     for i in range(0, len(images), batch_size):
-        mu, _ = model.encode(prepare(images[i:i + batch_size], model.cfg.image_size, device))
+        mu = encoder(prepare(images[i:i + batch_size], model.cfg.image_size, device))
         out[i:i + len(mu)] = mu.float().cpu().numpy()
         if progress:
             progress(min(i + batch_size, len(images)), len(images))

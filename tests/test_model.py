@@ -1,6 +1,7 @@
 """The network matches the report; the loss matches a hand computation."""
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -116,3 +117,25 @@ def test_config_validation_and_round_trip():
         VAEConfig(channels=(1, 2))
     with pytest.raises(ValueError, match="too small"):
         VAE(preset("paper", image_size=20))
+
+
+@pytest.mark.parametrize("name", ["paper", "style"])
+def test_embed_gives_the_encoders_mean_and_leaves_the_model_alone(name):
+    """embed folds batch norm into the convolutions for speed: same mu as model.encode, model untouched."""
+    from shoevae.embedding import embed, mean_encoder
+
+    torch.manual_seed(0)
+    m = VAE(preset(name, image_size=64, latent_dim=8))
+    m.train()
+    for _ in range(3):  # move batch norm's running statistics away from (0, 1), so folding them matters
+        m(torch.rand(4, 3, 64, 64))
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    images = (np.random.default_rng(1).random((5, 64, 64, 3)) * 255).astype(np.uint8)
+    got = embed(m, images, batch_size=2)
+    with torch.no_grad():
+        want, _ = m.encode(prepare(images, 64))
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
+    folded = mean_encoder(m)
+    assert not any(isinstance(layer, nn.BatchNorm2d) for layer in folded.modules())
+    assert any(isinstance(layer, nn.BatchNorm2d) for layer in m.modules()) == (name == "style")
