@@ -63,8 +63,9 @@ def shoevae_step(images: np.ndarray, name: str, device: torch.device = torch.dev
     the photos already on the device as uint8, bfloat16 autocast, channels-last)."""
     torch.manual_seed(0)
     model = VAE(preset(name)).to(device)  # channels-last weights, as VAE builds them
-    tc = TrainConfig(**{k: v for k, v in RECIPES.get(name, {}).items() if k in ("perceptual", "feature_layers", "augment")})
-    features = FeatureLoss(taps=tc.feature_layers).to(device) if tc.perceptual else None
+    tc = TrainConfig(**{k: v for k, v in RECIPES.get(name, {}).items() if k in ("perceptual", "feature_layers", "feature_weights",
+                                                                              "augment")})
+    features = FeatureLoss(taps=tc.feature_layers, weights=tc.feature_weights).to(device) if tc.perceptual else None
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     photos = TrainingPhotos(images, np.arange(len(images)), model.cfg.image_size, device)
     rows, amp = np.arange(len(images)), use_bfloat16(device)

@@ -34,6 +34,7 @@ from shoevae.config import TrainConfig
 from shoevae.embedding import embed
 from shoevae.evaluate import evaluate_model
 from shoevae.features import JUDGE, NETWORKS, ImageNetFeatures, kid
+from shoevae.perceptual import feature_layers_text
 from shoevae.sampling import MixtureSampler
 from shoevae.training import Split
 from shoevae.triplets import agreement, agreement_interval, load_triplets
@@ -45,7 +46,7 @@ def recipe(ckpt: dict) -> str:
     parts = [m["preset"]]
     parts += [m.get("decoder", "transposed")] if m.get("decoder", "transposed") != "transposed" else []
     parts += [m.get("likelihood", "bernoulli")] if m.get("likelihood", "bernoulli") != "bernoulli" else []
-    layers = ",".join(map(str, TrainConfig.from_dict(t).feature_layers))  # older files: the default
+    layers = feature_layers_text(TrainConfig.from_dict(t))  # older files: the default layers
     parts += [f"perceptual {t['perceptual']:g} (layers {layers})"] if t.get("perceptual") else []
     parts += ["augment"] if t.get("augment") else []
     return ", ".join(parts) + f"; {ckpt['epoch']} epochs"

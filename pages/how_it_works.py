@@ -4,6 +4,7 @@ import streamlit as st
 
 from shoevae.architecture import count_parameters, graph_dot, layers, trace
 from shoevae.config import TrainConfig
+from shoevae.perceptual import feature_layers_text
 from shoevae.ui import charts, layout, state
 
 layout.page_header("How it works", "A variational auto-encoder squeezes each photo into a short style vector "
@@ -40,9 +41,9 @@ if cfg.likelihood == "gaussian":
 train_cfg = TrainConfig.from_dict(loaded.meta.get("train_config") or {})
 if train_cfg.perceptual:
     st.caption(f"Training added the same Gaussian term, times {train_cfg.perceptual:g}, on the feature maps of an "
-               "ImageNet network (EfficientNet-Lite0, blocks " + ", ".join(map(str, train_cfg.feature_layers)) +
-               "; the first see edges and textures, blocks 10 and up shoe parts), averaged over the blocks: the "
-               "drawing must also match the photo's edges, textures and parts.")
+               f"ImageNet network (EfficientNet-Lite0, blocks {feature_layers_text(train_cfg)}; the first see edges "
+               "and textures, blocks 10 and up shoe parts), averaged over the blocks: the drawing must also match "
+               "the photo's edges, textures and parts.")
 history = loaded.meta.get("history") or []
 last = f" After its last epoch: BCE {history[-1]['bce']:,.0f}, KL {history[-1]['kl']:,.0f} per image." if history else ""
 st.markdown(f"This checkpoint was trained with **β = {beta:g}**.{last} BCE pulls towards faithful drawings; KL "

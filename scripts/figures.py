@@ -29,6 +29,7 @@ from shoevae.catalogue import holdout_mask, load_catalogue
 from shoevae.checkpoint import load_checkpoint
 from shoevae.config import METRICS, TrainConfig
 from shoevae.evaluate import HOLDOUT, baselines, evaluate_model
+from shoevae.perceptual import feature_layers_text
 from shoevae.projection import project
 from shoevae.recommend import Recommender
 from shoevae.training import SPLIT_SEED
@@ -111,7 +112,7 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
     """weights/<name>.md beside the checkpoint: data, preset, schedule, time and metrics (and `quality`: its
     row of bench/bench_presets.py's JSON, when given; `how`: a line on how it was made)."""
     tc, mc, data, last = ck["train_config"], ck["model_config"], ck["data"], ck["history"][-1]
-    layers = ",".join(map(str, TrainConfig.from_dict(tc).feature_layers))  # older files: the default
+    layers = feature_layers_text(TrainConfig.from_dict(tc))  # older files: the default layers
     extras = ([f"feature term {tc['perceptual']:g} (EfficientNet-Lite0 blocks {layers}, training only)"]
               if tc.get("perceptual") else [])
     extras += ["shift/scale augmentation"] if tc.get("augment") else []

@@ -18,7 +18,8 @@ RUNS = Path("runs")  # where `train` writes when --out is not given (never weigh
 TRAIN_DEFAULTS: dict[str, Any] = {"preset": "paper", "epochs": 10, "beta": 1.0, "lr": 1e-3, "cosine": False,
                                   "batch_size": 64, "limit": None, "holdout": 0.1, "minutes": None, "seed": 0,
                                   "latent_dim": None, "image_size": None, "decoder": None, "likelihood": None,
-                                  "perceptual": 0.0, "augment": False, "feature_layers": TrainConfig.feature_layers}
+                                  "perceptual": 0.0, "augment": False, "feature_layers": TrainConfig.feature_layers,
+                                  "feature_weights": None}
 FLAG = {"time_limit": "--minutes"}  # config field -> the flag that sets it, where the names differ
 
 
@@ -78,6 +79,8 @@ def _train_configs(args: argparse.Namespace):
     if args.resume is None:
         name = given.get("preset", TRAIN_DEFAULTS["preset"])
         settings = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k != "minutes"}, **RECIPES.get(name, {}), **given}
+        if "feature_layers" in given and "feature_weights" not in given:
+            settings["feature_weights"] = None  # the recipe's shares belong to the recipe's layers
         model_cfg = preset(settings["preset"], **{k: settings[k] for k in model_keys[1:] if settings[k] is not None})
         tc = TrainConfig(**{k: v for k, v in settings.items() if k not in model_keys})
         out = Path(args.out) if args.out else RUNS / f"{model_cfg.preset}.pt"
@@ -334,6 +337,17 @@ def _layers(text: str) -> tuple[int, ...]:
     return blocks
 
 
+def _shares(text: str) -> tuple[float, ...]:
+    """An argparse type: comma-separated weights >= 0, one per feature layer."""
+    try:
+        shares = tuple(float(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of numbers like 1,1,2,2") from None
+    if not all(w >= 0 and w < float("inf") for w in shares) or sum(shares) <= 0:
+        raise argparse.ArgumentTypeError(f"weights are numbers >= 0, not all 0, not {text}")
+    return shares
+
+
 def _number(kind: type, low: float, *, above: bool = False) -> Callable[[str], Any]:
     """An argparse type: `kind` (int or float) >= low (> low with `above`)."""
     def parse(text: str) -> Any:
@@ -384,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--feature-layers", type=_layers, default=None,
                    help="EfficientNet-Lite0 blocks the feature term compares, e.g. 0,2,4,10 "
                         "(default 0,2,4; sharp: 0,2,4,10; parts: 0,4,10,12)")
+    t.add_argument("--feature-weights", type=_shares, default=None,
+                   help="each feature layer's share of the feature term, in --feature-layers' order, e.g. 1,1,2,2 "
+                        "(default equal shares)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="encode slightly shifted and scaled copies of the photos (default off)")
     t.add_argument("--lr", type=_number(float, 0, above=True), default=None, help="learning rate (default 0.001)")

@@ -155,6 +155,7 @@ class TrainConfig:
     holdout: float = 0.1  # share of images held out by a seeded hash of their ids, never trained on
     perceptual: float = 0.0  # weight of the feature-consistency term (shoevae.perceptual; 0: none)
     feature_layers: tuple[int, ...] = (0, 2, 4)  # EfficientNet-Lite0 blocks the feature term compares (0..15)
+    feature_weights: tuple[float, ...] | None = None  # each layer's share of the feature term (None: equal)
     augment: bool = False  # encode a slightly shifted and scaled copy of each photo, reconstruct the photo
 
     def __post_init__(self) -> None:
@@ -174,6 +175,14 @@ class TrainConfig:
         _check(self.feature_layers, "feature_layers", "a non-empty list of block numbers 0..15",
                isinstance(self.feature_layers, tuple) and len(self.feature_layers) > 0
                and all(_is_int(b) and 0 <= b <= 15 for b in self.feature_layers))
+        if self.feature_weights is not None:
+            _check(self.feature_weights, "feature_weights",
+                   f"one number >= 0 per feature layer ({len(self.feature_layers)}), not all 0",
+                   isinstance(self.feature_weights, tuple) and len(self.feature_weights) == len(self.feature_layers)
+                   and all(_is_num(w) and w >= 0 and math.isfinite(w) for w in self.feature_weights)
+                   and sum(self.feature_weights) > 0)
+            _check(self.feature_layers, "feature_layers", "distinct blocks when each has its own weight",
+                   len(set(self.feature_layers)) == len(self.feature_layers))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

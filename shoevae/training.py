@@ -266,7 +266,7 @@ def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: s
         optimizer.load_state_dict(optimizer_state)
 
     photos = TrainingPhotos(catalogue.images, train_rows, model.cfg.image_size, device)
-    features = FeatureLoss(taps=tc.feature_layers).to(device) if tc.perceptual > 0 else None
+    features = FeatureLoss(taps=tc.feature_layers, weights=tc.feature_weights).to(device) if tc.perceptual > 0 else None
     amp = use_bfloat16(device) if amp is None else amp
     batches = math.ceil(len(train_rows) / tc.batch_size)
     bar = _bar(progress_bar, tc.epochs, len(history), batches)

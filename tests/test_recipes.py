@@ -170,6 +170,44 @@ def test_the_feature_term_compares_the_layers_asked_for():
         TrainConfig(feature_layers=(0, 16))
 
 
+def test_each_feature_layer_can_have_its_own_share_of_the_term():
+    """feature_weights are shares, in the order the layers were given: (1, 0) is the first layer alone, (3, 1) a
+    3:1 mix of the two layers' terms; equal shares are the plain mean. Bad shares are refused by name."""
+    from shoevae.perceptual import FeatureLoss, load_lite0
+    net = load_lite0()
+    x, y = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).split(1)
+    edge, part = FeatureLoss(net, taps=(0,))(x, y).item(), FeatureLoss(net, taps=(10,))(x, y).item()
+    assert edge != pytest.approx(part)
+    assert FeatureLoss(net, taps=(10, 0), weights=(1, 0))(x, y).item() == pytest.approx(part)
+    assert FeatureLoss(net, taps=(10, 0), weights=(0, 2))(x, y).item() == pytest.approx(edge)
+    assert FeatureLoss(net, taps=(0, 10), weights=(3, 1))(x, y).item() == pytest.approx(0.75 * edge + 0.25 * part)
+    assert FeatureLoss(net, taps=(0, 10))(x, y).item() == pytest.approx((edge + part) / 2)
+    for bad in [(1.0,), (1.0, -1.0), (0.0, 0.0), (1.0, math.nan)]:
+        with pytest.raises(ConfigError, match="feature_weights"):
+            TrainConfig(feature_layers=(0, 10), feature_weights=bad)
+    with pytest.raises(ConfigError, match="distinct"):
+        TrainConfig(feature_layers=(0, 0), feature_weights=(1.0, 2.0))
+    tc = TrainConfig(feature_layers=(0, 10), feature_weights=(1.0, 2.0))
+    assert TrainConfig.from_dict(tc.to_dict()) == tc  # stored in checkpoints, read back the same
+    assert TrainConfig.from_dict({"feature_layers": [0, 10]}).feature_weights is None  # older files: equal shares
+
+
+def test_the_cli_takes_feature_weights_and_drops_a_recipes_shares_with_other_layers(monkeypatch, capsys):
+    from shoevae import cli
+    shares = tuple(float(i + 1) for i in range(len(RECIPES["parts"]["feature_layers"])))
+    monkeypatch.setitem(RECIPES, "parts", {**RECIPES["parts"], "feature_weights": shares})
+
+    def configs(*flags: str):
+        args = cli.build_parser().parse_args(["train", "--preset", "parts", *flags])
+        return cli._train_configs(args)[1]
+    assert configs().feature_weights == shares
+    assert configs("--feature-layers", "0,10").feature_weights is None  # the recipe's shares were for its layers
+    assert configs("--feature-layers", "0,10", "--feature-weights", "1,3").feature_weights == (1.0, 3.0)
+    with pytest.raises(SystemExit):
+        configs("--feature-weights", "1,x")
+    assert "is not a list of numbers" in capsys.readouterr().err
+
+
 def test_the_network_drawing_shows_the_upsampling_decoder_on_the_decoder_side():
     from shoevae.architecture import graph_dot
     dot = graph_dot(VAE(preset("sharp")))

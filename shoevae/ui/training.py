@@ -83,7 +83,8 @@ def train_config(settings: dict[str, Any]) -> TrainConfig:
     return TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
                        beta=settings["beta"], limit=settings["limit"], cosine=settings.get("cosine", False),
                        time_limit=settings.get("time_limit"), perceptual=weight,
-                       augment=settings.get("augment", False), feature_layers=layers)
+                       augment=settings.get("augment", False), feature_layers=layers,
+                       feature_weights=recipe.get("feature_weights"))
 
 
 def start_training(settings: dict[str, Any], cat: Catalogue) -> TrainingJob:
