@@ -40,10 +40,11 @@ if cfg.likelihood == "gaussian":
                "(σ-VAE, Rybkin et al. 2021): the drawing term weighs itself against KL as the drawings improve.")
 train_cfg = TrainConfig.from_dict(loaded.meta.get("train_config") or {})
 if train_cfg.perceptual:
+    mixed = "weighed by those shares" if train_cfg.feature_weights else "averaged over the blocks"
     st.caption(f"Training added the same Gaussian term, times {train_cfg.perceptual:g}, on the feature maps of an "
                f"ImageNet network (EfficientNet-Lite0, blocks {feature_layers_text(train_cfg)}; the first see edges "
-               "and textures, blocks 10 and up shoe parts), averaged over the blocks: the drawing must also match "
-               "the photo's edges, textures and parts.")
+               f"and textures, blocks 10 and up shoe parts), {mixed}: "
+               "the drawing must also match the photo's edges, textures and parts.")
 history = loaded.meta.get("history") or []
 last = f" After its last epoch: BCE {history[-1]['bce']:,.0f}, KL {history[-1]['kl']:,.0f} per image." if history else ""
 st.markdown(f"This checkpoint was trained with **β = {beta:g}**.{last} BCE pulls towards faithful drawings; KL "

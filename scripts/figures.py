@@ -101,10 +101,10 @@ def metrics_table(rows: dict[str, dict[str, float]]) -> str:
 
 
 # How a shipped file was made, where its own fields do not say it all.
-HOW_MADE = {"parts": "trained as `python -m shoevae train --data ../shared/data/zappos --preset sharp --feature-layers "
-                     "0,4,10,12 --perceptual 4 --minutes 29`, the `parts` recipe before it had a name; the preset name "
-                     "stored in the file was then set to `parts` (the network is the same as sharp's), and the file "
-                     "exported. `--preset parts --minutes 29` trains the same recipe"}
+HOW_MADE = {"parts": "trained as `python -m shoevae train --data ../shared/data/zappos --preset parts --feature-weights "
+                     "1,1,2,2 --perceptual 6 --minutes 29`, before those shares and that weight became the `parts` "
+                     "recipe (until then: equal shares, weight 4), and exported. `--preset parts --minutes 29` now "
+                     "trains the same recipe"}
 
 
 def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],

@@ -394,13 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
                    help="bernoulli: the report's BCE; gaussian: learned shared variance (sigma-VAE)")
     t.add_argument("--perceptual", type=_number(float, 0), default=None,
-                   help="weight of the EfficientNet-Lite0 feature-consistency term (default 0: none; sharp 1, parts 4)")
+                   help="weight of the EfficientNet-Lite0 feature-consistency term (default 0: none; sharp 1, parts 6)")
     t.add_argument("--feature-layers", type=_layers, default=None,
                    help="EfficientNet-Lite0 blocks the feature term compares, e.g. 0,2,4,10 "
                         "(default 0,2,4; sharp: 0,2,4,10; parts: 0,4,10,12)")
     t.add_argument("--feature-weights", type=_shares, default=None,
                    help="each feature layer's share of the feature term, in --feature-layers' order, e.g. 1,1,2,2 "
-                        "(default equal shares)")
+                        "(default equal shares; parts: 1,1,2,2)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="encode slightly shifted and scaled copies of the photos (default off)")
     t.add_argument("--lr", type=_number(float, 0, above=True), default=None, help="learning rate (default 0.001)")

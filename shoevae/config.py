@@ -121,7 +121,9 @@ PRESETS: dict[str, VAEConfig] = {
     # The shipped default (after sharp): the same network, trained so that its latent is organised by shoe parts
     # rather than by colour and outline. Its recipe leads the feature term with part-level layers (blocks 10
     # and 12, whose maps sort the catalogue by category at 0.97-0.98 against <= 0.89 for blocks 0-4,
-    # bench/bench_feature_layers.py) and weighs every layer as much as the pixels (README, The shipped model).
+    # bench/bench_feature_layers.py): they pull twice as hard as the pixels, while the edge and texture layers
+    # (blocks 0 and 4), which keep the drawings' colours and outlines, pull as hard as the pixels (README,
+    # The shipped model).
     "parts": replace(_SHARP, preset="parts"),
 }
 SHIPPED = ("parts", "sharp", "style", "paper")  # the checkpoints in weights/ (<name>.pt), the default first
@@ -129,7 +131,9 @@ SHIPPED = ("parts", "sharp", "style", "paper")  # the checkpoints in weights/ (<
 # Training settings a preset brings with it (TrainConfig fields), under the flags given on the command line.
 RECIPES: dict[str, dict[str, Any]] = {
     "sharp": {"perceptual": 1.0, "feature_layers": (0, 2, 4, 10), "epochs": 15, "cosine": True},
-    "parts": {"perceptual": 4.0, "feature_layers": (0, 4, 10, 12), "epochs": 15, "cosine": True},
+    # weight 6 shared 1:1:2:2 over the four layers: each tap's weight is 1, 1, 2, 2 times the pixels'
+    "parts": {"perceptual": 6.0, "feature_layers": (0, 4, 10, 12), "feature_weights": (1.0, 1.0, 2.0, 2.0),
+              "epochs": 15, "cosine": True},
 }
 
 

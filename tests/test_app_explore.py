@@ -155,7 +155,8 @@ def test_how_it_works_names_the_feature_terms_layers_and_weight_from_the_checkpo
     at = open_app("how_it_works")
     assert not at.exception and not at.error
     note = [c.value for c in at.caption if "feature maps" in c.value]
-    assert len(note) == 1 and "times 4" in note[0] and "blocks 0, 4, 10, 12" in note[0], note
+    assert len(note) == 1 and "times 6" in note[0] and "blocks 0, 4, 10, 12 (shares 1:1:2:2)" in note[0], note
+    assert "weighed by those shares" in note[0]
 
 
 # ----------------------------------------------------------------------------- Recommend and Latent map

@@ -155,4 +155,5 @@ def test_the_train_page_trains_a_preset_with_its_recipes_feature_layers():
     assert style.feature_layers == TrainConfig.feature_layers and style.perceptual == 1.0  # the toggle, weight 1
     parts = train_config({**form, "preset": "parts"})
     assert parts.perceptual == RECIPES["parts"]["perceptual"] and parts.feature_layers == RECIPES["parts"]["feature_layers"]
+    assert parts.feature_weights == RECIPES["parts"]["feature_weights"] and sharp.feature_weights is None
     assert train_config({**form, "preset": "parts", "perceptual": False}).perceptual == 0

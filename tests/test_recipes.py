@@ -37,12 +37,16 @@ def test_sharp_keeps_the_style_encoder_so_embedding_costs_the_same():
 
 def test_parts_is_sharp_with_its_feature_term_led_by_part_layers():
     """Same network as sharp (so the shipped file loads and embeds at the same cost); only the recipe differs:
-    part-level layers (block 10 and deeper) among the taps, and every tap weighing as much as the pixels."""
+    part-level layers (block 10 and deeper) among the taps, each pulling harder than the pixels, and no tap
+    weaker than the pixels (the edge layers keep the drawings' colours)."""
     assert preset("parts") == preset("sharp", preset="parts")
-    parts = RECIPES["parts"]
-    assert any(b >= 10 for b in parts["feature_layers"])
-    assert parts["perceptual"] == len(parts["feature_layers"]) > RECIPES["sharp"]["perceptual"]  # taps are averaged
-    TrainConfig(**parts)  # a valid training config
+    tc = TrainConfig(**RECIPES["parts"])  # a valid training config
+    shares = tc.feature_weights or (1.0,) * len(tc.feature_layers)
+    per_tap = {b: tc.perceptual * w / sum(shares) for b, w in zip(tc.feature_layers, shares)}  # x the pixels' pull
+    assert any(b >= 10 for b in per_tap) and all(w > 1 for b, w in per_tap.items() if b >= 10)
+    assert min(per_tap.values()) >= 1 and per_tap[0] >= 1
+    sharp = RECIPES["sharp"]
+    assert all(w > sharp["perceptual"] / len(sharp["feature_layers"]) for w in per_tap.values())
 
 
 def test_the_shipped_default_checkpoint_holds_the_parts_recipe():
@@ -52,8 +56,9 @@ def test_the_shipped_default_checkpoint_holds_the_parts_recipe():
     _, ck = load_checkpoint(Path(__file__).resolve().parents[1] / DEFAULT_CHECKPOINT)
     assert ck["model_config"]["preset"] == SHIPPED[0] == "parts"
     tc = TrainConfig.from_dict(ck["train_config"])
-    assert (tc.perceptual, tc.feature_layers, tc.augment) == (RECIPES["parts"]["perceptual"],
-                                                              RECIPES["parts"]["feature_layers"], False)
+    parts = RECIPES["parts"]
+    assert (tc.perceptual, tc.feature_layers, tc.feature_weights, tc.augment) == (
+        parts["perceptual"], parts["feature_layers"], parts["feature_weights"], False)
 
 
 def test_unknown_decoder_or_likelihood_is_refused():

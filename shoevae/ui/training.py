@@ -27,7 +27,7 @@ DEFAULT_PRESET = "quick"  # see PRESET_DEFAULTS: recognisable shoes within a min
 PRESET_HELP = ("quick (default): 64 px, learns shoe shapes and colours in about a minute. paper: the report's "
                "small net at 136 px. style: a wider net. sharp: the style encoder with an upsampling decoder, a "
                "Gaussian likelihood and the feature term. parts: the shipped default, sharp with the feature term "
-               "led by part-level layers, each weighing as much as the pixels (slowest).")
+               "led by part-level layers, which pull twice as hard as the pixels (slowest).")
 
 
 def _apply_preset_defaults() -> None:
