@@ -4,7 +4,7 @@ import streamlit as st
 
 from shoevae.architecture import count_parameters, graph_dot, layers, trace
 from shoevae.config import TrainConfig
-from shoevae.perceptual import feature_layers_text
+from shoevae.perceptual import feature_layers_text, unequal_shares
 from shoevae.ui import charts, layout, state
 
 layout.page_header("How it works", "A variational auto-encoder squeezes each photo into a short style vector "
@@ -40,7 +40,7 @@ if cfg.likelihood == "gaussian":
                "(σ-VAE, Rybkin et al. 2021): the drawing term weighs itself against KL as the drawings improve.")
 train_cfg = TrainConfig.from_dict(loaded.meta.get("train_config") or {})
 if train_cfg.perceptual:
-    mixed = "weighed by those shares" if train_cfg.feature_weights else "averaged over the blocks"
+    mixed = "averaged over the blocks" if unequal_shares(train_cfg) is None else "weighed by those shares"
     st.caption(f"Training added the same Gaussian term, times {train_cfg.perceptual:g}, on the feature maps of an "
                f"ImageNet network (EfficientNet-Lite0, blocks {feature_layers_text(train_cfg)}; the first see edges "
                f"and textures, blocks 10 and up shoe parts), {mixed}: "

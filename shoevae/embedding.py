@@ -16,7 +16,8 @@ from .model import VAE, prepare
 
 def mean_encoder(model: VAE) -> nn.Module:
     """Images -> mu only (no log variance), with batch norm folded into the convolutions (torch.fx's `fuse`,
-    a copy; the model is left as it is): the same mean vectors to float rounding, in fewer passes over memory."""
+    on a copy: the model's weights stay as they are; it is put in eval mode): the same mean vectors to float
+    rounding, in fewer passes over memory."""
     model.eval()
     net = nn.Sequential(model.encoder, model.fc_mu)
     if model.cfg.batch_norm:

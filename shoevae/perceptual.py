@@ -95,13 +95,17 @@ class FeatureLoss(nn.Module):
         return (torch.stack(terms) * self.shares).sum()
 
 
+def unequal_shares(tc: TrainConfig) -> tuple[float, ...] | None:
+    """The feature layers' shares when they differ; None when every layer weighs the same (the plain mean)."""
+    weights = tc.feature_weights
+    return None if weights is None or len(set(weights)) == 1 else weights
+
+
 def feature_layers_text(tc: TrainConfig) -> str:
     """The feature term's blocks, with their shares when they are not equal: "0, 4, 10, 12 (shares 1:1:2:2)"."""
     blocks = ", ".join(map(str, tc.feature_layers))
-    weights = tc.feature_weights
-    if weights is None or len(set(weights)) == 1:
-        return blocks
-    return f"{blocks} (shares {':'.join(f'{w:g}' for w in weights)})"
+    shares = unequal_shares(tc)
+    return blocks if shares is None else f"{blocks} (shares {':'.join(f'{w:g}' for w in shares)})"
 
 
 def shift_and_scale(x: torch.Tensor, shift: float = 0.05, scale: float = 0.08,

@@ -187,6 +187,7 @@ def test_each_feature_layer_can_have_its_own_share_of_the_term():
     assert FeatureLoss(net, taps=(10, 0), weights=(0, 2))(x, y).item() == pytest.approx(edge)
     assert FeatureLoss(net, taps=(0, 10), weights=(3, 1))(x, y).item() == pytest.approx(0.75 * edge + 0.25 * part)
     assert FeatureLoss(net, taps=(0, 10))(x, y).item() == pytest.approx((edge + part) / 2)
+    assert FeatureLoss(net, taps=(0, 10), weights=(2, 2))(x, y).item() == pytest.approx((edge + part) / 2)
     with pytest.raises(ConfigError, match="one per layer"):
         FeatureLoss(net, taps=(0, 10), weights=(1.0,))
     for bad in [(1.0,), (1.0, -1.0), (0.0, 0.0), (1.0, math.nan)]:
@@ -197,6 +198,11 @@ def test_each_feature_layer_can_have_its_own_share_of_the_term():
     tc = TrainConfig(feature_layers=(0, 10), feature_weights=(1.0, 2.0))
     assert TrainConfig.from_dict(tc.to_dict()) == tc  # stored in checkpoints, read back the same
     assert TrainConfig.from_dict({"feature_layers": [0, 10]}).feature_weights is None  # older files: equal shares
+    from shoevae.perceptual import feature_layers_text, unequal_shares
+    assert feature_layers_text(tc) == "0, 10 (shares 1:2)" and unequal_shares(tc) == (1.0, 2.0)
+    equal = TrainConfig(feature_layers=(0, 10), feature_weights=(3.0, 3.0))  # the same term as no shares at all
+    assert feature_layers_text(equal) == feature_layers_text(TrainConfig(feature_layers=(0, 10))) == "0, 10"
+    assert unequal_shares(equal) is None
 
 
 def test_the_cli_takes_feature_weights_and_drops_a_recipes_shares_with_other_layers(monkeypatch, capsys):
