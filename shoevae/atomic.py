@@ -34,7 +34,7 @@ class DiskFullError(ShoevaeError, OSError):
     """No space left (or over quota) while writing: the target is as it was, no temporary file is left."""
 
     def __init__(self, error: OSError, path: str | os.PathLike) -> None:
-        super().__init__(error.errno, error.strerror)
+        super().__init__(error.errno or errno.ENOSPC, error.strerror or os.strerror(errno.ENOSPC))
         self.filename = str(path)
         self.message = f"no space left on {device_of(path)} writing {path}; nothing lost (free some space and run it again)"
 
@@ -202,10 +202,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         commit_temp(tmp, path)
     except BaseException as e:
+        full = _disk_full(e, tmp)  # asked before the temporary file frees its space
         discard_temp(tmp)
-        if isinstance(e, OSError) and e.errno in FULL and not isinstance(e, DiskFullError):
+        if full:
             raise DiskFullError(e, path) from None
         raise
+
+
+def _disk_full(error: BaseException, tmp: Path) -> bool:
+    """Whether a write failed for want of space: ENOSPC/EDQUOT, or an error without errno (numpy's short
+    write, "N requested and M written") on a file system with no free block left."""
+    if not isinstance(error, OSError) or isinstance(error, DiskFullError):
+        return False
+    if error.errno is None:
+        with contextlib.suppress(OSError):
+            return os.statvfs(tmp.parent).f_bavail == 0
+    return error.errno in FULL
 
 
 @contextlib.contextmanager

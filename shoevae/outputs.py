@@ -162,8 +162,9 @@ def _take(lock: Path, path: Path, what: str) -> int | None:
         if is_named(fd, lock):
             break
         os.close(fd)  # its holder finished and removed it between our open and lock: take a fresh one
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    with contextlib.suppress(OSError):  # only for the message of a run refused (a full disk may refuse it)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
     return fd
 
 
