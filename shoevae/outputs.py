@@ -22,7 +22,7 @@ from .errors import ShoevaeError
 
 Target = str | os.PathLike
 
-_held: dict[str, list[int]] = {}  # resolved target -> [holding thread, depth], in this process
+_held: dict[str, int] = {}  # resolved target -> the thread holding it, in this process
 _held_lock = threading.Lock()
 
 
@@ -110,19 +110,16 @@ def hold(target: Target, what: str = "--out") -> Iterator[Path]:
     key, me = os.path.realpath(path), threading.get_ident()
     with _held_lock:
         owner = _held.get(key)
-        if owner is not None and owner[0] != me:
-            raise OutputError(f"{path} is being written by another run in this program; choose another {what}")
-        if owner is not None:
-            owner[1] += 1
-    if owner is not None:
-        try:
-            yield path
-        finally:
-            with _held_lock:
-                owner[1] -= 1
+    if owner is not None and owner != me:
+        raise OutputError(f"{path} is being written by another run in this program; choose another {what}")
+    if owner == me:  # held further up this thread's stack (the CLI holds it, then train() asks again)
+        yield path
         return
     made = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot write {what} {path} ({e.strerror or e})") from None
     lock = path.parent / f".{path.name}.lock"
     try:
         fd = _take(lock, path, what)
@@ -130,7 +127,7 @@ def hold(target: Target, what: str = "--out") -> Iterator[Path]:
         _remove_empty(made)
         raise
     with _held_lock:
-        _held[key] = [me, 1]
+        _held[key] = me
     try:
         yield path
     finally:
@@ -146,7 +143,10 @@ def hold(target: Target, what: str = "--out") -> Iterator[Path]:
 def _take(lock: Path, path: Path, what: str) -> int | None:
     """The locked descriptor of `lock`, with this process's id in it; None where the file system has no locks."""
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            raise OutputError(f"cannot write {what} {path} ({e.strerror or e})") from None
         try:
             if not flock(fd, wait=False):
                 raise OutputError(f"{path} is being written by another run{_holder(lock)}; wait for it to finish "
