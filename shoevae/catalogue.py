@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import cache
-from .atomic import commit_temp, new_temp_beside
+from .atomic import commit_temp, discard_temp, new_temp_beside
 from .cache import default_cache_dir
 from .errors import ShoevaeError, UnknownItemError
 
@@ -516,7 +516,7 @@ def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str
     except BaseException:
         if tmp is not None:
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                discard_temp(tmp)
         raise
 
     meta = {"ids": ids, "paths": kept_paths, "categories": cats, "skipped": skipped}
@@ -535,7 +535,7 @@ def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str
             cache.discard(entry)
     else:  # a temporary file of our own
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            discard_temp(tmp)
     return Catalogue(ids, kept_paths, cats, images, str(root), skipped)
 
 
@@ -556,7 +556,7 @@ def _decode_file(entry: cache.Entry, shape: tuple[int, ...], use_cache: bool) ->
         except OSError as e:
             if tmp is not None:
                 with contextlib.suppress(OSError):
-                    tmp.unlink()
+                    discard_temp(tmp)
             cache.report_failure("catalogue", entry.directory, e)
     tmp = None
     try:

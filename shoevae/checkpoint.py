@@ -63,8 +63,10 @@ def make_checkpoint(model: VAE, train_cfg: TrainConfig, *, optimizer: torch.opti
 def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write atomically: a crash mid-write leaves the previous file intact."""
     path = Path(path)
+    buffer = io.BytesIO()  # serialised first: the disk sees plain writes (a full disk is an OSError, not torch's)
+    torch.save(ckpt, buffer)
     with atomic_write(path) as f:
-        torch.save(ckpt, f)
+        f.write(buffer.getbuffer())
     return path
 
 
@@ -142,8 +144,30 @@ def read_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, name: str |
     if version > VERSION:
         raise CheckpointError(f"{name} was written by a newer shoevae (format version {version}, this one reads "
                               f"{VERSION}); update shoevae")
+    _check_parts(ckpt, name)
     _check_finite(ckpt, name)
     return ckpt
+
+
+PARTS = {"model_config": dict, "model_state": dict, "train_config": dict, "history": list, "data": dict,
+         "train_seconds": (int, float)}  # what every command may read from a checkpoint
+
+
+def _check_parts(ckpt: dict[str, Any], name: str) -> None:
+    """Refuse a checkpoint lacking a part shoevae writes, or holding something else there, by name."""
+    for key, kind in PARTS.items():
+        if key not in ckpt:
+            raise CheckpointError(f"{name} is incomplete: it has no {key}; it was not written by shoevae "
+                                  "`train` or `export`, or was edited")
+        if not isinstance(ckpt[key], kind) or isinstance(ckpt[key], bool):
+            raise CheckpointError(f"{name} has an unreadable {key} (a {type(ckpt[key]).__name__}); it was not "
+                                  "written by shoevae `train` or `export`, or was edited")
+    if not all(isinstance(row, dict) for row in ckpt["history"]):
+        raise CheckpointError(f"{name} has an unreadable history (rows that are not records of an epoch)")
+    try:
+        TrainConfig.from_dict(ckpt["train_config"])
+    except (TypeError, ValueError) as e:  # ConfigError is a ValueError
+        raise CheckpointError(f"{name} has an unusable train_config ({' '.join(str(e).split())})") from None
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cpu") -> VAE:

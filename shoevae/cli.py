@@ -5,12 +5,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 from .config import DECODERS, LIKELIHOODS, METRIC, METRICS, SHIPPED, TrainConfig
 from .errors import ShoevaeError
+from .outputs import check_output, hold, refuse_existing
 
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
 DEFAULT_CHECKPOINT = f"weights/{SHIPPED[0]}.pt"
@@ -31,31 +31,14 @@ def _flag(field: str) -> str:
     return FLAG.get(field, "--" + field.replace("_", "-"))
 
 
-def _check_writable(path: str | os.PathLike, what: str) -> Path:
-    """Refuse, before any work, an output that cannot be written. Creates nothing: missing folders are
-    made when the result is written, so the nearest existing one must be a writable folder."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{what} {path} is a folder; give a file name")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise UserError(f"cannot write {what} {path} ({folder} is a file, not a folder)")
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise UserError(f"cannot write {what} {path} ({e.strerror or e})") from None
-    return path
-
-
 def _load(args: argparse.Namespace):
     """(catalogue, model, checkpoint dict) for --data and --checkpoint; the checkpoint first (it is quick)."""
     from .catalogue import load_catalogue
     from .checkpoint import load_checkpoint
     model, ckpt = load_checkpoint(args.checkpoint)
-    return load_catalogue(args.data, max(model.cfg.image_size, 136), progress=True), model, ckpt
+    cat = load_catalogue(args.data, max(model.cfg.image_size, 136), progress=True)
+    _count_skipped(cat)
+    return cat, model, ckpt
 
 
 def _embeddings(model, cat, fingerprint: str | None = None):
@@ -105,24 +88,18 @@ def _train_configs(args: argparse.Namespace):
     return model_cfg, tc, Path(args.out) if args.out else Path(args.resume)
 
 
-def _refuse_overwrite(path: Path, force: bool, what: str = "--out") -> None:
-    """Nothing the user made is overwritten without being asked: an existing file needs --force."""
-    if path.exists() and not force:
-        raise UserError(f"{path} already exists; pass --force to overwrite it, or choose another {what}")
-
-
 def cmd_train(args: argparse.Namespace) -> None:
     from .catalogue import load_catalogue
     from .training import train
     model_cfg, tc, out = _train_configs(args)
     resumed = Path(args.resume) if args.resume else None
     same = resumed is not None and out.exists() and resumed.exists() and os.path.samefile(out, resumed)
-    if not same:
-        _refuse_overwrite(out, args.force)
-    _check_writable(out, "--out")
-    cat = load_catalogue(args.data, 136, progress=True)
-    _report_skipped(cat.skipped)
-    ckpt = train(model_cfg, tc, cat, out=out, resume=args.resume, progress_bar=True)
+    check_output(args.out or out, "--out", force=args.force or same, photos=[args.data], training=True)
+    with hold(out):  # a second run with this --out is refused until this one ends
+        refuse_existing(out, args.force or same)  # made by a run that ended since the check
+        cat = load_catalogue(args.data, 136, progress=True)
+        _report_skipped(cat.skipped)
+        ckpt = train(model_cfg, tc, cat, out=out, resume=args.resume, progress_bar=True)
     last = ckpt["history"][-1]
     stopped = " (stopped at the time limit)" if last["epoch"] < tc.epochs else ""
     print(f"epoch {last['epoch']}: bce {last['bce']:.1f}  kl {last['kl']:.1f}  -> {out}{stopped}")
@@ -132,8 +109,9 @@ def cmd_embed(args: argparse.Namespace) -> None:
     import numpy as np
 
     from .atomic import atomic_write
-    out = _check_writable(args.out, "--out")
-    ids_out = _check_writable(out.with_suffix(".ids.json"), "--out")
+    given = {"force": args.force, "reads": [args.checkpoint], "photos": [args.data]}
+    out = check_output(args.out, "--out", **given)
+    ids_out = check_output(out.with_suffix(".ids.json"), "--out", **given)
     cat, model, _ = _load(args)
     emb = _embeddings(model, cat)
     with atomic_write(out) as f:
@@ -177,6 +155,7 @@ def _recommend_from_cache(args: argparse.Namespace) -> bool:
         return False
     cat = load_catalogue(args.data, max(image_size, 136), progress=True)
     row = cat.index_of(args.item)  # UnknownItemError, as on the full path
+    _count_skipped(cat)
     entry = cache.embeddings_entry(alias.directory, fingerprint, cat.images.shape[1:], cat.ids)  # as cached_embed
     emb = cache.read_array(entry, shape=(len(cat.ids), latent_dim), dtype=np.float32)
     if emb is None:
@@ -217,6 +196,7 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     cat = load_catalogue(args.data, size, progress=True)
     if args.item:
         cat.index_of(args.item)  # UnknownItemError before embedding
+    _count_skipped(cat)
     fingerprint = model_fingerprint(model)  # once: it keys the embeddings and the alias
     rec = Recommender(model, cat, _embeddings(model, cat, fingerprint), metric=args.metric)
     if args.item:
@@ -232,7 +212,7 @@ def cmd_recommend_all(args: argparse.Namespace) -> None:
     if args.item or args.image or not args.out:
         raise UserError("--all takes no item id or --image, and needs --out FILE.csv or FILE.json")
     format_of(args.out)  # a wrong suffix or an unwritable place is refused before anything is loaded
-    _check_writable(args.out, "--out")
+    check_output(args.out, "--out", force=True, reads=[args.checkpoint], photos=[args.data])
     cat, model, _ = _load(args)
     rec = Recommender(model, cat, _embeddings(model, cat), metric=args.metric)
     n = write_neighbours(rec, args.out, args.k)
@@ -245,7 +225,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import baselines, evaluate_model, why_not
     from .training import Split
     if args.json:
-        _check_writable(args.json, "--json")
+        check_output(args.json, "--json", force=True, reads=[args.checkpoint], photos=[args.data, args.triplets])
     from .triplets import load_triplets, model_table
     judged = load_triplets(args.triplets) if args.triplets else None  # a bad folder fails before the long part
     cat, model, ckpt = _load(args)
@@ -281,8 +261,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from .checkpoint import make_checkpoint, model_from_checkpoint, read_checkpoint, save_checkpoint
     from .config import TrainConfig
-    _refuse_overwrite(Path(args.out), args.force, "output")
-    _check_writable(args.out, "output")
+    check_output(args.out, "output", force=args.force, reads=[args.checkpoint])
     ck = read_checkpoint(args.checkpoint)
     slim = make_checkpoint(model_from_checkpoint(ck), TrainConfig.from_dict(ck["train_config"]), optimizer=None,
                            history=ck["history"], data=ck["data"], train_seconds=ck["train_seconds"], half=True)
@@ -292,10 +271,9 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> None:
     from .sampling import generate_grid, image_format, save_image
-    out = Path(args.out)
-    _refuse_overwrite(out, args.force)
+    out = check_output(args.out, "--out", force=args.force, reads=[args.checkpoint],
+                       photos=[args.data] if args.sampler == "mixture" else [])
     image_format(out)  # the image type and the place, before the model, photos and mixture are loaded
-    _check_writable(out, "--out")
     grid = generate_grid(args.checkpoint, args.n, sampler=args.sampler, temperature=args.temperature,
                          seed=args.seed, data=args.data, progress=True)
     save_image(grid, out, force=args.force)
@@ -317,6 +295,14 @@ def cmd_data(args: argparse.Namespace) -> None:
 def _report_skipped(skipped: list[tuple[str, str]]) -> None:
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
+
+
+def _count_skipped(cat) -> None:
+    """One line saying how many photos could not be used (`data check` lists them)."""
+    if cat.skipped:
+        n = len(cat.skipped)
+        print(f"skipped {n} photo{'s' * (n != 1)} that cannot be read (`python -m shoevae data check --data "
+              f"{cat.root}` lists them)", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -421,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("embed", help="write every shoe's mean latent vector to a .npy file")
     data_arg(e), ckpt_arg(e)
-    e.add_argument("--out", default="embeddings.npy")
+    e.add_argument("--out", default="embeddings.npy", help="a .npy file; the ids go beside it in .ids.json "
+                   "(default %(default)s)")
+    e.add_argument("--force", action="store_true", help="overwrite --out (and its .ids.json) if they exist")
     e.set_defaults(func=cmd_embed)
 
     r = sub.add_parser("recommend", help="the k shoes most similar to a catalogue item or a photo")

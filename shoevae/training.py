@@ -10,6 +10,7 @@ resumed from its checkpoint gives the same history as one that never stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -32,6 +33,7 @@ from .checkpoint import (
 from .config import TrainConfig, VAEConfig
 from .errors import ConfigError
 from .model import VAE, prepare, vae_loss
+from .outputs import hold
 from .perceptual import FeatureLoss, shift_and_scale
 
 SPLIT_SEED = 0  # the hold-out split is the same for every run, so evaluations compare
@@ -219,10 +221,20 @@ def learning_rate(tc: TrainConfig, progress: float) -> float:
 
 
 def train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: str | Path | None = None,
-          resume: str | Path | None = None, callback: Callable[[Progress], None] | None = None,
-          stop: threading.Event | None = None, progress_bar: bool = False,
-          device: torch.device | None = None, amp: bool | None = None) -> dict[str, Any]:
-    """Train (or resume) a VAE; return the final checkpoint dict. See the module docstring.
+          **kwargs: Any) -> dict[str, Any]:
+    """Train (or resume) a VAE; return the final checkpoint dict. See the module docstring and _train.
+
+    `out` is held for the whole run (shoevae.outputs.hold): another run writing it is refused.
+    """
+    with hold(out) if out is not None else contextlib.nullcontext():
+        return _train(model_cfg, tc, catalogue, out=out, **kwargs)
+
+
+def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: str | Path | None = None,
+           resume: str | Path | None = None, callback: Callable[[Progress], None] | None = None,
+           stop: threading.Event | None = None, progress_bar: bool = False,
+           device: torch.device | None = None, amp: bool | None = None) -> dict[str, Any]:
+    """Train (or resume) a VAE; return the final checkpoint dict.
 
     `out`: checkpoint path, rewritten atomically after every epoch. `resume`: a checkpoint to go on
     from; `tc.epochs` is the new total, and its time limit and learning-rate schedule replace the
