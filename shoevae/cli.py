@@ -10,8 +10,19 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from .config import (DECODERS, LIKELIHOODS, MAX_GENERATE, MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_SEED, MAX_TEMPERATURE,
-                     METRIC, METRICS, SHIPPED, TrainConfig)
+from .config import (
+    DECODERS,
+    LIKELIHOODS,
+    MAX_GENERATE,
+    MAX_IMAGE_SIZE,
+    MAX_LATENT_DIM,
+    MAX_SEED,
+    MAX_TEMPERATURE,
+    METRIC,
+    METRICS,
+    SHIPPED,
+    TrainConfig,
+)
 from .errors import ShoevaeError
 
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
