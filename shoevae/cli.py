@@ -10,19 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from .config import (
-    DECODERS,
-    LIKELIHOODS,
-    MAX_GENERATE,
-    MAX_IMAGE_SIZE,
-    MAX_LATENT_DIM,
-    MAX_SEED,
-    MAX_TEMPERATURE,
-    METRIC,
-    METRICS,
-    SHIPPED,
-    TrainConfig,
-)
+from . import config
+from .config import DECODERS, LIKELIHOODS, METRIC, METRICS, SHIPPED, TrainConfig
 from .errors import ShoevaeError
 
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
@@ -415,10 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_number(int, 1), default=None,
                    help="total epochs (default 10; with --resume: the new total)")
     t.add_argument("--beta", type=_number(float, 0), default=None, help="KL weight (default 1; the report's 'KL x 100' is 100)")
-    t.add_argument("--latent-dim", type=_number(int, 1, high=MAX_LATENT_DIM), default=None,
-                   help=f"latent size, 1 to {MAX_LATENT_DIM} (preset's default: 100)")
-    t.add_argument("--image-size", type=_number(int, 8, high=MAX_IMAGE_SIZE), default=None,
-                   help=f"model input size, 8 to {MAX_IMAGE_SIZE} pixels (preset's default; the photos are 136)")
+    t.add_argument("--latent-dim", type=_number(int, 1, high=config.MAX_LATENT_DIM), default=None,
+                   help=f"latent size, 1 to {config.MAX_LATENT_DIM} (preset's default: 100)")
+    t.add_argument("--image-size", type=_number(int, 8, high=config.MAX_IMAGE_SIZE), default=None,
+                   help=f"model input size, 8 to {config.MAX_IMAGE_SIZE} pixels (preset's default; the photos are 136)")
     t.add_argument("--decoder", choices=DECODERS, default=None,
                    help="transposed convolutions (the report's) or nearest-neighbour upsampling + 3x3 convolution")
     t.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
@@ -441,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--holdout", type=_share, default=None, help="share of images never trained on (default 0.1)")
     t.add_argument("--minutes", type=_number(float, 0, above=True), default=None,
                    help="stop before an epoch would end past this much training time (in all, with --resume)")
-    t.add_argument("--seed", type=_number(int, 0, high=MAX_SEED), default=None, help=f"0 to {MAX_SEED} (default 0)")
+    t.add_argument("--seed", type=_number(int, 0, high=config.MAX_SEED), default=None, help=f"0 to {config.MAX_SEED} (default 0)")
     t.add_argument("--out", default=None,
                    help="checkpoint path (default: the --resume file, else runs/<preset>.pt)")
     t.add_argument("--force", action="store_true", help="overwrite an existing --out (other than the resumed file)")
@@ -482,14 +471,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="a grid of new shoes decoded from sampled style vectors")
     data_arg(g), ckpt_arg(g)
-    g.add_argument("--n", type=_number(int, 1, high=MAX_GENERATE), default=16,
-                   help=f"how many shoes, 1 to {MAX_GENERATE} (default %(default)s)")
+    g.add_argument("--n", type=_number(int, 1, high=config.MAX_GENERATE), default=16,
+                   help=f"how many shoes, 1 to {config.MAX_GENERATE} (default %(default)s)")
     g.add_argument("--out", default="grid.png", help="image file to write (default %(default)s)")
     g.add_argument("--sampler", choices=["mixture", "normal"], default="mixture",
                    help="mixture: fitted to the catalogue's style vectors (default); normal: N(0, I), as the report")
-    g.add_argument("--temperature", type=_number(float, 0, high=MAX_TEMPERATURE), default=1.0,
-                   help=f"spread around the centre, 0 to {MAX_TEMPERATURE:g} (default %(default)s)")
-    g.add_argument("--seed", type=_number(int, 0, high=MAX_SEED), default=0, help=f"0 to {MAX_SEED} (default 0)")
+    g.add_argument("--temperature", type=_number(float, 0, high=config.MAX_TEMPERATURE), default=1.0,
+                   help=f"spread around the centre, 0 to {config.MAX_TEMPERATURE:g} (default %(default)s)")
+    g.add_argument("--seed", type=_number(int, 0, high=config.MAX_SEED), default=0, help=f"0 to {config.MAX_SEED} (default 0)")
     g.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     g.set_defaults(func=cmd_generate)
 
@@ -499,8 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dest", default="data/zappos50k", help="fetch: where to unpack (default %(default)s)")
     d.add_argument("--url", default=OFFICIAL_URL, help="fetch: archive URL (default: the dataset's page)")
     d.add_argument("--keep-archive", action="store_true", help="fetch: keep the zip after unpacking")
-    d.add_argument("--image-size", type=_number(int, 8, high=MAX_IMAGE_SIZE), default=136,
-                   help=f"check: decode size, 8 to {MAX_IMAGE_SIZE} (default %(default)s)")
+    d.add_argument("--image-size", type=_number(int, 8, high=config.MAX_IMAGE_SIZE), default=136,
+                   help=f"check: decode size, 8 to {config.MAX_IMAGE_SIZE} (default %(default)s)")
     d.set_defaults(func=cmd_data)
     return p
 
