@@ -97,7 +97,10 @@ def read_photo(path: str | os.PathLike) -> bytes:
                 raise ImageError(why)
             if st.st_size > MAX_BYTES:
                 raise ImageError(f"file too large ({st.st_size / 2**20:.0f} MB)")
-            data = f.read(MAX_BYTES + 1)  # a file growing meanwhile is still read only this far
+            want = st.st_size + 1  # one byte more than it says: was it growing? (read(n) allocates n bytes first)
+            data = f.read(want)
+            if len(data) == want:  # it was (or the system does not know its size): read on, to the limit only
+                data += f.read(MAX_BYTES + 1 - len(data))
     except ImageError:
         raise
     except (FileNotFoundError, NotADirectoryError):
