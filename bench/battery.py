@@ -423,7 +423,7 @@ def _stale_temp(b: Battery, photos: Path) -> tuple[bool, str]:
     first = b.cli(["train", "--data", photos, "--out", out, "--epochs", "1", *TINY], 180)
     if first.returncode != 0:
         return False, f"first train failed: {first.stderr.strip()[-100:]}"
-    stale = out.parent / f".{out.name}.k1ll3d.tmp"
+    stale = out.parent / f".{out.name}.k1ll3d9x.tmp"
     stale.write_bytes(os.urandom(4096))
     old = time.time() - 7 * 3600  # as left by a process killed hours ago
     os.utime(stale, (old, old))
