@@ -380,9 +380,10 @@ def _share(text: str) -> float:
 
 
 def program_name(argv0: str | None = None) -> str:
-    """How the user started us, for usage lines: `python -m shoevae`, or the installed script's name (`shoevae`)."""
+    """How the user started us, for usage lines: the installed script (`shoevae`), else `python -m shoevae`
+    (also when main() runs inside another program: a test, the app)."""
     name = Path(sys.argv[0] if argv0 is None else argv0).name
-    return "python -m shoevae" if name in ("__main__.py", "-m", "-c", "") else name
+    return name if name.removesuffix(".exe") == "shoevae" else "python -m shoevae"
 
 
 def build_parser() -> argparse.ArgumentParser:

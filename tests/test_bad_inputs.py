@@ -252,6 +252,7 @@ def test_the_cache_bound_counts_and_evicts_mixture_files(tmp_path):
 def test_usage_names_the_program_as_it_was_started():
     assert cli.program_name("/usr/local/bin/shoevae") == "shoevae"
     assert cli.program_name("/x/shoevae/__main__.py") == "python -m shoevae"
+    assert cli.program_name("/x/app.py") == "python -m shoevae"  # main() inside another program
     run = subprocess.run([sys.executable, "-m", "shoevae", "--help"], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert run.stdout.startswith("usage: python -m shoevae ")
