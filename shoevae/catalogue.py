@@ -302,9 +302,9 @@ def _manifest_path_problem(rel: str) -> str:
     if "\0" in rel:
         return "manifest path holds a NUL character"
     if PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).drive or PureWindowsPath(rel).root:
-        return "manifest path is absolute: only paths inside the manifest's folder are read"
+        return "manifest path is absolute: only paths inside the manifest's folder are read (link photos kept elsewhere into it)"
     if os.path.normpath(rel).replace("\\", "/").split("/")[0] == "..":
-        return "manifest path leads outside the manifest's folder (..): not read"
+        return "manifest path leads outside the manifest's folder (..): not read (link photos kept elsewhere into it)"
     return ""
 
 
