@@ -37,7 +37,7 @@ from .atomic import atomic_write
 DEFAULT_MAX_GB = 10.0
 ORPHAN_SECONDS = 6 * 3600  # a temporary file untouched this long belongs to a killed process
 _NAME = re.compile(r"^(?P<kind>[a-z][a-z0-9_]*(?:-[a-z][a-z0-9_]*)*)-(?P<source>[0-9a-f]{16})-(?P<content>[0-9a-f]{16})"
-                   r"\.(?:npy|json)$")
+                   r"\.(?:npy|npz|json)$")  # every extension an entry is written with
 _LEGACY = re.compile(r"^(?:catalogue|embeddings|projection-[a-z]+)-[0-9a-f]{20}\.(?:npy|json)$")  # before v2
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
@@ -70,7 +70,7 @@ def digest(*parts: str | bytes) -> str:
     """16 hex digits of the SHA-256 of the parts (a source or content key)."""
     h = hashlib.sha256()
     for p in parts:
-        h.update(p if isinstance(p, bytes) else p.encode())
+        h.update(p if isinstance(p, bytes) else p.encode("utf-8", "surrogateescape"))  # a path need not be UTF-8
         h.update(b"\0")
     return h.hexdigest()[:16]
 

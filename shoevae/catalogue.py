@@ -19,6 +19,7 @@ import os
 import queue
 import re
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,7 @@ import threading
 import warnings
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO, Callable, Iterable, Iterator, Literal
 
 import numpy as np
@@ -64,6 +65,68 @@ def _bombs_refused() -> Iterator[None]:
         yield
 
 
+_SPECIAL = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str:
+    """'' for a regular file, else why it is not a photo file ('not a regular file: a named pipe (FIFO)')."""
+    if stat.S_ISREG(mode):
+        return ""
+    kind = next((name for test, name in _SPECIAL if test(mode)), "a special file")
+    return f"not a regular file: {kind}"
+
+
+def read_photo(path: str | os.PathLike) -> bytes:
+    """The bytes of a photo file: a regular file (or a link to one) of 1 byte to MAX_BYTES, read with that limit.
+
+    Every photo read from disk goes through here, so a named pipe, a device (a link to /dev/zero),
+    a folder or a socket is refused with an ImageError instead of blocking or reading without end:
+    the type is checked before opening (opening a device can have effects), opening does not wait
+    for a pipe's writer (O_NONBLOCK), and the open file is checked again (it may have been swapped).
+    """
+    try:
+        why = _not_regular(os.stat(path).st_mode)
+        if why:
+            raise ImageError(why)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with open(fd, "rb", closefd=True) as f:
+            st = os.fstat(fd)
+            why = _not_regular(st.st_mode)
+            if why:
+                raise ImageError(why)
+            if st.st_size > MAX_BYTES:
+                raise ImageError(f"file too large ({st.st_size / 2**20:.0f} MB)")
+            want = st.st_size + 1  # one byte more than it says: was it growing? (read(n) allocates n bytes first)
+            data = f.read(want)
+            if len(data) == want:  # it was (or the system does not know its size): read on, to the limit only
+                data += f.read(MAX_BYTES + 1 - len(data))
+    except ImageError:
+        raise
+    except (FileNotFoundError, NotADirectoryError):
+        raise ImageError("file not found") from None
+    except OSError as e:
+        raise ImageError(f"unreadable file ({e.strerror or e})") from None
+    except ValueError as e:  # a NUL character in the name
+        raise ImageError(f"unusable file name ({e})") from None
+    if not data:
+        raise ImageError("empty file")
+    if len(data) > MAX_BYTES:
+        raise ImageError(f"file too large (over {MAX_BYTES / 2**20:.0f} MB)")
+    return data
+
+
+def safe_name(text: str) -> str:
+    """A name as it can be printed and written anywhere (UTF-8): bytes of a file name that are not valid
+    UTF-8 (kept by Python as surrogates, os.fsdecode) shown as \\xNN escapes; valid names unchanged."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def odd_names(paths: Iterable[str]) -> list[str]:
+    """The paths whose names are not valid UTF-8 (readable as they are, shown by safe_name)."""
+    return [p for p in paths if safe_name(p) != p]
+
+
 def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = 136) -> np.ndarray:
     """Read one image as uint8 (size, size, 3): RGB, transparency on white, padded square with white.
 
@@ -81,11 +144,7 @@ def _load_image(source: str | os.PathLike | bytes | BinaryIO, size: int) -> np.n
                 raise ImageError("empty file")
             source = io.BytesIO(source)
         elif isinstance(source, (str, os.PathLike)):
-            n = os.path.getsize(source)
-            if n == 0:
-                raise ImageError("empty file")
-            if n > MAX_BYTES:
-                raise ImageError(f"file too large ({n / 2**20:.0f} MB)")
+            source = io.BytesIO(read_photo(source))
         with Image.open(source) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise ImageError(f"image too large ({im.width}x{im.height} pixels)")
@@ -186,46 +245,94 @@ def list_sources(source: str | os.PathLike) -> tuple[Path, list[tuple[str, str, 
     A folder holding `manifest.csv` (or one subfolder that does) is read through it; otherwise the
     first folder level under the root is the category, and files directly in the root have category "unknown".
     """
+    root, rows, _ = scan_sources(source)
+    return root, rows
+
+
+def scan_sources(source: str | os.PathLike) -> tuple[Path, list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """list_sources, plus what was passed over and why: [(path, reason)] for subfolders that cannot be
+    listed and manifest rows that cannot be used (no path, or a path leading outside the folder).
+
+    CatalogueError when nothing usable is listed or the folder or manifest itself cannot be read.
+    """
     src = Path(source).expanduser()
-    if src.is_dir() and not (src / "manifest.csv").is_file():
-        nested = sorted(src.glob("*/manifest.csv"))
-        if len(nested) == 1:  # data/ holding one fetched dataset, e.g. data/zappos50k/manifest.csv
-            src = nested[0].parent
-    if src.is_dir() and (src / "manifest.csv").is_file():
-        src = src / "manifest.csv"
-    if src.is_file():
-        return src.parent, _read_manifest(src)
-    if not src.exists():
-        raise CatalogueError(f"data folder {str(src)!r} does not exist")
-    if not src.is_dir():
-        raise CatalogueError(f"{str(src)!r} is neither a folder nor a manifest CSV")
-    rows = []
-    for dirpath, dirnames, filenames in os.walk(src):
+    try:
+        if src.is_dir() and not (src / "manifest.csv").is_file():
+            nested = sorted(src.glob("*/manifest.csv"))
+            if len(nested) == 1:  # data/ holding one fetched dataset, e.g. data/zappos50k/manifest.csv
+                src = nested[0].parent
+        if src.is_dir() and (src / "manifest.csv").is_file():
+            src = src / "manifest.csv"
+        if src.is_file():
+            return (src.parent, *_read_manifest(src))
+        if not src.exists():
+            raise CatalogueError(f"data folder {safe_name(str(src))!r} does not exist")
+        if not src.is_dir():
+            raise CatalogueError(f"{safe_name(str(src))!r} is neither a folder nor a manifest CSV")
+        return (src, *_walk(src))
+    except OSError as e:  # a folder on the way that cannot be searched
+        raise CatalogueError(f"cannot read {safe_name(str(src))!r} ({e.strerror or e})") from None
+
+
+def _walk(src: Path) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """The image files under a folder; a subfolder that cannot be listed is passed over and reported."""
+    rows, unlisted = [], []
+    for dirpath, dirnames, filenames in os.walk(src, onerror=unlisted.append):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."):
                 rel = Path(dirpath, name).relative_to(src)
-                rows.append(("", rel.as_posix(), rel.parts[0] if len(rel.parts) > 1 else "unknown"))
+                rows.append(("", rel.as_posix(), safe_name(rel.parts[0]) if len(rel.parts) > 1 else "unknown"))
+    skipped = []
+    for e in unlisted:
+        if Path(e.filename or src) == src:
+            raise CatalogueError(f"cannot list data folder {safe_name(str(src))!r} ({e.strerror or e})")
+        skipped.append((str(e.filename), f"folder not read: cannot list it ({e.strerror or e})"))
     if not rows:
-        raise CatalogueError(f"no images found in {str(src)!r} (expected <category>/<image>.jpg files; "
-                             "`python -m shoevae data fetch` downloads the full dataset)")
-    return src, rows
+        why = f"; {len(skipped)} folder(s) could not be listed, e.g. {safe_name(skipped[0][0])!r}" if skipped else ""
+        raise CatalogueError(f"no images found in {safe_name(str(src))!r} (expected <category>/<image>.jpg files; "
+                             f"`python -m shoevae data fetch` downloads the full dataset){why}")
+    return rows, skipped
 
 
-def _read_manifest(path: Path) -> list[tuple[str, str, str]]:
+def _manifest_path_problem(rel: str) -> str:
+    """Why a manifest's path cannot be used ('' if it can): photos are read only from inside the folder."""
+    if not rel:
+        return "manifest row has no path"
+    if "\0" in rel:
+        return "manifest path holds a NUL character"
+    if PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).drive or PureWindowsPath(rel).root:
+        return "manifest path is absolute: only paths inside the manifest's folder are read (link photos kept elsewhere into it)"
+    if os.path.normpath(rel).replace("\\", "/").split("/")[0] == "..":
+        return "manifest path leads outside the manifest's folder (..): not read (link photos kept elsewhere into it)"
+    return ""
+
+
+def _read_manifest(path: Path) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """(usable rows, [(where, why) for rows that are not]) of a manifest CSV."""
+    rows, skipped = [], []
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             missing = {"path"} - set(reader.fieldnames or [])
             if missing:
-                raise CatalogueError(f"manifest {str(path)!r} has no 'path' column "
+                raise CatalogueError(f"manifest {safe_name(str(path))!r} has no 'path' column "
                                      "(expected columns item_id,path,category)")
-            rows = [(r.get("item_id") or "", r["path"], r.get("category") or "unknown") for r in reader]
+            for r in reader:
+                rel = r.get("path") or ""
+                problem = _manifest_path_problem(rel)
+                if problem:
+                    skipped.append((f"{path} line {reader.line_num}" + (f" ({rel!r})" if rel else ""), problem))
+                else:
+                    rows.append((r.get("item_id") or "", rel, r.get("category") or "unknown"))
     except (UnicodeDecodeError, csv.Error) as e:
-        raise CatalogueError(f"manifest {str(path)!r} is not a readable CSV ({e})") from None
+        raise CatalogueError(f"manifest {safe_name(str(path))!r} is not a readable CSV ({e})") from None
+    except OSError as e:
+        raise CatalogueError(f"cannot read manifest {safe_name(str(path))!r} ({e.strerror or e})") from None
     if not rows:
-        raise CatalogueError(f"manifest {str(path)!r} lists no images")
-    return rows
+        first = f" (first problem: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        raise CatalogueError(f"manifest {safe_name(str(path))!r} lists no usable images{first}")
+    return rows, skipped
 
 
 def _cache_entry(directory: Path, root: Path, rows: list[tuple[str, str, str]], size: int) -> cache.Entry:
@@ -237,7 +344,7 @@ def _cache_entry(directory: Path, root: Path, rows: list[tuple[str, str, str]], 
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
         except OSError:
             stamp = "missing"
-        h.update(f"\n{item_id}|{rel}|{cat}|{stamp}".encode())
+        h.update(f"\n{item_id}|{rel}|{cat}|{stamp}".encode("utf-8", "surrogateescape"))  # names need not be UTF-8
     return cache.Entry(directory, "catalogue", cache.digest(f"v{CACHE_VERSION}:{size}:{root.resolve()}"),
                        h.hexdigest()[:16])
 
@@ -266,14 +373,10 @@ def _read_cached(entry: cache.Entry, root: Path, size: int) -> Catalogue | None:
 def _decode(path: Path, size: int) -> tuple[np.ndarray | None, str, str]:
     """(image or None, md5 hex or '', reason if skipped)."""
     try:
-        data = path.read_bytes() if path.stat().st_size <= MAX_BYTES else None
-        if data is None:
-            raise ImageError("file too large")
+        data = read_photo(path)
         return _load_image(data, size), hashlib.md5(data).hexdigest(), ""
     except ImageError as e:
         return None, "", str(e)
-    except OSError as e:
-        return None, "", f"unreadable file ({e.strerror or e})"
 
 
 def _decode_rows(target: str | np.ndarray, size: int, items: list[tuple[int, str]]) -> list[tuple[int, str, str]]:
@@ -473,12 +576,13 @@ def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str
     catalogues (`executor="auto"`), threads for small ones or where processes cannot start.
     Peak memory stays near the final array: the images go straight into a memory-mapped file.
     """
-    root, rows = list_sources(source)
+    root, rows, passed_over = scan_sources(source)
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     entry = _cache_entry(directory, root, rows, size)
     if use_cache:
         cat = _read_cached(entry, root, size)
         if cat is not None:
+            cat.skipped[:0] = passed_over  # the listing's own, as it is now (the cache holds the decoding's)
             return cat
 
     shape = (len(rows), size, size, 3)
@@ -511,7 +615,7 @@ def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str
             for new, old in enumerate(kept):
                 if new != old:
                     arr[new] = arr[old]
-            return Catalogue(ids, kept_paths, cats, arr[:len(kept)], str(root), skipped)
+            return Catalogue(ids, kept_paths, cats, arr[:len(kept)], str(root), passed_over + skipped)
         _compact_npy(tmp, kept)
     except BaseException:
         if tmp is not None:
@@ -536,7 +640,7 @@ def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str
     else:  # a temporary file of our own
         with contextlib.suppress(OSError):
             discard_temp(tmp)
-    return Catalogue(ids, kept_paths, cats, images, str(root), skipped)
+    return Catalogue(ids, kept_paths, cats, images, str(root), passed_over + skipped)
 
 
 def _decode_file(entry: cache.Entry, shape: tuple[int, ...], use_cache: bool) -> tuple[Path | None, bool]:

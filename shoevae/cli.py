@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
+from . import config
 from .config import DECODERS, LIKELIHOODS, METRIC, METRICS, SHIPPED, TrainConfig
 from .errors import ShoevaeError
 from .outputs import check_output, hold, refuse_existing
@@ -135,8 +137,9 @@ def _checkpoint_alias(checkpoint: str | os.PathLike):
 
 
 def _print_matches(cat, rows_distances) -> None:
+    from .catalogue import safe_name
     for rank, (row, distance) in enumerate(rows_distances, 1):
-        print(f"{rank}. {cat.ids[row]}  {cat.categories[row]:<8} distance {distance:.3f}  {cat.paths[row]}")
+        print(f"{rank}. {cat.ids[row]}  {cat.categories[row]:<8} distance {distance:.3f}  {safe_name(cat.paths[row])}")
 
 
 def _recommend_from_cache(args: argparse.Namespace) -> bool:
@@ -286,15 +289,18 @@ def cmd_data(args: argparse.Namespace) -> None:
         manifest = fetch_dataset(Path(args.dest), url=args.url, keep_archive=args.keep_archive)
         print(f"dataset ready: {manifest}")
         return
-    from .catalogue import load_catalogue
+    from .catalogue import load_catalogue, odd_names, safe_name
     cat = load_catalogue(args.data, args.image_size, progress=True)
     _report_skipped(cat.skipped)
-    print(f"{len(cat)} usable images in {cat.root}: " + ", ".join(f"{k} {v}" for k, v in cat.counts().items()))
+    for path in odd_names(cat.paths):  # kept: such a photo is read and recommended like any other
+        print(f"note: {safe_name(path)}: the name is not valid UTF-8; kept, shown with \\x escapes", file=sys.stderr)
+    print(f"{len(cat)} usable images in {safe_name(cat.root)}: " + ", ".join(f"{k} {v}" for k, v in cat.counts().items()))
 
 
 def _report_skipped(skipped: list[tuple[str, str]]) -> None:
+    from .catalogue import safe_name
     for path, reason in skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+        print(f"skipped {safe_name(path)}: {reason}", file=sys.stderr)
 
 
 def _count_skipped(cat) -> None:
@@ -334,15 +340,20 @@ def _shares(text: str) -> tuple[float, ...]:
     return shares
 
 
-def _number(kind: type, low: float, *, above: bool = False) -> Callable[[str], Any]:
-    """An argparse type: `kind` (int or float) >= low (> low with `above`)."""
+def _number(kind: type, low: float, *, above: bool = False, high: float | None = None) -> Callable[[str], Any]:
+    """An argparse type: `kind` (int or float) >= low (> low with `above`) and <= high if given; floats finite."""
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}") from None
-        if not (value > low if above else value >= low):  # out of range, or NaN
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+        if not (value > low if above else value >= low):
             raise argparse.ArgumentTypeError(f"must be {'>' if above else '>='} {low:g}, not {text}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, not {text}" if kind is float
+                                             else f"must be at most {high}, not {text}")
         return value
     return parse
 
@@ -354,9 +365,16 @@ def _share(text: str) -> float:
     return value
 
 
+def program_name(argv0: str | None = None) -> str:
+    """How the user started us, for usage lines: the installed script (`shoevae`), else `python -m shoevae`
+    (also when main() runs inside another program: a test, the app)."""
+    name = Path(sys.argv[0] if argv0 is None else argv0).name
+    return name if name.removesuffix(".exe") == "shoevae" else "python -m shoevae"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .fetch import OFFICIAL_URL
-    p = _Parser(prog="python -m shoevae", description=__doc__)
+    p = _Parser(prog=program_name(), description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     def data_arg(q: argparse.ArgumentParser) -> None:
@@ -373,8 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_number(int, 1), default=None,
                    help="total epochs (default 10; with --resume: the new total)")
     t.add_argument("--beta", type=_number(float, 0), default=None, help="KL weight (default 1; the report's 'KL x 100' is 100)")
-    t.add_argument("--latent-dim", type=_number(int, 1), default=None, help="latent size (preset's default: 100)")
-    t.add_argument("--image-size", type=_number(int, 8), default=None, help="model input size (preset's default)")
+    t.add_argument("--latent-dim", type=_number(int, 1, high=config.MAX_LATENT_DIM), default=None,
+                   help=f"latent size, 1 to {config.MAX_LATENT_DIM} (preset's default: 100)")
+    t.add_argument("--image-size", type=_number(int, 8, high=config.MAX_IMAGE_SIZE), default=None,
+                   help=f"model input size, 8 to {config.MAX_IMAGE_SIZE} pixels (preset's default; the photos are 136)")
     t.add_argument("--decoder", choices=DECODERS, default=None,
                    help="transposed convolutions (the report's) or nearest-neighbour upsampling + 3x3 convolution")
     t.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
@@ -397,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--holdout", type=_share, default=None, help="share of images never trained on (default 0.1)")
     t.add_argument("--minutes", type=_number(float, 0, above=True), default=None,
                    help="stop before an epoch would end past this much training time (in all, with --resume)")
-    t.add_argument("--seed", type=_number(int, 0), default=None, help="default 0")
+    t.add_argument("--seed", type=_number(int, 0, high=config.MAX_SEED), default=None, help=f"0 to {config.MAX_SEED} (default 0)")
     t.add_argument("--out", default=None,
                    help="checkpoint path (default: the --resume file, else runs/<preset>.pt)")
     t.add_argument("--force", action="store_true", help="overwrite an existing --out (other than the resumed file)")
@@ -440,12 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="a grid of new shoes decoded from sampled style vectors")
     data_arg(g), ckpt_arg(g)
-    g.add_argument("--n", type=int, default=16, help="how many shoes (default %(default)s)")
+    g.add_argument("--n", type=_number(int, 1, high=config.MAX_GENERATE), default=16,
+                   help=f"how many shoes, 1 to {config.MAX_GENERATE} (default %(default)s)")
     g.add_argument("--out", default="grid.png", help="image file to write (default %(default)s)")
     g.add_argument("--sampler", choices=["mixture", "normal"], default="mixture",
                    help="mixture: fitted to the catalogue's style vectors (default); normal: N(0, I), as the report")
-    g.add_argument("--temperature", type=float, default=1.0, help="spread around the centre (default %(default)s)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--temperature", type=_number(float, 0, high=config.MAX_TEMPERATURE), default=1.0,
+                   help=f"spread around the centre, 0 to {config.MAX_TEMPERATURE:g} (default %(default)s)")
+    g.add_argument("--seed", type=_number(int, 0, high=config.MAX_SEED), default=0, help=f"0 to {config.MAX_SEED} (default 0)")
     g.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     g.set_defaults(func=cmd_generate)
 
@@ -455,7 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dest", default="data/zappos50k", help="fetch: where to unpack (default %(default)s)")
     d.add_argument("--url", default=OFFICIAL_URL, help="fetch: archive URL (default: the dataset's page)")
     d.add_argument("--keep-archive", action="store_true", help="fetch: keep the zip after unpacking")
-    d.add_argument("--image-size", type=_number(int, 8), default=136, help="check: decode size")
+    d.add_argument("--image-size", type=_number(int, 8, high=config.MAX_IMAGE_SIZE), default=136,
+                   help=f"check: decode size, 8 to {config.MAX_IMAGE_SIZE} (default %(default)s)")
     d.set_defaults(func=cmd_data)
     return p
 

@@ -7,6 +7,13 @@ from typing import Any
 
 from .errors import ConfigError
 
+# Bounds on sizes a user can ask for, refused up front instead of failing in an allocation:
+MAX_LATENT_DIM = 1024  # ten times the shipped models' 100; the latent layers grow with it (parts: 4096 x it x 3 weights)
+MAX_IMAGE_SIZE = 512  # the photos are 136 px squares; at 512 the 13.5K sample decodes to 10.6 GB, the cache's bound
+MAX_SEED = 2**32 - 1  # what every generator takes (numpy's legacy ones need < 2**32; torch's per-epoch seed stays in range)
+MAX_GENERATE = 1024  # shoes in one generated grid: 32 x 32 tiles, a 4.4K-pixel square at 136 px
+MAX_TEMPERATURE = 10.0  # draws this far out already leave the region the decoder learnt
+
 DECODERS = ("transposed", "upsample")
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -46,8 +53,10 @@ class VAEConfig:
             raise ConfigError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose from {', '.join(LIKELIHOODS)}")
-        _check(self.latent_dim, "latent_dim", "a whole number >= 1", _is_int(self.latent_dim) and self.latent_dim >= 1)
-        _check(self.image_size, "image_size", "a whole number >= 8", _is_int(self.image_size) and self.image_size >= 8)
+        _check(self.latent_dim, "latent_dim", f"a whole number from 1 to {MAX_LATENT_DIM}",
+               _is_int(self.latent_dim) and 1 <= self.latent_dim <= MAX_LATENT_DIM)
+        _check(self.image_size, "image_size", f"a whole number from 8 to {MAX_IMAGE_SIZE}",
+               _is_int(self.image_size) and 8 <= self.image_size <= MAX_IMAGE_SIZE)
         if not self._fits(self.image_size):
             smallest = next(n for n in range(8, 4096) if self._fits(n))
             raise ConfigError(f"image_size {self.image_size} is too small for this network (the smallest is {smallest})")
@@ -167,7 +176,7 @@ class TrainConfig:
         _check(self.batch_size, "batch_size", "a whole number >= 1", _is_int(self.batch_size) and self.batch_size >= 1)
         _check(self.lr, "lr", "a number > 0", _is_num(self.lr) and self.lr > 0 and math.isfinite(self.lr))
         _check(self.beta, "beta", "a number >= 0", _is_num(self.beta) and self.beta >= 0 and math.isfinite(self.beta))
-        _check(self.seed, "seed", "a whole number >= 0", _is_int(self.seed) and self.seed >= 0)
+        _check(self.seed, "seed", f"a whole number from 0 to {MAX_SEED}", _is_int(self.seed) and 0 <= self.seed <= MAX_SEED)
         _check(self.limit, "limit", "a whole number >= 1 (or None: all images)",
                self.limit is None or (_is_int(self.limit) and self.limit >= 1))
         _check(self.time_limit, "time_limit", "a number of seconds > 0 (or None: no limit)",

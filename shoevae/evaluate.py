@@ -4,7 +4,8 @@ Category precision@k: the share of a query's k nearest shoes that have the query
 (no labels are used in training; they only judge). Hold-out: queries from the checkpoint's own
 hold-out split (`Split.of(checkpoint)`: photos it never trained on), neighbours from the rest.
 Leave-one-out: every shoe queries all the others. Coverage: the share of the catalogue that appears
-in at least one leave-one-out top k. k is capped at the number of shoes there are to choose from.
+in at least one leave-one-out top k. A k larger than the shoes there are to choose from cannot be
+computed (a capped k would print a number for a question that was not asked).
 
 A metric that cannot be computed on a catalogue (too few photos, no hold-out) is NaN, and
 `why_not(...)` says why in words.
@@ -41,6 +42,8 @@ def why_not(catalogue: Catalogue, split: Split, k: int = 5) -> dict[str, str]:
         reason = f"none of the {len(catalogue)} photos falls in the {split.holdout:.0%} hold-out split"
     elif len(train_rows) == 0:
         reason = "every photo is in the hold-out split: there are no other shoes to recommend"
+    elif k > len(train_rows):
+        reason = f"k={k} is more than the {len(train_rows)} training-side shoes a hold-out photo can be matched with"
     else:
         reason = ""
     if reason:
@@ -50,13 +53,17 @@ def why_not(catalogue: Catalogue, split: Split, k: int = 5) -> dict[str, str]:
     if len(catalogue) < 2:
         reason = "needs at least 2 photos"
         out[f"loo_precision@{k}"] = out[f"coverage@{k}"] = reason
+    elif k > len(catalogue) - 1:
+        reason = f"k={k} is more than the {len(catalogue) - 1} other shoes each photo can be matched with"
+        out[f"loo_precision@{k}"] = out[f"coverage@{k}"] = reason
     return out
 
 
 def precision_at_k(features: np.ndarray, categories: list[str], query_rows: np.ndarray,
                    pool_rows: np.ndarray, k: int = 5, metric: str = METRIC) -> float:
-    """Mean share of same-category shoes among each query's k nearest pool shoes (NaN without queries or pool)."""
-    if len(query_rows) == 0 or len(pool_rows) == 0:
+    """Mean share of same-category shoes among each query's k nearest pool shoes (NaN without queries, or
+    with fewer than k pool shoes)."""
+    if len(query_rows) == 0 or len(pool_rows) < max(1, k):
         return math.nan
     cats = np.asarray(categories)
     index = ShoeIndex(n_neighbors=k, metric=metric).fit(features[pool_rows])
@@ -66,8 +73,8 @@ def precision_at_k(features: np.ndarray, categories: list[str], query_rows: np.n
 
 def leave_one_out(features: np.ndarray, categories: list[str], k: int = 5,
                   metric: str = METRIC) -> tuple[float, float]:
-    """(precision@k, coverage) with every shoe as a query against all the others (NaN below 2 shoes)."""
-    if len(features) < 2:
+    """(precision@k, coverage) with every shoe as a query against all the others (NaN below k + 1 shoes)."""
+    if len(features) < max(2, k + 1):
         return math.nan, math.nan
     cats = np.asarray(categories)
     rows = np.arange(len(features))

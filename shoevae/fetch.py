@@ -9,12 +9,14 @@ Every failure a user can hit (network, HTTP, corrupt archive, disk) raises `Fetc
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import http.client
 import io
 import os
 import re
+import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -44,6 +46,10 @@ class FetchError(ShoevaeError):
     """A download, verification or extraction failure, with a one-line message for the user."""
 
 
+class ArchiveError(FetchError):
+    """The downloaded archive itself is unusable (corrupt, unsafe names, no images): fetch it again."""
+
+
 # --- download ---------------------------------------------------------------------------------
 
 
@@ -61,6 +67,7 @@ def download(
     KeyboardInterrupt included, leaves the `.part` file for the next call to resume.
     """
     dest = Path(dest)
+    check_url(url, dest)
     part = dest.with_suffix(dest.suffix + ".part")
     _mkdir(dest.parent)
     offset = part.stat().st_size if part.exists() else 0
@@ -80,6 +87,15 @@ def download(
     _check_size(part, total)
     os.replace(part, dest)
     return dest
+
+
+def check_url(url: str, archive: Path | None = None) -> None:
+    """FetchError unless `url` is an http:// or https:// address (urllib would open file:// and others
+    without an HTTP status); says where to put an archive the user already has."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        have = f"; to use an archive you already have, put it at {archive} and run again" if archive else ""
+        raise FetchError(f"--url must be an http:// or https:// address, not {url!r}{have}")
 
 
 def _response_range(
@@ -168,16 +184,16 @@ def verify_zip(path: Path, expected_md5: str | None = None) -> None:
     if expected_md5 is not None:
         digest = _md5_of(path)
         if digest != expected_md5.strip().lower():
-            raise FetchError(f"MD5 mismatch for {path}: expected {expected_md5}, got {digest}")
+            raise ArchiveError(f"MD5 mismatch for {path}: expected {expected_md5}, got {digest}")
     try:
         with zipfile.ZipFile(path) as zf:
             bad = zf.testzip()
     except _ZIP_ERRORS as e:
-        raise FetchError(f"{path} is not a valid zip archive ({_reason(e)})") from None
+        raise ArchiveError(f"{path} is not a valid zip archive ({_reason(e)})") from None
     except OSError as e:
         raise FetchError(f"cannot read {path}: {_reason(e)}") from None
     if bad is not None:
-        raise FetchError(f"corrupt archive {path}: bad CRC for member {bad!r}")
+        raise ArchiveError(f"corrupt archive {path}: bad CRC for member {bad!r}")
 
 
 def _md5_of(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -206,13 +222,12 @@ def extract(archive: Path, dest_dir: Path, *, progress: bool = True) -> Path:
         with zipfile.ZipFile(archive) as zf:
             members = _image_members(zf)
             if not members:
-                raise FetchError(f"no images (.jpg/.jpeg/.png) found in {archive}")
+                raise ArchiveError(f"no images (.jpg/.jpeg/.png) found in {archive}")
             _mkdir(dest_dir)
             items = tqdm(members.items(), desc="extract", unit="img", disable=not progress)
             rows = [_extract_member(zf, info, rel, dest_dir) for rel, info in items]
     except _ZIP_ERRORS as e:
-        msg = f"corrupt archive {archive} ({_reason(e)}); delete it and run again"
-        raise FetchError(msg) from None
+        raise ArchiveError(f"corrupt archive {archive} ({_reason(e)})") from None
     except OSError as e:
         raise FetchError(f"extraction into {dest_dir} failed: {_reason(e)}") from None
     return _write_manifest(dest_dir / MANIFEST_NAME, rows)
@@ -233,7 +248,7 @@ def _relative_image_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
     name = info.filename.replace("\\", "/")
     path = PurePosixPath(name)
     if path.is_absolute() or PureWindowsPath(name).drive or ".." in path.parts:
-        raise FetchError(f"unsafe member name in archive: {info.filename!r}")
+        raise ArchiveError(f"unsafe member name in archive: {info.filename!r}")
     if info.is_dir() or path.suffix.lower() not in IMAGE_SUFFIXES:
         return None
     parts = path.parts
@@ -304,14 +319,23 @@ def fetch_dataset(
     if manifest.is_file() and manifest.stat().st_size > 0:
         return manifest
     archive = dest_dir.parent / _archive_name(url)
-    if not archive.exists():  # an earlier run may have downloaded it and failed later
-        download(url, archive, progress=progress)
+    new_folders = [p for p in (dest_dir, *dest_dir.parents) if not p.exists()]  # made by this run, removed on failure
     try:
-        verify_zip(archive, expected_md5)
-    except FetchError as e:
-        archive.unlink(missing_ok=True)
-        raise FetchError(f"{e}; deleted the archive, run again to download it afresh") from None
-    manifest = extract(archive, dest_dir, progress=progress)
+        if not archive.exists():  # an earlier run may have downloaded it and failed later
+            download(url, archive, progress=progress)
+        try:
+            verify_zip(archive, expected_md5)
+            manifest = extract(archive, dest_dir, progress=progress)
+        except ArchiveError as e:  # the archive is bad (not the disk): the next run downloads it again
+            archive.unlink(missing_ok=True)
+            if dest_dir in new_folders:
+                shutil.rmtree(dest_dir, ignore_errors=True)  # what a bad archive put there
+            raise ArchiveError(f"{e}; deleted the archive, run again to download it afresh") from None
+    except BaseException:
+        for folder in new_folders:  # deepest first; a folder holding a partial download (.part) stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     if not keep_archive:
         archive.unlink(missing_ok=True)
     return manifest

@@ -24,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from . import cache
+from .config import MAX_GENERATE, MAX_SEED, MAX_TEMPERATURE
 from .errors import ConfigError
 
 SAMPLERS = ("mixture", "normal")
@@ -84,6 +85,16 @@ class MixtureSampler:
         else:  # tied
             noise = eps @ np.linalg.cholesky(cov).T
         return (g.means_[comp] + temperature * noise).astype(np.float32)
+
+
+def check_draw(n: int, temperature: float, seed: int) -> None:
+    """ConfigError unless 1 <= n <= MAX_GENERATE, 0 <= temperature <= MAX_TEMPERATURE (finite) and 0 <= seed <= MAX_SEED."""
+    if not 1 <= n <= MAX_GENERATE:
+        raise ConfigError(f"--n must be from 1 to {MAX_GENERATE}, got {n}")
+    if not 0 <= temperature <= MAX_TEMPERATURE:  # NaN fails too
+        raise ConfigError(f"--temperature must be a number from 0 to {MAX_TEMPERATURE:g}, got {temperature}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
 
 
 def make_sampler(kind: str) -> NormalSampler | MixtureSampler:
@@ -184,10 +195,7 @@ def generate_grid(checkpoint: str | Path, n: int, *, sampler: str = "mixture", t
     from .checkpoint import load_checkpoint
     from .embedding import cached_embed
     from .model import to_uint8
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
-    if temperature < 0:
-        raise ConfigError(f"--temperature must be 0 or more, got {temperature}")
+    check_draw(n, temperature, seed)
     model, _ = load_checkpoint(checkpoint)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     if sampler == "mixture":

@@ -85,10 +85,18 @@ class Split:
     @classmethod
     def of(cls, ckpt: dict[str, Any]) -> Split:
         """The split a checkpoint was trained with (older files: their train config's holdout, seed 0)."""
-        stored = (ckpt.get("data") or {}).get("split")
-        if stored:
-            return cls(float(stored["holdout"]), int(stored["seed"]))
-        return cls(float((ckpt.get("train_config") or {}).get("holdout", TrainConfig.holdout)), SPLIT_SEED)
+        data = ckpt.get("data")
+        stored = data.get("split") if isinstance(data, dict) else None
+        if not stored:  # older files: their train config's holdout, seed 0
+            stored = {"holdout": (ckpt.get("train_config") or {}).get("holdout", TrainConfig.holdout), "seed": SPLIT_SEED}
+        try:
+            holdout, seed = float(stored["holdout"]), stored["seed"]
+            if not (0 <= holdout < 1 and isinstance(seed, int) and not isinstance(seed, bool)):
+                raise ValueError
+        except (TypeError, ValueError, KeyError, AttributeError):  # NaN, out of range, not numbers, missing
+            raise CheckpointError(f"the checkpoint's stored hold-out split is unusable ({stored!r}): the file is damaged "
+                                  "or was not written by shoevae; train again or use another checkpoint") from None
+        return cls(holdout, seed)
 
 
 @dataclass

@@ -13,6 +13,7 @@ is 50 %). Distances are those of shoevae.recommend.ShoeIndex: "euclidean" on the
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .catalogue import Catalogue, ImageError, load_image
+from .catalogue import Catalogue, ImageError, load_image, read_photo
 from .config import METRICS
 from .errors import ShoevaeError
 from .recommend import ShoeIndex
@@ -63,8 +64,9 @@ def load_triplets(folder: str | os.PathLike, size: int = 136) -> Triplets:
     for n in names:
         path = folder / "images" / f"{n}.jpg"
         try:
-            images.append(load_image(path, size))
-            with Image.open(path) as im:
+            data = read_photo(path)  # a regular file, size-limited, read once for both
+            images.append(load_image(data, size))
+            with Image.open(io.BytesIO(data)) as im:
                 thumbs.append(np.asarray(im.convert("RGB").resize(THUMB, Image.Resampling.BICUBIC), np.uint8))
         except (ImageError, OSError) as e:
             raise TripletsError(f"{path}: {e}") from None

@@ -10,7 +10,8 @@ SHARED_DATA = Path(os.environ.get("SHOEVAE_SHARED_DATA",
 
 
 def write_manifest(dest: Path, per_category: int, offset: int = 0) -> Path:
-    """A manifest CSV in `dest` listing `per_category` shared images of each category (absolute paths)."""
+    """A manifest CSV in `dest` listing `per_category` shared images of each category, linked into `dest`
+    (a manifest reads only paths inside its folder: a link there is how photos kept elsewhere are listed)."""
     with open(SHARED_DATA / "manifest.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     picked: dict[str, list[dict]] = {}
@@ -23,5 +24,9 @@ def write_manifest(dest: Path, per_category: int, offset: int = 0) -> Path:
         w.writerow(["item_id", "path", "category"])
         for cat, items in sorted(picked.items()):
             for r in items[offset:offset + per_category]:
-                w.writerow([r["item_id"], str(SHARED_DATA / r["path"]), cat])
+                link = dest / r["path"]
+                link.parent.mkdir(parents=True, exist_ok=True)
+                if not link.is_symlink():
+                    link.symlink_to((SHARED_DATA / r["path"]).resolve())
+                w.writerow([r["item_id"], r["path"], cat])
     return out

@@ -272,8 +272,8 @@ def test_generate_command_writes_a_grid_and_never_overwrites_without_force(shape
 
 
 def test_generate_command_refuses_bad_input_in_one_line(shapes_checkpoint, tmp_path):
-    for args, message in ((["--n", "0"], "--n must be at least 1"), (["--out", str(tmp_path / "g.txt")], "cannot write"),
-                          (["--temperature", "-1"], "--temperature must be 0 or more")):
+    for args, message in ((["--n", "0"], "--n: must be >= 1"), (["--out", str(tmp_path / "g.txt")], "cannot write"),
+                          (["--temperature", "-1"], "--temperature: must be >= 0")):
         r = run_cli("generate", "--checkpoint", str(shapes_checkpoint), "--sampler", "normal",
                     *(["--out", str(tmp_path / "g.png")] if "--out" not in args else []), *args, env_cache=tmp_path)
         assert r.returncode == 2 and r.stderr.strip().startswith("shoevae: error:") and message in r.stderr, r.stderr

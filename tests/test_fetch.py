@@ -391,3 +391,36 @@ def test_cli_fetch_failure_is_one_line_and_status_2(tmp_path, dead_url, capsys):
     assert main(["data", "fetch", "--url", dead_url, "--dest", str(tmp_path / "z")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("shoevae: error: cannot reach") and "\n" not in err
+
+
+# --- a failed fetch leaves nothing to trip over (issue 20, item 17) ----------------------------
+
+
+def test_a_failed_fetch_into_a_new_folder_leaves_no_folder(tmp_path, serve, archive_bytes):
+    url, _ = serve(archive_bytes, "404")
+    dest = tmp_path / "new" / "deeper" / "z"
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch_dataset(dest, url=url, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_archive_is_deleted_with_what_it_unpacked_and_a_rerun_fetches_again(tmp_path, serve, images,
+                                                                                   archive_bytes):
+    no_images = _zip({f"{TOP}/README.txt": b"hi"})
+    url, srv = serve(no_images)
+    dest = tmp_path / "new" / "z"
+    with pytest.raises(FetchError, match="no images .*deleted the archive, run again"):
+        fetch_dataset(dest, url=url, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    srv.payload = archive_bytes  # the server has it right now: the rerun downloads it again
+    manifest = fetch_dataset(dest, url=url, progress=False)
+    assert len(srv.seen) == 2 and len(_read_manifest(manifest)) == len(images)
+
+
+def test_a_file_url_is_refused_plainly(tmp_path, capsys):
+    from shoevae.cli import main
+    (tmp_path / "mine.zip").write_bytes(b"PK")
+    assert main(["data", "fetch", "--url", f"file://{tmp_path}/mine.zip", "--dest", str(tmp_path / "d" / "z")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("shoevae: error: --url must be an http:// or https:// address") and "\n" not in err
+    assert f"put it at {tmp_path / 'd' / 'mine.zip'}" in err and sorted(p.name for p in tmp_path.iterdir()) == ["mine.zip"]
