@@ -29,8 +29,9 @@ starting.caption("Starting ShoeVAE…")  # a fresh server imports torch and frie
 from shoevae.ui import layout, state  # noqa: E402
 
 starting.empty()
-state.configure_torch()
 state.init_state()
+state.current_catalogue()  # a fresh server starts reading the photos before torch is imported
+state.configure_torch()
 layout.style()
 layout.sidebar()
 with layout.frame():

@@ -156,6 +156,16 @@ def selected_row(event: Any) -> int | None:
     return None
 
 
+def shown_options(n: int) -> list[int]:
+    """The Latent map's "Shoes shown" steps: 1,000 to n in 500s, n itself always last (not the last multiple of 500)."""
+    return sorted({*range(min(n, 1000), n, 500), n})
+
+
+def default_shown(n: int) -> int:
+    """How many shoes the Latent map shows first (its t-SNE is computed by the warm-up)."""
+    return min(n, 4000)
+
+
 def map_rows(n: int, shown: int) -> np.ndarray:
     """A fixed, seeded sample of `shown` rows (all when shown >= n)."""
     if shown >= n:

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import streamlit as st
 
-from . import background
-from .state import FRAME, LOADING, ROOT, catalogue_task, current_catalogue, current_model, session_job
+from . import background, warmup
+from .state import FRAME, LOADING, ROOT, catalogue_task, current_catalogue, current_model, data_key, session_job
 from .text import plural
 
 STYLE = """<style>
@@ -24,6 +24,7 @@ STYLE = """<style>
 [data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"] p {white-space: normal; text-overflow: clip;
   word-break: normal; overflow-wrap: normal;}
 [data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {padding-left: 0.3rem; padding-right: 0.3rem;}
+[data-testid="stProgress"] div {transition: none !important;}
 </style>"""
 
 
@@ -64,20 +65,44 @@ def page_header(title: str, blurb: str) -> None:
 
 
 def sidebar() -> None:
-    """One-glance status in the sidebar of every page: which photos and which model."""
+    """One-glance status in the sidebar of every page: which photos, which model, training, the warm-up.
+
+    Each block has its own container, so a rerun that adds or drops a progress bar never shifts the
+    blocks below it (a shifted block showed twice, the new one above the old, until the run ended).
+    """
     cat, problem = current_catalogue()
     loaded, why = current_model()
     with st.sidebar:
+        photos, model, training, ready = (st.container() for _ in range(4))
+    with photos:
         st.markdown("**Photos:** " + (f"{len(cat):,} shoes from `{Path(cat.root).name}`" if cat
                                       else ":orange[loading…]" if problem == LOADING else ":orange[none loaded]"))
         if problem == LOADING:  # a small bar that redraws every page (this sidebar too) once they are read
             background.show(catalogue_task())
+    with model:
         if loaded:
             cfg, epochs = loaded.meta["model_config"], loaded.meta.get("epoch", 0)
             st.markdown(f"**Model:** `{loaded.source['label']}`  \n{cfg['preset']} · {plural(epochs, 'epoch')} · "
                         f"{cfg['latent_dim']} latent dims")
         else:
             st.markdown("**Model:** :orange[none loaded]")
+    with training:
         job = session_job()
         if job is not None and job.snapshot().running:
             st.markdown(f"**Training:** `{job.snapshot().name}` in the background")
+    if loaded and problem in ("", LOADING) and warmup.enabled():
+        task = warmup.start(loaded, data_key())  # started by the first page view of a fresh server
+        if cat is not None:
+            with ready:
+                readiness(task)
+
+
+def readiness(task: background.Task) -> None:
+    """The warm-up's one line: a small "Getting ready: N of M" bar, then "Ready" (or what did not work)."""
+    status = task.status()
+    if status.state == "running":
+        background.show(task)  # redraws the page when the warm-up ends
+    elif status.state == "done" and status.result:
+        st.caption(f"Ready · every page answers at once (warmed up in {status.elapsed:.0f} s)")
+    else:
+        st.caption(":orange[Warm-up incomplete]: each page computes what it needs on first use.")

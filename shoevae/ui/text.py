@@ -5,8 +5,11 @@ in one place so that a shoe or an epoch is described the same way everywhere. No
 """
 from __future__ import annotations
 
-from ..catalogue import Catalogue
-from ..recommend import Match
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..catalogue import Catalogue
+    from ..recommend import Match
 
 
 def plural(n: int, word: str) -> str:
