@@ -330,11 +330,11 @@ def test_typing_an_empty_data_folder_keeps_the_photos(shapes, tmp_path):
 # ----------------------------------------------------------------------------- other pages
 def test_reconstruct_shows_originals_and_reconstructions_with_errors(shapes):
     at = open_app("reconstruct")
-    errors = [c for c in captions(at) if c.startswith("error ")]
-    assert len(errors) == 6 and len(at.image) == 12
+    errors = [c for c in captions(at) if c.startswith("ΔE ")]
+    assert len(errors) == 6 and len(at.image) == 18  # originals, reconstructions, difference pictures
     at.slider(key="shoevae.recon.n").set_value(5).run()
     at.segmented_control(key="shoevae.recon.source").set_value("Picked shoe and its neighbours").run()
-    assert not at.exception and len([c for c in captions(at) if c.startswith("error ")]) == 5
+    assert not at.exception and len([c for c in captions(at) if c.startswith("ΔE ")]) == 5
 
 
 def test_generate_noise_sliders_and_blend(shapes):

@@ -119,7 +119,9 @@ def map_altair(xy: np.ndarray, cat: Catalogue, rows: np.ndarray, highlight: list
                                                   strokeWidth=1, opacity=1).encode(
             x="x:Q", y="y:Q", size=alt.Size("size:Q", legend=None, scale=None),
             tooltip=[alt.Tooltip("image:N"), alt.Tooltip("category:N"), alt.Tooltip("item:N")]))
-    return alt.layer(*layers).properties(height=height).interactive()
+    # drag pans, Shift + wheel zooms: a plain wheel scrolls the page (it used to zoom the map instead)
+    zoom = alt.selection_interval(bind="scales", zoom="wheel![event.shiftKey]")
+    return alt.layer(*layers).properties(height=height).add_params(zoom)
 
 
 def map_chart(chart: alt.LayerChart, cat: Catalogue, key: str = "shoevae.map.chart") -> None:

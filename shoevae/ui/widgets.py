@@ -72,13 +72,16 @@ def catalogue_grid(cat: Catalogue, rows: list[int] | np.ndarray, columns: int = 
 
 
 def pairs_grid(top: list[np.ndarray] | np.ndarray, top_captions: list[str],
-               bottom: list[np.ndarray] | np.ndarray | None, bottom_captions: list[str], columns: int = 6) -> None:
-    """Images in rows of `columns`, each row followed by the row of their counterparts (e.g. reconstructions)."""
+               bottom: list[np.ndarray] | np.ndarray | None, bottom_captions: list[str], columns: int = 6,
+               *more: tuple[list[np.ndarray] | np.ndarray, list[str]]) -> None:
+    """Images in rows of `columns`, each row followed by the row of their counterparts (e.g. reconstructions),
+    and by the rows of any `more` (images, captions) (e.g. difference images)."""
+    below = ([(bottom, bottom_captions)] if bottom is not None else []) + list(more)
     for start in range(0, len(top_captions), columns):
         end = min(start + columns, len(top_captions))
         card_grid(list(top[start:end]), top_captions[start:end], columns)
-        if bottom is not None:
-            card_grid(list(bottom[start:end]), bottom_captions[start:end], columns)
+        for images, captions in below:
+            card_grid(list(images[start:end]), captions[start:end], columns)
 
 
 def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: int = 5, key: str = "nb",
