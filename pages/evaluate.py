@@ -24,7 +24,7 @@ if st.session_state.get(done_key):
         st.stop()
     table = charts.evaluation_table(results)
     st.plotly_chart(charts.precision_figure(results), key="shoevae.eval.chart")
-    st.dataframe(table.style.format("{:.4f}", na_rep="–"))
+    st.dataframe(charts.readable(table))
     st.caption(f"On {shoes}. Hold-out: queries from the shoes this model never trained on (its own split), "
                "neighbours from the rest. Leave-one-out: every shoe queries all the others. Coverage: share of "
                "shoes that appear in someone's top 5. holdout_bce: reconstruction error per image on the hold-out "

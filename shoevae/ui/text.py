@@ -17,9 +17,12 @@ def plural(n: int, word: str) -> str:
 
 
 def duration(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
+    """"45 s", "1 min 32 s" (to the second below 10 minutes: a live caption must visibly move), "25 min", "1.5 h"."""
+    seconds = round(float(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 

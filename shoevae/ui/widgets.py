@@ -96,13 +96,20 @@ def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: in
         st.error(e.args[0] if e.args else str(e), icon=":material/error:")
         return
     cat, row = rec.catalogue, rec.catalogue.index_of(item_id)
-    left, right = st.columns([1, 1], vertical_alignment="center")
-    left.image(cat.images[row], width="stretch")
-    right.subheader(f"{cat.categories[row]}")
-    right.markdown(f"Item `{item_id}`  \nIts {k} nearest shoes in style space:")
-    card_grid([cat.images[m.row] for m in matches], match_captions(matches), columns, button="Similar shoes",
-              keys=[f"shoevae.{key}.{m.item_id}" for m in matches], on_click=pick,
-              args=[(m.item_id,) for m in matches])
+    # one grid, the picked shoe first: in a narrow column (1280 px) the five stay above the fold, ids whole
+    st.markdown(f"**{cat.categories[row]}** `{item_id}`  \nIts {k} nearest shoes in style space:")
+    images = [cat.images[row]] + [cat.images[m.row] for m in matches]
+    captions = ["picked"] + match_captions(matches)
+    for start in range(0, len(images), columns):
+        for j, col in enumerate(st.columns(columns, gap="small")[: len(images) - start]):
+            i = start + j
+            with col:
+                if i == 0:
+                    shoe_card(images[0], captions[0])
+                else:
+                    m = matches[i - 1]
+                    shoe_card(images[i], captions[i], button="Similar shoes", key=f"shoevae.{key}.{m.item_id}",
+                              on_click=pick, args=(m.item_id,))
 
 
 # ----------------------------------------------------------------------------- browsing and uploads
@@ -200,9 +207,9 @@ def compare_neighbours(rec: Recommender, item_id: str, pixel_matches: list[Match
             same = sum(m.category == own for m in matches)
             st.markdown(f"**{title}**: {same} of {len(matches)} are {own}s")
             cards = st.columns(len(matches), gap="small")
-            for card, m, caption in zip(cards, matches, match_captions(matches)):
+            for i, (card, m) in enumerate(zip(cards, matches), 1):
                 with card:
-                    shoe_card(cat.images[m.row], caption)
+                    shoe_card(cat.images[m.row], f"#{i} {m.category}")  # one short line under a small picture
 
 
 # ----------------------------------------------------------------------------- home: data and checkpoint
