@@ -25,6 +25,7 @@ STYLE = """<style>
   word-break: normal; overflow-wrap: normal;}
 [data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {padding-left: 0.3rem; padding-right: 0.3rem;}
 [data-testid="stProgress"] div {transition: none !important;}
+[data-testid="stColumn"]:has(.st-key-shoevae-sticky-shoe) {position: sticky; top: 3.5rem; align-self: flex-start;}
 </style>"""
 
 

@@ -15,7 +15,7 @@ import streamlit as st
 
 from ..catalogue import IMAGE_SUFFIXES, Catalogue, CatalogueError
 from ..checkpoint import CheckpointError
-from ..directions import Directions
+from ..directions import Directions, visible_change
 from ..recommend import Match, Recommender
 from ..sampling import image_grid
 from .charts import loss_figure
@@ -163,7 +163,7 @@ def latent_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_name:
         if st.button("Reset sliders", icon=":material/restart_alt:", key="shoevae.gen.resetbtn"):
             st.session_state["shoevae.gen.reset"] = st.session_state.get("shoevae.gen.reset", 0) + 1
             st.rerun(scope="fragment")
-    with shoe:
+    with shoe, st.container(key="shoevae-sticky-shoe"):  # layout.STYLE keeps this column in view
         moved = int(np.sum(~np.isclose(z[dims], z0[dims], atol=1e-3)))
         st.image(state_decode(rec, model_key, z)[0], width="stretch",
                  caption=f"decoded from {start_name}, {plural(moved, 'dimension')} moved")
@@ -173,24 +173,48 @@ def latent_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_name:
 PREVIEW_STEPS = (-2.0, -1.0, 0.0, 1.0, 2.0)  # standard deviations shown in each direction's preview strip
 
 
+INVISIBLE = 2.0  # mean change (0-255) between a direction's -2 and +2 ends below which it "changes nothing visible"
+
+
 def direction_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_name: str, dirs: Directions,
                       labels: list[str], key: str) -> None:
     """One slider per direction (in the catalogue's standard deviations, -3 to +3), each with a strip
-    previewing -2..+2 from the start, and the shoe decoded from the start moved by all the sliders."""
+    previewing -2..+2 from the start, and the shoe decoded from the start moved by all the sliders.
+
+    The shoe stays in view (its column sticks while the page scrolls past the sliders); directions whose
+    strip barely changes for this start are put in a closed expander, named as such.
+    """
     tag = f"{key}.{st.session_state.get('shoevae.gen.reset', 0)}"
     shoe, knobs = st.columns([2, 3], gap="large")
     amounts = np.zeros(len(labels), np.float32)
+    strips = []
+    for i in range(len(labels)):
+        one = np.zeros((len(PREVIEW_STEPS), len(labels)), np.float32)
+        one[:, i] = PREVIEW_STEPS
+        strips.append(state_decode(rec, model_key, dirs.move(z0, one)))
+    change = visible_change(np.stack(strips))
+    flat = [i for i in range(len(labels)) if change[i] < INVISIBLE]
     with knobs:
-        for i, label in enumerate(labels):
-            amounts[i] = st.slider(label, -3.0, 3.0, 0.0, 0.25, format="%+.2f sd", key=f"shoevae.gen.dir.{tag}.{i}")
-            one = np.zeros((len(PREVIEW_STEPS), len(labels)), np.float32)
-            one[:, i] = PREVIEW_STEPS
-            strip = image_grid(state_decode(rec, model_key, dirs.move(z0, one)), columns=len(PREVIEW_STEPS))
-            st.image(strip, width="stretch", caption="preview: " + "  ·  ".join(f"{t:+g}" for t in PREVIEW_STEPS))
+        def knob(i: int) -> None:
+            amounts[i] = st.slider(labels[i], -3.0, 3.0, 0.0, 0.25, format="%+.2f sd",
+                                   key=f"shoevae.gen.dir.{tag}.{i}")
+            st.image(image_grid(strips[i], columns=len(PREVIEW_STEPS)), width="stretch",
+                     caption="preview: " + "  ·  ".join(f"{t:+g}" for t in PREVIEW_STEPS))
+        for i in range(len(labels)):
+            if i not in flat:
+                knob(i)
+        if flat:
+            names = ", ".join(str(i + 1) for i in flat)
+            with st.expander(f"{plural(len(flat), 'direction')} ({names}) that change nothing visible on this shoe",
+                             expanded=len(flat) == len(labels)):
+                st.caption("Their strips differ by less than 1 % between −2 and +2: the decoder ignores these "
+                           "directions here (the encoder spreads the catalogue along them, the drawing does not show it).")
+                for i in flat:
+                    knob(i)
         if st.button("Reset sliders", icon=":material/restart_alt:", key=f"shoevae.gen.reset.{key}"):
             st.session_state["shoevae.gen.reset"] = st.session_state.get("shoevae.gen.reset", 0) + 1
             st.rerun(scope="fragment")
-    with shoe:
+    with shoe, st.container(key="shoevae-sticky-shoe"):  # layout.STYLE keeps this column in view
         moved = int(np.count_nonzero(amounts))
         st.image(state_decode(rec, model_key, dirs.move(z0, amounts))[0], width="stretch",
                  caption=f"decoded from {start_name}, {plural(moved, 'direction')} moved")
