@@ -177,20 +177,37 @@ def map_rows(n: int, shown: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- how it works
-def latent_figure(mu: np.ndarray, sigma: np.ndarray, z: np.ndarray, height: int = 320) -> go.Figure:
-    """Each latent dimension of one photo: its mean with a bar of +-1 spread, and the sampled z."""
+def latent_figure(mu: np.ndarray, sigma: np.ndarray, z: np.ndarray, height: int = 420) -> go.Figure:
+    """Each latent dimension of one photo: its mean μ and the sampled z (top), its spread σ on its own
+    scale (bottom: beside μ's range a σ of 0.02 would be an invisible bar)."""
     dims = np.arange(len(mu))
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=dims, y=mu, mode="markers", name="mean μ ± spread σ",
-                             error_y=dict(type="data", array=sigma, thickness=1.2, width=0, color="#9bb7e0"),
-                             marker=dict(size=6, color="#1f77b4"),
-                             hovertemplate="dimension %{x}<br>μ = %{y:.2f}<extra></extra>"))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
+    fig.add_trace(go.Scatter(x=dims, y=mu, mode="markers", name="mean μ", marker=dict(size=7, color="#1f77b4"),
+                             hovertemplate="dimension %{x}<br>μ = %{y:.2f}<extra></extra>"), 1, 1)
     fig.add_trace(go.Scatter(x=dims, y=z, mode="markers", name="sampled z", marker=dict(size=6, symbol="x",
-                             color="#e8710a"), hovertemplate="dimension %{x}<br>z = %{y:.2f}<extra></extra>"))
+                             color="#e8710a"), hovertemplate="dimension %{x}<br>z = %{y:.2f}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Bar(x=dims, y=sigma, name="spread σ", marker_color="#9467bd",
+                         hovertemplate="dimension %{x}<br>σ = %{y:.3f}<extra></extra>"), 2, 1)
+    fig.update_yaxes(title_text="μ and z", zeroline=True, row=1, col=1)
+    fig.update_yaxes(title_text="σ", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="latent dimension", row=2, col=1)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), font=dict(size=14),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-                      xaxis=dict(title="latent dimension"), yaxis=dict(title="value", zeroline=True))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     return fig
+
+
+def label_rows(path: str, labels: list[str], width: int = 150, top: int = 0, bottom: int = 0) -> Image.Image:
+    """A figure with one label per row of pictures written in a white margin on its left (the rows fill
+    the figure's height between `top` and `bottom` pixels, e.g. a title above them)."""
+    from PIL import ImageDraw, ImageFont
+    im = Image.open(path).convert("RGB")
+    out = Image.new("RGB", (im.width + width, im.height), "white")
+    out.paste(im, (width, 0))
+    draw, font = ImageDraw.Draw(out), ImageFont.load_default(size=max(14, im.height // (6 * len(labels))))
+    step = (im.height - top - bottom) / len(labels)
+    for i, label in enumerate(labels):
+        draw.text((10, top + (i + 0.5) * step), label, fill="black", font=font, anchor="lm")
+    return out
 
 
 # ----------------------------------------------------------------------------- evaluation
