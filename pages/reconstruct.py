@@ -9,9 +9,10 @@ layout.page_header("Reconstruct", "Each shoe goes through the encoder to its sty
 rec = state.require_recommender()
 cat = rec.catalogue
 
-c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-source = c1.segmented_control("Shoes", ["Picked shoe and its neighbours", "Random shoes"],
-                              default="Random shoes", key="shoevae.recon.source") or "Random shoes"
+# the choice gets a row of its own: beside the slider it was wider than its column at 1280 px
+source = st.segmented_control("Shoes", ["Picked shoe and its neighbours", "Random shoes"], default="Random shoes",
+                              key="shoevae.recon.source") or "Random shoes"
+c2, c3 = st.columns([2, 1], vertical_alignment="bottom")
 n = c2.slider("How many", 3, 12, 6, key="shoevae.recon.n")
 if c3.button("New random shoes", icon=":material/casino:", width="stretch", key="shoevae.recon.new"):
     st.session_state["shoevae.recon.seed"] = st.session_state.get("shoevae.recon.seed", 0) + 1

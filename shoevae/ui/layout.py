@@ -29,10 +29,24 @@ STYLE = """<style>
 </style>"""
 
 
+PRESENTING = "shoevae.presenting"  # the sidebar's switch (session state); app.py collapses the sidebar with it
+PRESENTING_STYLE = """<style>
+html {font-size: 19px;}
+[data-testid="stMainBlockContainer"] {max-width: 100%; padding-left: 2rem; padding-right: 2rem;}
+[data-testid="stCaptionContainer"], .shoevae-blurb, [data-testid="stExpander"] {display: none;}
+[data-testid="stImageCaption"] {font-size: 1.05rem;}
+</style>"""
+
+
+def presenting() -> bool:
+    """Whether this session presents: larger pictures and type, no explanatory captions, the sidebar collapsed."""
+    return bool(st.session_state.get(PRESENTING))
+
+
 def style() -> None:
     """Projector tweaks: less empty space above the title, readable captions, button labels that wrap
-    in narrow columns instead of ending in "…"."""
-    st.html(STYLE)
+    in narrow columns instead of ending in "…"; while presenting, larger everything and fewer words."""
+    st.html(STYLE + (PRESENTING_STYLE if presenting() else ""))
 
 
 @contextlib.contextmanager
@@ -61,7 +75,7 @@ def page_header(title: str, blurb: str) -> None:
     """Every page starts here: the frame check, a big title and a one-line explanation."""
     ensure_frame()
     st.title(title)
-    st.markdown(f"<p style='font-size:1.25rem;color:#555;margin-top:-0.6rem'>{blurb}</p>",
+    st.markdown(f"<p class='shoevae-blurb' style='font-size:1.25rem;color:#555;margin-top:-0.6rem'>{blurb}</p>",
                 unsafe_allow_html=True)
 
 
@@ -75,6 +89,8 @@ def sidebar() -> None:
     loaded, why = current_model()
     with st.sidebar:
         photos, model, training, ready = (st.container() for _ in range(4))
+        st.toggle("Presenting", key=PRESENTING, help="For a projector: larger pictures and type, fewer words, this "
+                  "sidebar folded away (open it with the arrow at the top left to switch back).")
     with photos:
         st.markdown("**Photos:** " + (f"{len(cat):,} shoes from `{Path(cat.root).name}`" if cat
                                       else ":orange[loading…]" if problem == LOADING else ":orange[none loaded]"))

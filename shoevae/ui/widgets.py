@@ -289,7 +289,7 @@ def checkpoint_picker() -> None:
 def model_facts(loaded: Loaded) -> None:
     """How the checkpoint was trained, as big numbers plus a small loss curve."""
     m, t = loaded.meta["model_config"], loaded.meta.get("train_config", {})
-    c = st.columns(4)  # four big numbers fit a projector's half width; the rest goes in the caption
+    c = st.columns(2) + st.columns(2)  # two rows of two: in four columns "paper" overflowed at 1280 px
     c[0].metric("Preset", m["preset"])
     c[1].metric("Epochs", loaded.meta.get("epoch", 0))
     c[2].metric("β (KL weight)", f"{t.get('beta', 1):g}")
