@@ -10,9 +10,9 @@ layout.page_header("ShoeVAE", "Recommends shoes of similar style. An unsupervise
 
 def try_it() -> None:
     c = st.columns(4)
-    c[0].page_link("pages/recommend.py", label="Recommend similar shoes", icon=":material/thumb_up:")
-    c[1].page_link("pages/generate.py", label="Generate new shoes", icon=":material/auto_awesome:")
-    c[2].page_link("pages/latent_map.py", label="See the style map", icon=":material/scatter_plot:")
+    c[0].page_link("pages/recommend.py", label="Similar shoes", icon=":material/thumb_up:")
+    c[1].page_link("pages/generate.py", label="New shoes", icon=":material/auto_awesome:")
+    c[2].page_link("pages/latent_map.py", label="Style map", icon=":material/scatter_plot:")
     c[3].page_link("pages/evaluate.py", label="How good is it?", icon=":material/leaderboard:")
 
 

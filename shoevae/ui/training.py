@@ -65,9 +65,10 @@ def train_settings() -> dict[str, Any]:
                               help="No epoch starts that would end after this much training time.")
     # the toggles and the name get whole rows: in half of this column their labels were cut at 1280 px
     cosine = st.toggle("Cosine learning-rate decay", key="shoevae.train.cosine")
-    perceptual = st.toggle("Feature term (EfficientNet-Lite0)", key="shoevae.train.perceptual",
-                           help="Reconstructions must also match the photo in layers of an ImageNet network (the "
-                                "preset's layers and weight): sharper details, about 2x slower per batch.")
+    perceptual = st.toggle("Feature term", key="shoevae.train.perceptual",
+                           help="Reconstructions must also match the photo in layers of an ImageNet network "
+                                "(EfficientNet-Lite0; the preset's layers and weight): sharper details, about 2x "
+                                "slower per batch.")
     augment = st.toggle("Shift and scale the photos", key="shoevae.train.augment",
                         help="The encoder sees each photo moved and zoomed a little and must still draw the photo.")
     out = st.text_input("Save as (a name in the weights folder)", f"{name}-{time.strftime('%m%d-%H%M')}",

@@ -2,10 +2,11 @@
 
 The first page view of a server (any session) starts one background task (shoevae/ui/background.py)
 that runs the slow steps one after the other, in the order a class meets them: the photos and their
-style vectors (Recommend), the pixel baseline (Recommend's comparison), the human judgements and
-the evaluation on all shoes (Evaluate), the t-SNE map of the shoes the Latent map shows first. Each
-step is the very task its page starts (same registry key), so a page asked for early simply shows
-that task's progress, and nothing is computed twice. The sidebar shows "Getting ready: N of M".
+style vectors (Recommend), the pixel baseline (Recommend's comparison), Generate's mixture (into
+the disk cache, which the page's own fit then reads), the human judgements and the evaluation on
+all shoes (Evaluate), the t-SNE map of the shoes the Latent map shows first. Each step is the very
+task its page starts (same registry key), so a page asked for early simply shows that task's
+progress, and nothing is computed twice. The sidebar shows "Getting ready: N of M".
 SHOEVAE_WARMUP=0 switches it off (benchmarks of the first use without it).
 """
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 from . import background, judgements, state
 
-STEPS = ("style vectors of every shoe", "pixel baseline", "human judgements", "evaluation on all shoes", "t-SNE map")
+STEPS = ("style vectors of every shoe", "pixel baseline", "Generate's mixture", "human judgements",
+         "evaluation on all shoes", "t-SNE map")
 
 
 def enabled() -> bool:
@@ -42,6 +44,7 @@ def start(loaded: state.Loaded, data: str) -> background.Task:
             return 0
         steps = [
             lambda: state.pixel_task(cat, data, rec.model.cfg.latent_dim),
+            lambda: _mixture(rec, loaded.key, data),
             lambda: _judgements(rec, loaded.key, data, judgements.triplets_folder(rec)),
             lambda: state.evaluation_task(rec, loaded.key, data, len(cat), loaded.meta),
             lambda: state.projection_task(rec, loaded.key, data, "tsne",
@@ -55,6 +58,15 @@ def start(loaded: state.Loaded, data: str) -> background.Task:
         return total
 
     return background.start(("warmup", loaded.key, data), "Getting ready", run)
+
+
+def _mixture(rec: Any, model_key: str, data: str) -> background.Task:
+    """Generate's mixture, fitted into the disk cache (the page's st.cache_resource fit then only reads it)."""
+    def fit(progress: background.Progress) -> None:
+        from ..sampling import cached_mixture
+        progress(0, 1, "a Gaussian mixture of the style vectors")
+        cached_mixture(rec.embeddings, state.cache_dir())
+    return background.start(("mixture", model_key, data), "Fitting Generate's mixture", fit)
 
 
 def _judgements(rec: Any, model_key: str, data: str, folder: Any) -> background.Task | None:
