@@ -20,6 +20,7 @@ from .text import plural
 STYLE = """<style>
 [data-testid="stMainBlockContainer"] {padding-top: 2.5rem; padding-bottom: 2rem;}
 [data-testid="stImageCaption"], [data-testid="caption"] {font-size: 0.95rem;}
+[data-testid="stImageCaption"] {overflow-wrap: normal; word-break: keep-all;}  /* an item id never breaks mid-hash */
 [data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"],
 [data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"] p {white-space: normal; text-overflow: clip;
   word-break: normal; overflow-wrap: normal;}
