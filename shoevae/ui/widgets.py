@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import streamlit as st
 
 from ..catalogue import IMAGE_SUFFIXES, Catalogue, CatalogueError
 from ..checkpoint import CheckpointError
-from ..directions import Directions, visible_change
 from ..recommend import Match, Recommender
-from ..sampling import image_grid
 from .charts import loss_figure
 from .state import (
     CHECKPOINT,
@@ -35,6 +33,9 @@ from .state import (
 )
 from .state import decode as state_decode
 from .text import duration, match_captions, plural, shoe_caption
+
+if TYPE_CHECKING:
+    from ..directions import Directions
 
 
 # ----------------------------------------------------------------------------- shoe cards
@@ -184,6 +185,8 @@ def direction_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_na
     The shoe stays in view (its column sticks while the page scrolls past the sliders); directions whose
     strip barely changes for this start are put in a closed expander, named as such.
     """
+    from ..directions import visible_change
+    from ..sampling import image_grid  # scikit-learn: imported when first needed, not by every page
     tag = f"{key}.{st.session_state.get('shoevae.gen.reset', 0)}"
     shoe, knobs = st.columns([2, 3], gap="large")
     amounts = np.zeros(len(labels), np.float32)
