@@ -137,7 +137,7 @@ def main() -> None:
                           f"-> its 5 neighbours {answered:5.1f} s   ({load()})", flush=True)
                     if phase == "after":
                         t = time.perf_counter()
-                        expect(page.get_by_text(re.compile(r"^Ready"))).to_be_visible(timeout=LONG_MS)
+                        expect(page.get_by_text(re.compile(r"^Ready"))).to_be_visible(timeout=3 * LONG_MS)
                         print(f"        warm-up finished {time.perf_counter() - t0:5.1f} s after server start "
                               f"(waited {time.perf_counter() - t:.1f} s more)", flush=True)
                     if phase in ("after", "before"):

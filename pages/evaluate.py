@@ -31,8 +31,8 @@ if st.session_state.get(done_key):
                "shoes." + (" –: cannot be computed here (too few shoes, or no hold-out)." if table.isna().any().any()
                            else ""))
 else:
-    st.info(f"Press **Evaluate** to score this model and two baselines on {shoes} (on 13.5K shoes it takes "
-            "about half a minute the first time; the result is remembered for this checkpoint).",
-            icon=":material/info:")
+    st.info(f"Press **Evaluate** to score this model and two baselines on {shoes}: at once when the sidebar says "
+            "Ready (the warm-up scores all shoes), else a minute or so on 13.5K shoes the first time; the result is "
+            "remembered for this checkpoint.", icon=":material/info:")
 
 judgements.triplet_section(rec, loaded.key)
