@@ -105,7 +105,7 @@ def first_uses(page: Page) -> None:
           lambda: page.get_by_text(re.compile(r"^On all [\d,]+ shoes loaded")))
     go(page, "Latent map")
     timed("t-SNE (default shoes shown) -> map", page,
-          lambda: page.get_by_role("button", name="t-SNE", exact=True).click(),
+          lambda: page.get_by_text("t-SNE", exact=True).click(),  # a segmented-control option
           lambda: page.get_by_text(re.compile(r"^t-SNE map of [\d,]+ shoes$")))
 
 
