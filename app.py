@@ -11,7 +11,8 @@ shoevae.ui.state; see shoevae/ui/__init__.py for the other modules.
 """
 import streamlit as st
 
-st.set_page_config(page_title="ShoeVAE", page_icon="👟", layout="wide", initial_sidebar_state="expanded")
+st.set_page_config(page_title="ShoeVAE", page_icon="👟", layout="wide",  # the Presenting switch folds the sidebar
+                   initial_sidebar_state="collapsed" if st.session_state.get("shoevae.presenting") else "expanded")
 # the page list first: until it is given, a fresh server shows Streamlit's automatic lower-case pages/ menu
 page = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -29,8 +30,9 @@ starting.caption("Starting ShoeVAE…")  # a fresh server imports torch and frie
 from shoevae.ui import layout, state  # noqa: E402
 
 starting.empty()
-state.configure_torch()
 state.init_state()
+state.current_catalogue()  # a fresh server starts reading the photos before torch is imported
+state.configure_torch()
 layout.style()
 layout.sidebar()
 with layout.frame():

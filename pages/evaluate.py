@@ -24,15 +24,15 @@ if st.session_state.get(done_key):
         st.stop()
     table = charts.evaluation_table(results)
     st.plotly_chart(charts.precision_figure(results), key="shoevae.eval.chart")
-    st.dataframe(table.style.format("{:.4f}", na_rep="–"))
+    st.dataframe(charts.readable(table))
     st.caption(f"On {shoes}. Hold-out: queries from the shoes this model never trained on (its own split), "
                "neighbours from the rest. Leave-one-out: every shoe queries all the others. Coverage: share of "
                "shoes that appear in someone's top 5. holdout_bce: reconstruction error per image on the hold-out "
                "shoes." + (" –: cannot be computed here (too few shoes, or no hold-out)." if table.isna().any().any()
                            else ""))
 else:
-    st.info(f"Press **Evaluate** to score this model and two baselines on {shoes} (on 13.5K shoes it takes "
-            "about half a minute the first time; the result is remembered for this checkpoint).",
-            icon=":material/info:")
+    st.info(f"Press **Evaluate** to score this model and two baselines on {shoes}: at once when the sidebar says "
+            "Ready (the warm-up scores all shoes), else a minute or so on 13.5K shoes the first time; the result is "
+            "remembered for this checkpoint.", icon=":material/info:")
 
 judgements.triplet_section(rec, loaded.key)

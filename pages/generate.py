@@ -5,7 +5,7 @@ cached, so after the first load the page answers without recomputing the others.
 """
 import streamlit as st
 
-from shoevae.directions import BLENDS, slider_label, stack
+from shoevae.directions import BLENDS, blend_gap, prior_mismatch, slider_labels, stack
 from shoevae.ui import layout, state, widgets
 
 SAMPLERS = {"mixture": "Mixture fitted to the catalogue", "normal": "N(0, I), as the report"}
@@ -30,9 +30,12 @@ def from_noise() -> None:
     state.sampler(rec, loaded.key, kind)  # fit (first time only) with its own spinner
     images = state.sample_shoes(rec, loaded.key, kind, 12, temperature, seed)
     widgets.card_grid(images, [f"sample {i + 1}" for i in range(12)], 6)
+    real, prior = prior_mismatch(rec.embeddings)
     st.caption("Mixture: a Gaussian mixture fitted to the style vectors of the catalogue's shoes (ex-post density "
                "estimation), so samples come from where real shoes lie. N(0, I): the prior the VAE was trained "
-               "towards, which the decoder saw only in part; most of its samples are colour smears.")
+               f"towards. With this model its samples come out near-blank or faint: the catalogue's style vectors "
+               f"are about {real:.0f} long, a draw from N(0, I) about {prior:.0f}, so these draws land where the "
+               "decoder has never seen a shoe (a model trained closer to the prior would do better).")
 
 
 @st.fragment
@@ -54,7 +57,7 @@ def sliders() -> None:
     if mode == MODES[0]:
         st.caption("The directions along which the catalogue's style vectors spread most, largest first; each end "
                    "is named by the category (and look) that lies that way. Units: the catalogue's standard deviations.")
-        labels = [slider_label(i, ends) for i, ends in enumerate(found["labels"])]
+        labels = slider_labels(found["labels"])
         widgets.direction_sliders(rec, loaded.key, z0, name, found["principal"], labels, key=f"pc.{tag}")
     elif mode == MODES[1]:
         names = list(found["categories"])
@@ -81,8 +84,12 @@ def blends() -> None:
     else:
         widgets.card_grid(strip, ["first shoe"] + [f"{i}/{steps - 1}" for i in range(steps)] + ["second shoe"],
                           (steps + 3) // 2)  # two rows: big enough to see on a projector
+        angle, shorter = blend_gap(rec.embeddings[cat.index_of(first)], rec.embeddings[cat.index_of(second)])
         st.caption("Linear: the straight line between the two style vectors. Spherical (slerp): along the arc "
-                   "between them, keeping their length, so the middle does not drift to the faint average shoe.")
+                   f"between them, keeping their length. These two vectors are {angle:.0f}° apart, so the linear "
+                   f"midpoint is only {shorter:.0%} shorter than the spherical one: the decoder draws the two nearly "
+                   "alike (they differ most for shoes far apart, near 90°). The middle frames look like two shoes "
+                   "overlaid because no real shoe lies halfway: the decoder mixes what it knows from either side.")
 
 
 noise, steer, blend = st.tabs(["From random noise", "Sliders", "Blend two shoes"])

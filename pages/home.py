@@ -7,6 +7,18 @@ from shoevae.ui import layout, state, widgets
 layout.page_header("ShoeVAE", "Recommends shoes of similar style. An unsupervised CNN variational "
                    "auto-encoder turns each photo into a style vector; similar shoes have nearby vectors.")
 
+
+def try_it() -> None:
+    c = st.columns(4)
+    c[0].page_link("pages/recommend.py", label="Similar shoes", icon=":material/thumb_up:")
+    c[1].page_link("pages/generate.py", label="New shoes", icon=":material/auto_awesome:")
+    c[2].page_link("pages/latent_map.py", label="Style map", icon=":material/scatter_plot:")
+    c[3].page_link("pages/evaluate.py", label="How good is it?", icon=":material/leaderboard:")
+
+
+ready = state.current_recommender() is not None  # no wait, nothing drawn: the links go first, above the fold
+if ready:
+    try_it()
 photos, model = st.columns([2, 3], gap="large")
 with photos:
     st.header("Shoe photos")
@@ -19,7 +31,7 @@ with photos:
     else:
         st.metric("Shoes", f"{len(cat):,}")
         counts = pd.DataFrame({"shoes": cat.counts()})
-        st.bar_chart(counts, height=220, horizontal=True, x_label="shoes")
+        st.bar_chart(counts, height=220, horizontal=True, y_label="shoes", x_label="")  # y: the value axis
         with st.expander(f"Skipped files ({len(cat.skipped)})"):
             if cat.skipped:
                 st.dataframe(pd.DataFrame(cat.skipped, columns=["file", "reason"]), hide_index=True)
@@ -32,17 +44,14 @@ with model:
     if loaded is None:
         if st.session_state.get(state.CHECKPOINT) is not None:
             st.error(f"The checkpoint could not be loaded: {why}", icon=":material/error:")
-        st.info("No model loaded yet: load one below, or train one.", icon=":material/info:")
+        st.info("No model loaded yet: load one here, or train one.", icon=":material/info:")
         st.page_link(state.TRAIN_PAGE, label="Train a model", icon=":material/model_training:")
-    else:
+    with st.expander("Load another checkpoint" if loaded else "Load a checkpoint", icon=":material/upload_file:",
+                     expanded=loaded is None):  # near the top: its errors show in view
+        widgets.checkpoint_picker()
+    if loaded is not None:
         widgets.model_facts(loaded)
-    widgets.checkpoint_picker()
 
-# the embedding starts as soon as the photos are read: its progress shows here, then the links
-if cat is not None and loaded is not None and state.current_recommender(wait=1.0) is not None:
-    st.header("Try it")
-    c = st.columns(4)
-    c[0].page_link("pages/recommend.py", label="Recommend similar shoes", icon=":material/thumb_up:")
-    c[1].page_link("pages/generate.py", label="Generate new shoes", icon=":material/auto_awesome:")
-    c[2].page_link("pages/latent_map.py", label="See the style map", icon=":material/scatter_plot:")
-    c[3].page_link("pages/evaluate.py", label="How good is it?", icon=":material/leaderboard:")
+# the embedding starts as soon as the photos are read: its progress shows here, then the links (at the top)
+if not ready and cat is not None and loaded is not None and state.current_recommender(wait=1.0) is not None:
+    st.rerun()

@@ -5,7 +5,7 @@ from shoevae.ui import charts, layout, state, widgets
 
 layout.page_header("Latent map", "Each dot is one shoe, placed by its style vector squeezed into 2D. "
                    "Colours are the catalogue's categories, which the model never saw. Hover a dot to see "
-                   "the shoe, click it to pick it.")
+                   "the shoe, click it to pick it; drag to pan, Shift + wheel to zoom.")
 rec = state.require_recommender()
 loaded, _ = state.current_model()
 cat = rec.catalogue
@@ -13,7 +13,8 @@ cat = rec.catalogue
 c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
 method = c1.segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="shoevae.map.method") or "PCA"
 if len(cat) > 1000:
-    shown = c2.slider("Shoes shown", 1000, len(cat), min(len(cat), 4000), step=500, key="shoevae.map.shown")
+    shown = c2.select_slider("Shoes shown", charts.shown_options(len(cat)), charts.default_shown(len(cat)),
+                             format_func="{:,}".format, key="shoevae.map.shown")
 else:  # a small catalogue: every shoe, no slider whose minimum would exceed its maximum
     shown = len(cat)
     c2.caption(f"All {len(cat):,} shoes shown.")
@@ -26,6 +27,7 @@ highlight = state.pick_and_neighbours(rec, item)
 chart, side = st.columns([3, 2], gap="large")
 with chart:
     rows = charts.map_rows(len(cat), shown)
+    st.caption(f"{method} map of {shown:,} shoes")  # also keeps the chart's toolbar clear of the slider above
     charts.map_chart(charts.map_altair(xy, cat, rows, highlight, state.thumbnails(cat)), cat)
 with side:
     widgets.neighbours(rec, item, columns=3, key="map", hint="Click a dot to see that shoe and its nearest five.")

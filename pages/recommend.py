@@ -19,8 +19,9 @@ with browse:
         except KeyError:
             pass  # an unknown id: neighbours() below says so
         else:
-            vae_col, pix_col = st.columns(2, gap="large")
-            widgets.compare_neighbours(rec, item, pixels, columns=(vae_col, pix_col))
+            if pixels is not None:  # None: the baseline is being fitted (a progress bar) or failed (its error)
+                vae_col, pix_col = st.columns(2, gap="large")
+                widgets.compare_neighbours(rec, item, pixels, columns=(vae_col, pix_col))
     grid, chosen = st.columns([3, 2], gap="large")
     with grid:
         rows = widgets.browse_controls(cat, per_page=8)

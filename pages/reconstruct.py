@@ -1,16 +1,18 @@
 """Reconstruct: shoes beside what the auto-encoder makes of them, with the reconstruction error."""
 import streamlit as st
 
+from shoevae.colour import SCALE, colour_error, difference_images
 from shoevae.ui import layout, state, text, widgets
 
 layout.page_header("Reconstruct", "Each shoe goes through the encoder to its style vector and back "
-                   "through the decoder. Lower error = better reconstruction.")
+                   "through the decoder: what survives the squeeze into a style vector.")
 rec = state.require_recommender()
 cat = rec.catalogue
 
-c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-source = c1.segmented_control("Shoes", ["Picked shoe and its neighbours", "Random shoes"],
-                              default="Random shoes", key="shoevae.recon.source") or "Random shoes"
+# the choice gets a row of its own: beside the slider it was wider than its column at 1280 px
+source = st.segmented_control("Shoes", ["Picked shoe and its neighbours", "Random shoes"], default="Random shoes",
+                              key="shoevae.recon.source") or "Random shoes"
+c2, c3 = st.columns([2, 1], vertical_alignment="bottom")
 n = c2.slider("How many", 3, 12, 6, key="shoevae.recon.n")
 if c3.button("New random shoes", icon=":material/casino:", width="stretch", key="shoevae.recon.new"):
     st.session_state["shoevae.recon.seed"] = st.session_state.get("shoevae.recon.seed", 0) + 1
@@ -23,8 +25,14 @@ else:
         st.info(note, icon=":material/info:")
     rows = [cat.index_of(item)] + [m.row for m in rec.similar(item, n - 1)]
 
-recons, errors = rec.reconstruct(rows)
-st.markdown(f"**Originals**, each with its **reconstruction** below · mean error {errors.mean():,.0f}")
+recons, _ = rec.reconstruct(rows)
+errors, maps = colour_error(cat.images[rows], recons)
+st.markdown(f"**Originals**, each with its **reconstruction** and **where the colours differ** below · "
+            f"mean colour error ΔE {errors.mean():.1f}")
 widgets.pairs_grid([cat.images[r] for r in rows], [text.shoe_caption(cat, r) for r in rows], recons,
-                   [f"error {e:,.0f}" for e in errors], columns=6)
-st.caption("Error = binary cross-entropy summed over the pixels of one image (the VAE's reconstruction loss).")
+                   [f"ΔE {e:.1f}" for e in errors], 6, (difference_images(maps), ["difference"] * len(rows)))
+st.caption("Colour error ΔE2000 (CIEDE2000): how different two colours look to a person, per pixel (about 1 is "
+           "just noticeable, above 10 clearly different), averaged over the shoe's own pixels, not the white "
+           "background. The difference pictures are white where the colours match and red where they differ "
+           f"(full red: ΔE {SCALE:.0f} or more). Training minimised a different number, a Gaussian pixel error plus a "
+           "feature term (How it works); this one is for reading.")

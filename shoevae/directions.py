@@ -102,6 +102,35 @@ def slider_label(index: int, ends: tuple[str, str]) -> str:
     return f"{index + 1} · {ends[0]} ← → {ends[1]}"
 
 
+def slider_labels(labels: list[tuple[str, str]]) -> list[str]:
+    """slider_label for each direction; ends that repeat an earlier direction's say so ("as 5, weaker"),
+    so no two sliders read the same (a later principal direction spreads the catalogue less)."""
+    out, first = [], {}
+    for i, ends in enumerate(labels):
+        key = tuple(sorted(ends))
+        text = slider_label(i, ends)
+        out.append(text if key not in first else f"{text} (as {first[key] + 1}, weaker)")
+        first.setdefault(key, i)
+    return out
+
+
+def visible_change(strips: np.ndarray) -> np.ndarray:
+    """How much each direction changes the drawing: the mean absolute difference (0-255) between the two
+    ends of its preview strip. strips: uint8 (directions, steps, H, W, 3)."""
+    ends = strips[:, [0, -1]].astype(np.int16)
+    return np.abs(ends[:, 0] - ends[:, 1]).mean(axis=(1, 2, 3))
+
+
+def blend_gap(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(angle between two style vectors in degrees, how much shorter the linear blend's midpoint is than
+    the spherical one's, as a share): why the two blends look alike or not."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mid_lin, mid_sph = blend(a, b, 0.5, "linear")[0], blend(a, b, 0.5, "spherical")[0]
+    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
+    shorter = 1 - np.linalg.norm(mid_lin) / max(np.linalg.norm(mid_sph), 1e-12)
+    return float(np.degrees(np.arccos(np.clip(cos, -1, 1)))), float(shorter)
+
+
 def photo_traits(images: np.ndarray) -> dict[str, tuple[np.ndarray, str, str]]:
     """Visible traits of each photo (uint8 N,H,W,3 on a white background), for labelling directions.
 
@@ -127,3 +156,9 @@ def blend(a: np.ndarray, b: np.ndarray, t: np.ndarray | float, mode: str = "line
     if mode == "linear" or np.sin(omega) < 1e-6:  # (nearly) parallel: slerp is the line
         return ((1 - t) * a + t * b).astype(np.float32)
     return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(np.float32)
+
+
+def prior_mismatch(embeddings: np.ndarray) -> tuple[float, float]:
+    """(median length of the catalogue's style vectors, the typical length of a z ~ N(0, I), sqrt(D)):
+    when they differ much, samples of the prior fall where the decoder has seen no shoe."""
+    return float(np.median(np.linalg.norm(embeddings, axis=1))), float(np.sqrt(embeddings.shape[1]))

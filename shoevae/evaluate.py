@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -130,29 +130,49 @@ def pca_pixels(catalogue: Catalogue, n_components: int, size: int = 32, split: S
     return fit_pixel_pca(catalogue, n_components, size, split, x).transform(x).astype(np.float32)
 
 
+Steps = Callable[[str], None]  # called with the name of each step as it starts (a progress report)
+
+
+def _quiet(step: str) -> None:
+    pass
+
+
 def evaluate_model(model: VAE, catalogue: Catalogue, k: int = 5, embeddings: np.ndarray | None = None,
-                   metrics: tuple[str, ...] = (METRIC,), *, split: Split | None = None) -> dict[str, dict[str, float]]:
+                   metrics: tuple[str, ...] = (METRIC,), *, split: Split | None = None,
+                   step: Steps = _quiet) -> dict[str, dict[str, float]]:
     """Per metric: retrieval metrics of the model's mean vectors plus hold-out reconstruction BCE per image.
 
     `split`: the model's own train/hold-out split, `Split.of(checkpoint)` (None: the default split).
     The embedding and the BCE (which does not depend on the metric) are computed once. Metrics that
-    cannot be computed are NaN; why_not() says why.
+    cannot be computed are NaN; why_not() says why. `step(name)` is called as each of its
+    1 + len(metrics) steps starts.
     """
     split = split or Split()
+    step("hold-out reconstruction error")
     emb = embed(model, catalogue.images) if embeddings is None else embeddings
     _, held = split.rows(catalogue.ids)
     with torch.inference_mode():
         bce = mean_bce(model, catalogue.images[held]) if len(held) else math.nan
-    return {m: {**score_features(emb, catalogue, k, m, split), "holdout_bce": bce} for m in metrics}
+    out = {}
+    for m in metrics:
+        step(f"style vectors, {m} neighbours")
+        out[m] = {**score_features(emb, catalogue, k, m, split), "holdout_bce": bce}
+    return out
 
 
 def baselines(catalogue: Catalogue, latent_dim: int = 100, k: int = 5, metrics: tuple[str, ...] = (METRIC,),
-              *, split: Split | None = None) -> dict[str, dict[str, Any]]:
+              *, split: Split | None = None, step: Steps = _quiet) -> dict[str, dict[str, Any]]:
     """The same metrics for raw 16x16 pixels and PCA of 32x32 pixels with `latent_dim` components (fewer
-    when there are fewer training photos: the name says how many)."""
+    when there are fewer training photos: the name says how many). `step(name)` is called as each of
+    its 1 + 2 * len(metrics) steps starts."""
     split = split or Split()
+    step("fitting the PCA of pixels")
     pca = pca_pixels(catalogue, latent_dim, split=split)
     features = {"raw pixels 16x16": thumbnails(catalogue.images, 16),
                 f"PCA of pixels ({pca.shape[1]} dims)": pca}
-    return {f"{name}, {metric}" if len(metrics) > 1 else name: score_features(f, catalogue, k, metric, split)
-            for name, f in features.items() for metric in metrics}
+    out = {}
+    for name, f in features.items():
+        for metric in metrics:
+            step(f"{name.split(' (')[0]}, {metric} neighbours")
+            out[f"{name}, {metric}" if len(metrics) > 1 else name] = score_features(f, catalogue, k, metric, split)
+    return out

@@ -24,7 +24,7 @@ from PIL import Image
 from .catalogue import Catalogue, ImageError, load_image, read_photo
 from .config import METRICS
 from .errors import ShoevaeError
-from .recommend import ShoeIndex
+from .neighbours import ShoeIndex
 
 THUMB = (34, 26)  # (width, height): a quarter of the 136x102 photos
 

@@ -79,6 +79,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(reason)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_warmup_unless_asked():
+    """The app's background warm-up (shoevae/ui/warmup.py) is off in tests: its threads would outlive a
+    test and compete with the next ones. tests/test_warmup.py switches it on for itself."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SHOEVAE_WARMUP", os.environ.get("SHOEVAE_WARMUP", "0"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def zappos_dir() -> Path:
     if not (SHARED_ZAPPOS / "manifest.csv").is_file():

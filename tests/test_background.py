@@ -155,7 +155,7 @@ def test_home_shows_a_progress_bar_while_the_photos_load(shapes_app, monkeypatch
         at.run()
     assert not at.exception and not at.get("progress")
     assert {m.label: m.value for m in at.metric}["Shoes"] == "120"
-    assert "Recommend similar shoes" in [p.label for p in at.get("page_link")]
+    assert "Similar shoes" in [p.label for p in at.get("page_link")]
 
 
 def test_the_sidebar_shows_the_photos_once_a_page_has_waited_for_them(shapes_app, monkeypatch):

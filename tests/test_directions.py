@@ -90,3 +90,25 @@ def test_photo_traits_see_dark_and_tall_shoes():
     traits = photo_traits(white)
     b, h = traits["brightness"][0], traits["height"][0]
     assert b[0] < b[1] and h[0] > h[1]
+
+
+def test_repeated_ends_are_marked_so_no_two_sliders_read_the_same():
+    from shoevae.directions import slider_labels
+    labels = slider_labels([("Boot", "Sandal"), ("Shoe", "Boot"), ("Boot", "Sandal"), ("Sandal", "Boot")])
+    assert len(set(labels)) == 4
+    assert labels[2].endswith("(as 1, weaker)") and labels[3].endswith("(as 1, weaker)") and "as" not in labels[1]
+
+
+def test_visible_change_is_zero_for_a_strip_that_does_not_move():
+    from shoevae.directions import visible_change
+    still = np.full((1, 5, 8, 8, 3), 200, np.uint8)
+    moving = still.copy()
+    moving[0, -1] = 100
+    assert visible_change(still)[0] == 0 and visible_change(moving)[0] == 100
+
+
+def test_blend_gap_says_how_far_apart_the_blends_are():
+    from shoevae.directions import blend_gap
+    angle, shorter = blend_gap(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+    assert angle == pytest.approx(90) and shorter == pytest.approx(1 - np.sqrt(0.5))
+    assert blend_gap(np.array([1.0, 0.0]), np.array([2.0, 0.0]))[0] == pytest.approx(0, abs=1e-5)

@@ -29,7 +29,8 @@ from .. import shutdown
 
 POLL_S = 1.0  # the fragment's refresh interval (a busy 2-core server lags behind faster ones)
 PAGE_WAIT_S = 120.0  # pages that cannot draw anything useful without the result wait this long on the page
-KEEP = {"catalogue": 4, "recommender": 4, "projection": 8, "evaluation": 16}  # finished tasks kept per kind
+KEEP = {"catalogue": 4, "recommender": 4, "projection": 8, "evaluation": 16,  # finished tasks kept per kind
+        "pixels": 4, "judgements": 8, "warmup": 4}
 KEEP_OTHER = 8
 
 Progress = Callable[..., None]  # progress(done, total, phase="")

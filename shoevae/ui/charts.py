@@ -50,7 +50,6 @@ def loss_figure(history: list[dict[str, float]] | tuple, height: int = 300, step
         if val and batches_per_epoch:
             fig.add_trace(go.Scatter(x=[v[0] for v in val], y=[v[1] for v in val], name="hold-out BCE (epoch end)",
                                      mode="markers", marker=dict(size=10, symbol="diamond", color="#e8710a")), 1, 1)
-        fig.update_xaxes(title_text="batches trained")
     else:
         epochs = [r["epoch"] for r in history]
         fig.add_trace(go.Scatter(x=epochs, y=[r["bce"] for r in history], name="train BCE", mode=mode), 1, 1)
@@ -59,8 +58,10 @@ def loss_figure(history: list[dict[str, float]] | tuple, height: int = 300, step
                                      mode=mode), 1, 1)
         fig.add_trace(go.Scatter(x=epochs, y=[r["kl"] for r in history], name="KL", mode=mode), 1, 2)
         fig.update_xaxes(dtick=1 if len(epochs) < 15 else None)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified",
-                      legend=dict(orientation="h", y=-0.45 if steps else -0.15))
+    fig.update_xaxes(title_text="batches trained" if steps else "epoch", title_standoff=4)
+    # the legend hangs below the axis titles (anchored at its top, so a second line grows downwards)
+    fig.update_layout(height=height + 40, margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified",
+                      legend=dict(orientation="h", yanchor="top", y=-0.3 if steps else -0.32, x=0))
     return fig
 
 
@@ -119,7 +120,9 @@ def map_altair(xy: np.ndarray, cat: Catalogue, rows: np.ndarray, highlight: list
                                                   strokeWidth=1, opacity=1).encode(
             x="x:Q", y="y:Q", size=alt.Size("size:Q", legend=None, scale=None),
             tooltip=[alt.Tooltip("image:N"), alt.Tooltip("category:N"), alt.Tooltip("item:N")]))
-    return alt.layer(*layers).properties(height=height).interactive()
+    # drag pans, Shift + wheel zooms: a plain wheel scrolls the page (it used to zoom the map instead)
+    zoom = alt.selection_interval(bind="scales", zoom="wheel![event.shiftKey]")
+    return alt.layer(*layers).properties(height=height).add_params(zoom)
 
 
 def map_chart(chart: alt.LayerChart, cat: Catalogue, key: str = "shoevae.map.chart") -> None:
@@ -156,6 +159,16 @@ def selected_row(event: Any) -> int | None:
     return None
 
 
+def shown_options(n: int) -> list[int]:
+    """The Latent map's "Shoes shown" steps: 1,000 to n in 500s, n itself always last (not the last multiple of 500)."""
+    return sorted({*range(min(n, 1000), n, 500), n})
+
+
+def default_shown(n: int) -> int:
+    """How many shoes the Latent map shows first (its t-SNE is computed by the warm-up)."""
+    return min(n, 4000)
+
+
 def map_rows(n: int, shown: int) -> np.ndarray:
     """A fixed, seeded sample of `shown` rows (all when shown >= n)."""
     if shown >= n:
@@ -164,20 +177,37 @@ def map_rows(n: int, shown: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- how it works
-def latent_figure(mu: np.ndarray, sigma: np.ndarray, z: np.ndarray, height: int = 320) -> go.Figure:
-    """Each latent dimension of one photo: its mean with a bar of +-1 spread, and the sampled z."""
+def latent_figure(mu: np.ndarray, sigma: np.ndarray, z: np.ndarray, height: int = 420) -> go.Figure:
+    """Each latent dimension of one photo: its mean μ and the sampled z (top), its spread σ on its own
+    scale (bottom: beside μ's range a σ of 0.02 would be an invisible bar)."""
     dims = np.arange(len(mu))
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=dims, y=mu, mode="markers", name="mean μ ± spread σ",
-                             error_y=dict(type="data", array=sigma, thickness=1.2, width=0, color="#9bb7e0"),
-                             marker=dict(size=6, color="#1f77b4"),
-                             hovertemplate="dimension %{x}<br>μ = %{y:.2f}<extra></extra>"))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
+    fig.add_trace(go.Scatter(x=dims, y=mu, mode="markers", name="mean μ", marker=dict(size=7, color="#1f77b4"),
+                             hovertemplate="dimension %{x}<br>μ = %{y:.2f}<extra></extra>"), 1, 1)
     fig.add_trace(go.Scatter(x=dims, y=z, mode="markers", name="sampled z", marker=dict(size=6, symbol="x",
-                             color="#e8710a"), hovertemplate="dimension %{x}<br>z = %{y:.2f}<extra></extra>"))
+                             color="#e8710a"), hovertemplate="dimension %{x}<br>z = %{y:.2f}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Bar(x=dims, y=sigma, name="spread σ", marker_color="#9467bd",
+                         hovertemplate="dimension %{x}<br>σ = %{y:.3f}<extra></extra>"), 2, 1)
+    fig.update_yaxes(title_text="μ and z", zeroline=True, row=1, col=1)
+    fig.update_yaxes(title_text="σ", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="latent dimension", row=2, col=1)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), font=dict(size=14),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-                      xaxis=dict(title="latent dimension"), yaxis=dict(title="value", zeroline=True))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     return fig
+
+
+def label_rows(path: str, labels: list[str], width: int = 150, top: int = 0, bottom: int = 0) -> Image.Image:
+    """A figure with one label per row of pictures written in a white margin on its left (the rows fill
+    the figure's height between `top` and `bottom` pixels, e.g. a title above them)."""
+    from PIL import ImageDraw, ImageFont
+    im = Image.open(path).convert("RGB")
+    out = Image.new("RGB", (im.width + width, im.height), "white")
+    out.paste(im, (width, 0))
+    draw, font = ImageDraw.Draw(out), ImageFont.load_default(size=max(14, im.height // (6 * len(labels))))
+    step = (im.height - top - bottom) / len(labels)
+    for i, label in enumerate(labels):
+        draw.text((10, top + (i + 0.5) * step), label, fill="black", font=font, anchor="lm")
+    return out
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -185,13 +215,28 @@ def evaluation_table(results: dict[str, dict[str, float]]) -> pd.DataFrame:
     return pd.DataFrame(results).T.rename_axis("features")
 
 
+def readable(table: pd.DataFrame, fmt: str = "{:.4f}", missing: str = "–") -> pd.DataFrame:
+    """The table's numbers as text, a missing one as `missing` (st.dataframe shows NaN as "None")."""
+    return table.apply(lambda col: [missing if pd.isna(v) else fmt.format(v) for v in col])
+
+
 def precision_figure(results: dict[str, dict[str, float]]) -> go.Figure:
-    """Category precision@5 (hold-out and leave-one-out) of the model against the baselines."""
+    """Category precision@5 (hold-out and leave-one-out) of the model against the baselines.
+
+    Horizontal bars (the long names fit, the value labels never collide), on an axis that starts near the
+    smallest value so that 0.96 and 0.90 look different; the axis title says where it starts.
+    """
     names = list(results)
+    values = [results[n].get(m, float("nan")) for n in names for m in ("holdout_precision@5", "loo_precision@5")]
+    finite = [v for v in values if np.isfinite(v)]
+    low = max(0.0, np.floor((min(finite) - 0.05) * 10) / 10) if finite else 0.0
     fig = go.Figure()
     for metric, label in (("holdout_precision@5", "hold-out queries"), ("loo_precision@5", "leave-one-out")):
         vals = [results[n].get(metric, float("nan")) for n in names]
-        fig.add_trace(go.Bar(x=names, y=vals, name=label, text=[f"{v:.3f}" for v in vals], textposition="outside"))
-    fig.update_layout(barmode="group", height=420, yaxis=dict(range=[0, 1.08], title="category precision@5"),
-                      margin=dict(l=10, r=10, t=30, b=10), font=dict(size=16), legend=dict(orientation="h", y=1.12))
+        fig.add_trace(go.Bar(y=names, x=vals, name=label, orientation="h", text=[f"{v:.3f}" for v in vals],
+                             textposition="outside", cliponaxis=False))
+    fig.update_layout(barmode="group", height=90 + 58 * len(names), font=dict(size=15),
+                      xaxis=dict(range=[low, 1.0], title=f"category precision@5 (axis from {low:g})"),
+                      yaxis=dict(autorange="reversed", automargin=True),
+                      margin=dict(l=10, r=60, t=40, b=10), legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     return fig

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
-from ..recommend import Recommender
-from ..triplets import TripletsError, load_triplets, model_table
+from ..triplets import load_triplets, model_table
+from . import background
 from .state import data_key
+
+if TYPE_CHECKING:
+    from ..recommend import Recommender
 
 
 def triplets_folder(rec: Recommender) -> Path:
@@ -24,13 +28,17 @@ def triplets_folder(rec: Recommender) -> Path:
     return (root.parent if root.suffix == ".csv" else root).parent / "human-triplets"
 
 
-@st.cache_data(max_entries=8, show_spinner="Scoring the human judgements (PCA baseline fitted on the catalogue)…")
-def _agreement(model_key: str, data: str, folder: str, _rec: Recommender) -> pd.DataFrame:
-    judged = load_triplets(folder, _rec.catalogue.image_size)
-    label = f"VAE ({_rec.model.cfg.preset}, {_rec.model.cfg.latent_dim} dims)"
-    table = model_table(judged, _rec.model, label, _rec.catalogue, baselines=True)
-    df = pd.DataFrame(table).T.rename(index=lambda s: s.removeprefix("triplets: "))
-    return df.rename_axis(f"features ({len(judged):,} judgements)")
+def agreement_task(rec: Recommender, model_key: str, data: str, folder: Path) -> background.Task:
+    """The agreement table of the model and the baselines with the judgements in `folder`, computed in the
+    background (shared by all sessions: the Evaluate page and the warm-up)."""
+    def score(progress: background.Progress) -> pd.DataFrame:
+        progress(0, 1, "reading the judged photos, fitting the PCA baseline")
+        judged = load_triplets(folder, rec.catalogue.image_size)
+        label = f"VAE ({rec.model.cfg.preset}, {rec.model.cfg.latent_dim} dims)"
+        table = model_table(judged, rec.model, label, rec.catalogue, baselines=True)
+        df = pd.DataFrame(table).T.rename(index=lambda s: s.removeprefix("triplets: "))
+        return df.rename_axis(f"features ({len(judged):,} judgements)")
+    return background.start(("judgements", model_key, data, str(folder)), "Scoring the human judgements", score)
 
 
 def triplet_section(rec: Recommender, model_key: str) -> None:
@@ -46,9 +54,9 @@ def triplet_section(rec: Recommender, model_key: str) -> None:
     if st.button("Score human judgements", key="shoevae.eval.triplets", icon=":material/groups:"):
         st.session_state[done] = True
     if st.session_state.get(done):
-        try:
-            df = _agreement(model_key, data_key(), str(folder), rec)
-        except TripletsError as e:
-            st.error(f"Could not read the judgements: {e}", icon=":material/error:")
-            return
-        st.dataframe(df.style.format("{:.1%}"))
+        status = background.show(agreement_task(rec, model_key, data_key(), folder), wait=background.PAGE_WAIT_S,
+                                 report_error=False, retry=True)
+        if status.state == "failed":
+            st.error(f"Could not read the judgements: {status.error}", icon=":material/error:")
+        if status.state == "done":
+            st.dataframe(status.result.style.format("{:.1%}"))

@@ -13,24 +13,41 @@ from typing import Iterator
 
 import streamlit as st
 
-from . import background
-from .state import FRAME, LOADING, ROOT, catalogue_task, current_catalogue, current_model, session_job
+from . import background, warmup
+from .state import FRAME, LOADING, ROOT, catalogue_task, current_catalogue, current_model, data_key, session_job
 from .text import plural
 
 STYLE = """<style>
 [data-testid="stMainBlockContainer"] {padding-top: 2.5rem; padding-bottom: 2rem;}
 [data-testid="stImageCaption"], [data-testid="caption"] {font-size: 0.95rem;}
+[data-testid="stImageCaption"] {overflow-wrap: normal; word-break: keep-all;}  /* an item id never breaks mid-hash */
 [data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"],
 [data-testid^="stBaseButton"] [data-testid="stMarkdownContainer"] p {white-space: normal; text-overflow: clip;
   word-break: normal; overflow-wrap: normal;}
 [data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {padding-left: 0.3rem; padding-right: 0.3rem;}
+[data-testid="stProgress"] div {transition: none !important;}
+[data-testid="stColumn"]:has(.st-key-shoevae-sticky-shoe) {position: sticky; top: 3.5rem; align-self: flex-start;}
 </style>"""
+
+
+PRESENTING = "shoevae.presenting"  # the sidebar's switch (session state); app.py collapses the sidebar with it
+PRESENTING_STYLE = """<style>
+html {font-size: 19px;}
+[data-testid="stMainBlockContainer"] {max-width: 100%; padding-left: 2rem; padding-right: 2rem;}
+[data-testid="stCaptionContainer"], .shoevae-blurb, [data-testid="stExpander"] {display: none;}
+[data-testid="stImageCaption"] {font-size: 1.05rem;}
+</style>"""
+
+
+def presenting() -> bool:
+    """Whether this session presents: larger pictures and type, no explanatory captions, the sidebar collapsed."""
+    return bool(st.session_state.get(PRESENTING))
 
 
 def style() -> None:
     """Projector tweaks: less empty space above the title, readable captions, button labels that wrap
-    in narrow columns instead of ending in "…"."""
-    st.html(STYLE)
+    in narrow columns instead of ending in "…"; while presenting, larger everything and fewer words."""
+    st.html(STYLE + (PRESENTING_STYLE if presenting() else ""))
 
 
 @contextlib.contextmanager
@@ -59,25 +76,51 @@ def page_header(title: str, blurb: str) -> None:
     """Every page starts here: the frame check, a big title and a one-line explanation."""
     ensure_frame()
     st.title(title)
-    st.markdown(f"<p style='font-size:1.25rem;color:#555;margin-top:-0.6rem'>{blurb}</p>",
+    st.markdown(f"<p class='shoevae-blurb' style='font-size:1.25rem;color:#555;margin-top:-0.6rem'>{blurb}</p>",
                 unsafe_allow_html=True)
 
 
 def sidebar() -> None:
-    """One-glance status in the sidebar of every page: which photos and which model."""
+    """One-glance status in the sidebar of every page: which photos, which model, training, the warm-up.
+
+    Each block has its own container, so a rerun that adds or drops a progress bar never shifts the
+    blocks below it (a shifted block showed twice, the new one above the old, until the run ended).
+    """
     cat, problem = current_catalogue()
     loaded, why = current_model()
     with st.sidebar:
+        photos, model, training, ready = (st.container() for _ in range(4))
+        st.toggle("Presenting", key=PRESENTING, help="For a projector: larger pictures and type, fewer words, this "
+                  "sidebar folded away (open it with the arrow at the top left to switch back).")
+    with photos:
         st.markdown("**Photos:** " + (f"{len(cat):,} shoes from `{Path(cat.root).name}`" if cat
                                       else ":orange[loading…]" if problem == LOADING else ":orange[none loaded]"))
         if problem == LOADING:  # a small bar that redraws every page (this sidebar too) once they are read
             background.show(catalogue_task())
+    with model:
         if loaded:
             cfg, epochs = loaded.meta["model_config"], loaded.meta.get("epoch", 0)
             st.markdown(f"**Model:** `{loaded.source['label']}`  \n{cfg['preset']} · {plural(epochs, 'epoch')} · "
                         f"{cfg['latent_dim']} latent dims")
         else:
             st.markdown("**Model:** :orange[none loaded]")
+    with training:
         job = session_job()
         if job is not None and job.snapshot().running:
             st.markdown(f"**Training:** `{job.snapshot().name}` in the background")
+    if loaded and problem in ("", LOADING) and warmup.enabled():
+        task = warmup.start(loaded, data_key())  # started by the first page view of a fresh server
+        if cat is not None:
+            with ready:
+                readiness(task)
+
+
+def readiness(task: background.Task) -> None:
+    """The warm-up's one line: a small "Getting ready: N of M" bar, then "Ready" (or what did not work)."""
+    status = task.status()
+    if status.state == "running":
+        background.show(task)  # redraws the page when the warm-up ends
+    elif status.state == "done" and status.result:
+        st.caption(f"Ready · every page answers at once (warmed up in {status.elapsed:.0f} s)")
+    else:
+        st.caption(":orange[Warm-up incomplete]: each page computes what it needs on first use.")

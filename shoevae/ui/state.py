@@ -15,22 +15,21 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
 
 from ..catalogue import Catalogue, CatalogueError, default_cache_dir, list_sources, load_catalogue
-from ..checkpoint import CheckpointError, load_checkpoint
 from ..config import METRICS, SHIPPED
-from ..embedding import cached_embed, rank_dimensions
-from ..evaluate import baselines, evaluate_model
-from ..jobs import JobRegistry, TrainingJob
-from ..model import VAE
-from ..projection import cached_project, project_sample
-from ..recommend import Recommender
-from ..training import Split
+from ..errors import ShoevaeError
 from . import background
+
+if TYPE_CHECKING:  # torch and scikit-learn load when first used: a fresh server reads the photos meanwhile
+    from ..jobs import JobRegistry, TrainingJob
+    from ..model import VAE
+    from ..recommend import Recommender
+    from ..training import Split
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: app.py, pages/, weights/
 CATALOGUE_SIZE = 136  # photos are decoded once at this size; each model resizes to its own
@@ -109,6 +108,7 @@ def upload_source(name: str, data: bytes) -> dict[str, Any]:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the checkpoint…")
 def _model(key: str, path: str | None, _data: bytes | None, _label: str = "") -> tuple[VAE, dict[str, Any]]:
+    from ..checkpoint import load_checkpoint
     model, ckpt = load_checkpoint(path if path else _data, name=None if path else repr(_label or "uploaded file"))
     meta = {k: v for k, v in ckpt.items() if k not in ("model_state", "optimizer_state")}
     return model, meta
@@ -117,27 +117,32 @@ def _model(key: str, path: str | None, _data: bytes | None, _label: str = "") ->
 @st.cache_resource(max_entries=4)
 def _dimensions(model_key: str, data_key: str, _emb: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(top dims, their min, their max over the catalogue) for the latent sliders."""
+    from ..embedding import rank_dimensions
     dims = rank_dimensions(_emb)[:top]
     return dims, _emb[:, dims].min(axis=0), _emb[:, dims].max(axis=0)
 
 
 @st.cache_resource(max_entries=8)
 def _projection(model_key: str, data_key: str, method: str, _emb: np.ndarray) -> np.ndarray:
+    from ..projection import cached_project
     return cached_project(_emb, method, cache_dir())
 
 
 def _evaluation(rec: Recommender, n: int, split: Split, progress: background.Progress) -> dict[str, dict[str, float]]:
     """The model (both metrics) and the two baselines on n shoes (a seeded sample when n < all), on the model's split."""
+    from ..evaluate import baselines, evaluate_model
     cat, emb = rec.catalogue, rec.embeddings
     if n < len(cat):  # a seeded sample of rows, sorted so categories stay grouped
         rows = np.sort(np.random.default_rng(0).choice(len(cat), n, replace=False))
         cat, emb = cat.subset(rows), emb[rows]
     label = f"VAE ({rec.model.cfg.preset}, {rec.model.cfg.latent_dim} dims)"
-    progress(0, 2, "neighbours of every shoe by the model's style vectors")
+    total, done = 2 + 3 * len(METRICS), iter(range(100))
+
+    def step(name: str) -> None:  # the bar moves once per step, so bar and text always agree
+        progress(next(done), total, name)
     own = {f"{label}, {m}": r for m, r in evaluate_model(rec.model, cat, embeddings=emb, metrics=METRICS,
-                                                         split=split).items()}
-    progress(1, 2, "baselines: raw pixels and PCA of pixels")
-    return {**own, **baselines(cat, rec.model.cfg.latent_dim, metrics=METRICS, split=split)}
+                                                         split=split, step=step).items()}
+    return {**own, **baselines(cat, rec.model.cfg.latent_dim, metrics=METRICS, split=split, step=step)}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -154,6 +159,7 @@ def _interpolated(model_key: str, data: str, first: str, second: str, steps: int
 @st.cache_resource
 def job_registry() -> JobRegistry:
     """The app's training jobs, shared by all sessions (each session remembers its own job id)."""
+    from ..jobs import JobRegistry
     return JobRegistry(max_running=1)
 
 
@@ -205,7 +211,7 @@ def current_model() -> tuple[Loaded | None, str]:
         return None, "no checkpoint yet"
     try:
         return load_source(source, st.session_state.get(CHECKPOINT_BYTES)), ""
-    except CheckpointError as e:
+    except ShoevaeError as e:  # CheckpointError (imported with torch, when a model is first loaded)
         return None, f"{source['label']}: {e}"
 
 
@@ -224,9 +230,10 @@ def _catalogue_task(path: str) -> background.Task:
     return background.start(("catalogue", path), "Reading the shoe photos", decode)
 
 
-def catalogue_task() -> background.Task:
-    """This session's photos being read (or read); CatalogueError for a missing or empty folder."""
-    return _catalogue_task(data_key())
+def catalogue_task(data: str | None = None) -> background.Task:
+    """This session's photos (or those of the `data` key) being read, or read; CatalogueError for a
+    missing or empty folder."""
+    return _catalogue_task(data or data_key())
 
 
 def current_catalogue(wait: float | None = None) -> tuple[Catalogue | None, str]:
@@ -251,23 +258,29 @@ def current_catalogue(wait: float | None = None) -> tuple[Catalogue | None, str]
     return None, status.error or LOADING
 
 
-def _recommender_task(loaded: Loaded, cat: Catalogue) -> background.Task:
-    """The background embedding of the catalogue by this model (shared by all sessions)."""
+def recommender_task(loaded: Loaded, cat: Catalogue, data: str | None = None) -> background.Task:
+    """The background embedding of the catalogue by this model (shared by all sessions); `data`: the
+    catalogue's data key (default: this session's)."""
     model = loaded.model
     cores = (os.cpu_count() or 1) if not job_registry().running() else None  # nobody trains: use every core
+    cache = cache_dir()
 
     def build(progress: background.Progress) -> Recommender:
         import torch
+
+        from ..embedding import cached_embed
+        from ..recommend import Recommender
         before = torch.get_num_threads()
         if cores:  # this thread's own setting (configure_torch): the cold start's longest step
             torch.set_num_threads(cores)
         try:
-            emb = cached_embed(model, cat.images, cat.ids, cache_dir(),
+            emb = cached_embed(model, cat.images, cat.ids, cache,
                                progress=lambda done, total: progress(done, total, "embedding"))
         finally:
             torch.set_num_threads(before)
         return Recommender(model, cat, emb)
-    return background.start(("recommender", loaded.key, data_key()), "Embedding every shoe with this model", build)
+    return background.start(("recommender", loaded.key, data or data_key()), "Embedding every shoe with this model",
+                            build)
 
 
 def current_recommender(wait: float | None = None) -> Recommender | None:
@@ -277,7 +290,7 @@ def current_recommender(wait: float | None = None) -> Recommender | None:
     cat, _ = current_catalogue()
     if loaded is None or cat is None:
         return None
-    task = _recommender_task(loaded, cat)
+    task = recommender_task(loaded, cat)
     status = task.status() if wait is None else background.show(task, wait=wait, retry=True)
     return status.result if status.state == "done" else None
 
@@ -384,24 +397,37 @@ def projection(rec: Recommender, loaded_key: str, method: str, rows: np.ndarray 
     background with a progress bar (None meanwhile; shoes outside `rows` sit on their nearest shown shoe)."""
     if method == "pca" or rows is None:
         return _projection(loaded_key, data_key(), method, rec.embeddings)
-    rows = np.asarray(rows)
-    key = ("projection", loaded_key, data_key(), method, hashlib.sha256(rows.tobytes()).hexdigest()[:16])
-    task = background.start(key, f"t-SNE map of {len(rows):,} shoes", lambda progress: project_sample(
-        rec.embeddings, rows, method, cache_dir(), progress=progress))
+    task = projection_task(rec, loaded_key, data_key(), method, np.asarray(rows))
     status = background.show(task, wait=background.PAGE_WAIT_S, retry=True, stoppable=True)
     return status.result if status.state == "done" else None
+
+
+def projection_task(rec: Recommender, loaded_key: str, data: str, method: str, rows: np.ndarray) -> background.Task:
+    """The background map of the shoes at `rows` (shared by all sessions: the Latent map and the warm-up)."""
+    from ..projection import project_sample
+    key = ("projection", loaded_key, data, method, hashlib.sha256(rows.tobytes()).hexdigest()[:16])
+    cache = cache_dir()
+    return background.start(key, f"t-SNE map of {len(rows):,} shoes", lambda progress: project_sample(
+        rec.embeddings, rows, method, cache, progress=progress))
 
 
 def evaluation(rec: Recommender, loaded_key: str, n: int) -> dict[str, dict[str, float]] | None:
     """Evaluation results on the model's own train/hold-out split, computed in the background with a
     progress bar (None meanwhile)."""
-    n = min(n, len(rec.catalogue))
     loaded, _ = current_model()
-    split = Split.of(loaded.meta) if loaded is not None and loaded.key == loaded_key else Split()
-    task = background.start(("evaluation", loaded_key, data_key(), n), f"Evaluating on {n:,} shoes",
-                            lambda progress: _evaluation(rec, n, split, progress))
+    task = evaluation_task(rec, loaded_key, data_key(), n, loaded.meta if loaded is not None and loaded.key == loaded_key
+                           else {})
     status = background.show(task, wait=background.PAGE_WAIT_S, retry=True, stoppable=True)
     return status.result if status.state == "done" else None
+
+
+def evaluation_task(rec: Recommender, loaded_key: str, data: str, n: int, meta: dict[str, Any]) -> background.Task:
+    """The background evaluation on n shoes, on the split stored in the checkpoint's `meta` (shared by all sessions)."""
+    from ..training import Split
+    n = min(n, len(rec.catalogue))
+    split = Split.of(meta) if meta else Split()
+    return background.start(("evaluation", loaded_key, data, n), f"Evaluating on {n:,} shoes",
+                            lambda progress: _evaluation(rec, n, split, progress))
 
 
 def interpolate(rec: Recommender, model_key: str, first: str, second: str, steps: int,
@@ -461,20 +487,28 @@ def directions(rec: Recommender, model_key: str, k: int = 8) -> dict[str, Any]:
     return _directions(model_key, data_key(), rec, k)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Fitting the pixel baseline (PCA of pixels) for this catalogue…")
-def _pixel_index(data_key: str, n_components: int, _cat: Catalogue) -> Any:
-    from ..evaluate import pca_pixels
-    from ..recommend import ShoeIndex
-    features = pca_pixels(_cat, n_components)
-    return features, ShoeIndex().fit(features)
+def pixel_task(cat: Catalogue, data: str, n_components: int) -> background.Task:
+    """The PCA-of-pixels baseline (features, index) of a catalogue, fitted in the background (shared by all sessions)."""
+    def fit(progress: background.Progress) -> tuple[np.ndarray, Any]:
+        from ..evaluate import pca_pixels
+        from ..recommend import ShoeIndex
+        progress(0, 1, "PCA of every photo's pixels")
+        features = pca_pixels(cat, n_components)
+        return features, ShoeIndex().fit(features)
+    return background.start(("pixels", data, n_components), "Fitting the pixel baseline (PCA of pixels)", fit)
 
 
-def pixel_neighbours(rec: Recommender, item_id: str, k: int = 5) -> list[Any]:
-    """The k shoes nearest to a catalogue shoe in the PCA-of-pixels baseline (same dims as the model)."""
+def pixel_neighbours(rec: Recommender, item_id: str, k: int = 5) -> list[Any] | None:
+    """The k shoes nearest to a catalogue shoe in the PCA-of-pixels baseline (same dims as the model);
+    None while the baseline is fitted (a progress bar is drawn) or if it failed (its error is drawn)."""
     from ..recommend import Match
     cat = rec.catalogue
     row = cat.index_of(item_id)
-    features, index = _pixel_index(data_key(), rec.model.cfg.latent_dim, cat)
+    status = background.show(pixel_task(cat, data_key(), rec.model.cfg.latent_dim), wait=background.PAGE_WAIT_S,
+                             retry=True)
+    if status.state != "done":
+        return None
+    features, index = status.result
     dist, idx = index.kneighbors(features[row], k, exclude=np.array([row]))
     return [Match(int(i), cat.ids[i], cat.categories[i], float(d)) for d, i in zip(dist[0], idx[0])]
 

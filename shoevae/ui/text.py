@@ -5,8 +5,11 @@ in one place so that a shoe or an epoch is described the same way everywhere. No
 """
 from __future__ import annotations
 
-from ..catalogue import Catalogue
-from ..recommend import Match
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..catalogue import Catalogue
+    from ..recommend import Match
 
 
 def plural(n: int, word: str) -> str:
@@ -14,9 +17,12 @@ def plural(n: int, word: str) -> str:
 
 
 def duration(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
+    """"45 s", "1 min 32 s" (to the second below 10 minutes: a live caption must visibly move), "25 min", "1.5 h"."""
+    seconds = round(float(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 

@@ -8,6 +8,7 @@ curves and reconstructions, and offers Stop and "Use this model".
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -62,13 +63,16 @@ def train_settings() -> dict[str, Any]:
     limit = c1.number_input("Images to train on (0 = all)", 0, 200_000, step=500, key="shoevae.train.limit")
     minutes = c2.number_input("Time limit, minutes (0 = none)", 0, 600, 0, key="shoevae.train.minutes",
                               help="No epoch starts that would end after this much training time.")
-    cosine = c1.toggle("Cosine learning-rate decay", key="shoevae.train.cosine")
-    perceptual = c2.toggle("Feature term (EfficientNet-Lite0)", key="shoevae.train.perceptual",
-                           help="Reconstructions must also match the photo in layers of an ImageNet network (the "
-                                "preset's layers and weight): sharper details, about 2x slower per batch.")
-    augment = c1.toggle("Shift and scale the photos", key="shoevae.train.augment",
+    # the toggles and the name get whole rows: in half of this column their labels were cut at 1280 px
+    cosine = st.toggle("Cosine learning-rate decay", key="shoevae.train.cosine")
+    perceptual = st.toggle("Feature term", key="shoevae.train.perceptual",
+                           help="Reconstructions must also match the photo in layers of an ImageNet network "
+                                "(EfficientNet-Lite0; the preset's layers and weight): sharper details, about 2x "
+                                "slower per batch.")
+    augment = st.toggle("Shift and scale the photos", key="shoevae.train.augment",
                         help="The encoder sees each photo moved and zoomed a little and must still draw the photo.")
-    out = c2.text_input("Save as weights/…pt", f"{name}-{time.strftime('%m%d-%H%M')}", key="shoevae.train.name")
+    out = st.text_input("Save as (a name in the weights folder)", f"{name}-{time.strftime('%m%d-%H%M')}",
+                        key="shoevae.train.name")
     return {"preset": name, "latent_dim": int(latent), "epochs": int(epochs), "beta": float(beta), "lr": float(lr),
             "batch_size": int(batch), "limit": int(limit) or None, "name": out, "cosine": bool(cosine),
             "time_limit": float(minutes) * 60 or None, "perceptual": bool(perceptual), "augment": bool(augment)}
@@ -125,7 +129,7 @@ def _monitor_body(job: TrainingJob, polling: bool) -> None:
         st.toast("Stopping after this batch…")
     if not s.running:
         if s.saved:
-            st.success(f"Saved to `{s.out}`", icon=":material/save:")
+            st.success(f"Saved as `{Path(s.out).name}` in the weights folder", icon=":material/save:")
             if st.button("Use this model", key="shoevae.train.use", type="primary", icon=":material/check:"):
                 try:
                     use_checkpoint(path_source(s.out))

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import streamlit as st
 
 from ..catalogue import IMAGE_SUFFIXES, Catalogue, CatalogueError
 from ..checkpoint import CheckpointError
-from ..directions import Directions
 from ..recommend import Match, Recommender
-from ..sampling import image_grid
 from .charts import loss_figure
 from .state import (
     CHECKPOINT,
@@ -35,6 +33,9 @@ from .state import (
 )
 from .state import decode as state_decode
 from .text import duration, match_captions, plural, shoe_caption
+
+if TYPE_CHECKING:
+    from ..directions import Directions
 
 
 # ----------------------------------------------------------------------------- shoe cards
@@ -72,13 +73,16 @@ def catalogue_grid(cat: Catalogue, rows: list[int] | np.ndarray, columns: int = 
 
 
 def pairs_grid(top: list[np.ndarray] | np.ndarray, top_captions: list[str],
-               bottom: list[np.ndarray] | np.ndarray | None, bottom_captions: list[str], columns: int = 6) -> None:
-    """Images in rows of `columns`, each row followed by the row of their counterparts (e.g. reconstructions)."""
+               bottom: list[np.ndarray] | np.ndarray | None, bottom_captions: list[str], columns: int = 6,
+               *more: tuple[list[np.ndarray] | np.ndarray, list[str]]) -> None:
+    """Images in rows of `columns`, each row followed by the row of their counterparts (e.g. reconstructions),
+    and by the rows of any `more` (images, captions) (e.g. difference images)."""
+    below = ([(bottom, bottom_captions)] if bottom is not None else []) + list(more)
     for start in range(0, len(top_captions), columns):
         end = min(start + columns, len(top_captions))
         card_grid(list(top[start:end]), top_captions[start:end], columns)
-        if bottom is not None:
-            card_grid(list(bottom[start:end]), bottom_captions[start:end], columns)
+        for images, captions in below:
+            card_grid(list(images[start:end]), captions[start:end], columns)
 
 
 def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: int = 5, key: str = "nb",
@@ -93,13 +97,20 @@ def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: in
         st.error(e.args[0] if e.args else str(e), icon=":material/error:")
         return
     cat, row = rec.catalogue, rec.catalogue.index_of(item_id)
-    left, right = st.columns([1, 1], vertical_alignment="center")
-    left.image(cat.images[row], width="stretch")
-    right.subheader(f"{cat.categories[row]}")
-    right.markdown(f"Item `{item_id}`  \nIts {k} nearest shoes in style space:")
-    card_grid([cat.images[m.row] for m in matches], match_captions(matches), columns, button="Similar shoes",
-              keys=[f"shoevae.{key}.{m.item_id}" for m in matches], on_click=pick,
-              args=[(m.item_id,) for m in matches])
+    # one grid, the picked shoe first: in a narrow column (1280 px) the five stay above the fold, ids whole
+    st.markdown(f"**{cat.categories[row]}** `{item_id}`  \nIts {k} nearest shoes in style space:")
+    images = [cat.images[row]] + [cat.images[m.row] for m in matches]
+    captions = ["picked"] + match_captions(matches)
+    for start in range(0, len(images), columns):
+        for j, col in enumerate(st.columns(columns, gap="small")[: len(images) - start]):
+            i = start + j
+            with col:
+                if i == 0:
+                    shoe_card(images[0], captions[0])
+                else:
+                    m = matches[i - 1]
+                    shoe_card(images[i], captions[i], button="Similar shoes", key=f"shoevae.{key}.{m.item_id}",
+                              on_click=pick, args=(m.item_id,))
 
 
 # ----------------------------------------------------------------------------- browsing and uploads
@@ -153,7 +164,7 @@ def latent_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_name:
         if st.button("Reset sliders", icon=":material/restart_alt:", key="shoevae.gen.resetbtn"):
             st.session_state["shoevae.gen.reset"] = st.session_state.get("shoevae.gen.reset", 0) + 1
             st.rerun(scope="fragment")
-    with shoe:
+    with shoe, st.container(key="shoevae-sticky-shoe"):  # layout.STYLE keeps this column in view
         moved = int(np.sum(~np.isclose(z[dims], z0[dims], atol=1e-3)))
         st.image(state_decode(rec, model_key, z)[0], width="stretch",
                  caption=f"decoded from {start_name}, {plural(moved, 'dimension')} moved")
@@ -163,24 +174,50 @@ def latent_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_name:
 PREVIEW_STEPS = (-2.0, -1.0, 0.0, 1.0, 2.0)  # standard deviations shown in each direction's preview strip
 
 
+INVISIBLE = 2.0  # mean change (0-255) between a direction's -2 and +2 ends below which it "changes nothing visible"
+
+
 def direction_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_name: str, dirs: Directions,
                       labels: list[str], key: str) -> None:
     """One slider per direction (in the catalogue's standard deviations, -3 to +3), each with a strip
-    previewing -2..+2 from the start, and the shoe decoded from the start moved by all the sliders."""
+    previewing -2..+2 from the start, and the shoe decoded from the start moved by all the sliders.
+
+    The shoe stays in view (its column sticks while the page scrolls past the sliders); directions whose
+    strip barely changes for this start are put in a closed expander, named as such.
+    """
+    from ..directions import visible_change
+    from ..sampling import image_grid  # scikit-learn: imported when first needed, not by every page
     tag = f"{key}.{st.session_state.get('shoevae.gen.reset', 0)}"
     shoe, knobs = st.columns([2, 3], gap="large")
     amounts = np.zeros(len(labels), np.float32)
+    strips = []
+    for i in range(len(labels)):
+        one = np.zeros((len(PREVIEW_STEPS), len(labels)), np.float32)
+        one[:, i] = PREVIEW_STEPS
+        strips.append(state_decode(rec, model_key, dirs.move(z0, one)))
+    change = visible_change(np.stack(strips))
+    flat = [i for i in range(len(labels)) if change[i] < INVISIBLE]
     with knobs:
-        for i, label in enumerate(labels):
-            amounts[i] = st.slider(label, -3.0, 3.0, 0.0, 0.25, format="%+.2f sd", key=f"shoevae.gen.dir.{tag}.{i}")
-            one = np.zeros((len(PREVIEW_STEPS), len(labels)), np.float32)
-            one[:, i] = PREVIEW_STEPS
-            strip = image_grid(state_decode(rec, model_key, dirs.move(z0, one)), columns=len(PREVIEW_STEPS))
-            st.image(strip, width="stretch", caption="preview: " + "  ·  ".join(f"{t:+g}" for t in PREVIEW_STEPS))
+        def knob(i: int) -> None:
+            amounts[i] = st.slider(labels[i], -3.0, 3.0, 0.0, 0.25, format="%+.2f sd",
+                                   key=f"shoevae.gen.dir.{tag}.{i}")
+            st.image(image_grid(strips[i], columns=len(PREVIEW_STEPS)), width="stretch",
+                     caption="preview: " + "  ·  ".join(f"{t:+g}" for t in PREVIEW_STEPS))
+        for i in range(len(labels)):
+            if i not in flat:
+                knob(i)
+        if flat:
+            names = ", ".join(str(i + 1) for i in flat)
+            with st.expander(f"{plural(len(flat), 'direction')} ({names}) that change nothing visible on this shoe",
+                             expanded=len(flat) == len(labels)):
+                st.caption("Their strips differ by less than 1 % between −2 and +2: the decoder ignores these "
+                           "directions here (the encoder spreads the catalogue along them, the drawing does not show it).")
+                for i in flat:
+                    knob(i)
         if st.button("Reset sliders", icon=":material/restart_alt:", key=f"shoevae.gen.reset.{key}"):
             st.session_state["shoevae.gen.reset"] = st.session_state.get("shoevae.gen.reset", 0) + 1
             st.rerun(scope="fragment")
-    with shoe:
+    with shoe, st.container(key="shoevae-sticky-shoe"):  # layout.STYLE keeps this column in view
         moved = int(np.count_nonzero(amounts))
         st.image(state_decode(rec, model_key, dirs.move(z0, amounts))[0], width="stretch",
                  caption=f"decoded from {start_name}, {plural(moved, 'direction')} moved")
@@ -197,9 +234,9 @@ def compare_neighbours(rec: Recommender, item_id: str, pixel_matches: list[Match
             same = sum(m.category == own for m in matches)
             st.markdown(f"**{title}**: {same} of {len(matches)} are {own}s")
             cards = st.columns(len(matches), gap="small")
-            for card, m, caption in zip(cards, matches, match_captions(matches)):
+            for i, (card, m) in enumerate(zip(cards, matches), 1):
                 with card:
-                    shoe_card(cat.images[m.row], caption)
+                    shoe_card(cat.images[m.row], f"#{i} {m.category}")  # one short line under a small picture
 
 
 # ----------------------------------------------------------------------------- home: data and checkpoint
@@ -255,7 +292,7 @@ def checkpoint_picker() -> None:
 def model_facts(loaded: Loaded) -> None:
     """How the checkpoint was trained, as big numbers plus a small loss curve."""
     m, t = loaded.meta["model_config"], loaded.meta.get("train_config", {})
-    c = st.columns(4)  # four big numbers fit a projector's half width; the rest goes in the caption
+    c = st.columns(2) + st.columns(2)  # two rows of two: in four columns "paper" overflowed at 1280 px
     c[0].metric("Preset", m["preset"])
     c[1].metric("Epochs", loaded.meta.get("epoch", 0))
     c[2].metric("β (KL weight)", f"{t.get('beta', 1):g}")
