@@ -1,6 +1,6 @@
 """Picture fidelity without a neural network: colour, structure, detail and grid artefacts of every checkpoint.
 
-    pip install -r requirements-dev.txt     # scikit-image (colour and image metrics)
+    pip install -r requirements-dev.txt     # scikit-image (colour and image metrics) comes with the app
     flock /tmp/shoevae-bench.lock python bench/bench_fidelity.py --data ../shared/data/zappos \
         weights/parts.pt weights/sharp.pt weights/style.pt weights/paper.pt [--kid] [--json runs/fidelity.json]
 
@@ -36,20 +36,20 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from shoevae import load_catalogue
 from shoevae.atomic import atomic_write
 from shoevae.checkpoint import load_checkpoint
+from shoevae.colour import BACKGROUND, delta_e
 from shoevae.embedding import embed
 from shoevae.features import JUDGE, ImageNetFeatures, frechet_from_stats, kid
 from shoevae.model import VAE, prepare, to_uint8
 from shoevae.sampling import MixtureSampler
 from shoevae.training import Split
 
-WHITE = 245  # a pixel with every channel at or above this is background (catalogue photos sit on pure white)
 OFF_COLOUR = 10.0  # CIEDE2000 between mean colours above which a shoe reads as another colour
 BLANK = 0.03  # a sample with fewer non-white pixels than this share is a blank tile
 
 
 def shoe_mask(image: np.ndarray) -> np.ndarray:
     """(H, W) bool: the shoe in a photo on white: non-white pixels, small gaps closed, holes (white laces) filled."""
-    fg = (image < WHITE).any(axis=-1)
+    fg = (image < BACKGROUND).any(axis=-1)
     fg = ndimage.binary_closing(fg, iterations=2)
     return ndimage.binary_fill_holes(fg)
 
@@ -58,8 +58,9 @@ def colour_error(photo: np.ndarray, drawing: np.ndarray, mask: np.ndarray) -> tu
     """(mean per-pixel CIEDE2000 on the mask, CIEDE2000 between the mask's mean colours); NaN for an empty mask."""
     if not mask.any():
         return float("nan"), float("nan")
+    per_pixel = delta_e(photo[None], drawing[None])[0][mask]
     a, b = rgb2lab(photo)[mask], rgb2lab(drawing)[mask]
-    return float(deltaE_ciede2000(a, b).mean()), float(deltaE_ciede2000(a.mean(0), b.mean(0)))
+    return float(per_pixel.mean()), float(deltaE_ciede2000(a.mean(0), b.mean(0)))
 
 
 def edge_energy(image: np.ndarray) -> float:
