@@ -1,0 +1,268 @@
+"""Preparing a person's photo so that the model sees it as it sees the catalogue's photos.
+
+Catalogue photos (UT Zappos50K) show one shoe from the side on pure white, toe to the left, its box
+filling a 4:3 frame (and that frame padded to a square). A photo taken in a classroom shows the shoe
+small, off-centre, on a desk or a carpet, mirrored, tilted, in warm dim light. `prepare_photo`:
+
+1. finds the shoe: on a plain backdrop (the border's colours vary little) every pixel far from the
+   backdrop's colour; on any other backdrop OpenCV's GrabCut, seeded with the border as background
+   (no downloaded weights). The largest object is kept, with the pieces near it (sandal straps);
+2. evens out white balance and exposure from a plain, near-neutral backdrop (paper: the light's colour);
+3. levels a tilted shoe (the turn, within 15 degrees, that makes its box smallest);
+4. puts it on white and frames it where catalogue shoes sit (`Framing`, measured from the catalogue).
+
+Mirroring needs the model: `choose_side` encodes both sides and keeps the one nearer to the catalogue.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+MIN_SIDE = 8  # a photo narrower than this shows no shoe (it is framed whole and judged not a shoe)
+WORK_SIDE = 320  # photos are read with their longer side at most this (cropping and framing work here)
+SEG_SIDE = 128  # GrabCut runs at this size
+GRABCUT_ROUNDS = 4
+BORDER = 0.04  # the ring of the photo taken as backdrop: this share of the shorter side
+PLAIN_SPREAD = 20.0  # a backdrop is plain when 3/4 of its ring lies within this RGB distance of its median
+# (3/4, not all: catalogue shoes stand on the photo's bottom edge, a cropped shoe touches every edge)
+MAX_EXPOSURE = 1.5  # a plain grey backdrop is brightened towards white by at most this
+MIN_CONTRAST = 30.0  # on a plain backdrop, a shoe pixel differs from it by at least this (RGB distance)
+CONTENT = 235  # catalogue analysis: a pixel whose darkest channel is below this is shoe, not the white around it
+MAX_TURN = 15.0  # degrees a shoe may be levelled by
+TURN_GAIN = 0.04  # ...and only when that shrinks its box by at least this share (an upright shoe stays as it is)
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where catalogue shoes sit in their square photos, in fractions of the side (see `measure`)."""
+
+    left: float = 0.0  # the frame shoes are fitted into (4:3, padded to a square in the catalogue)
+    top: float = 0.125
+    width: float = 1.0
+    height: float = 0.75
+    fill: float = 0.97  # a shoe's box fills the frame this much along its tighter side
+    bottom: float = 0.015  # the gap under a shoe's sole, as the catalogue's shoes stand near the frame's bottom
+
+    @classmethod
+    def measure(cls, images: np.ndarray, n: int = 800, seed: int = 0) -> Framing:
+        """Measure the framing of catalogue images (uint8 (N,S,S,3)) from the boxes of `n` of them.
+
+        The frame spans the 1st to 99th percentile of the boxes' edges; fill and the gap under the
+        sole are medians. On the shared catalogue (parts' 136 px squares): the 4:3 band, fill 0.97,
+        shoes standing 2 px above the band's bottom.
+        """
+        rows = np.random.default_rng(seed).permutation(len(images))[:n]
+        boxes = [b for b in (content_box(images[r].min(axis=2) < CONTENT) for r in np.sort(rows)) if b is not None]
+        if len(boxes) < 10:
+            return cls()
+        side = images.shape[1]
+        x0, y0, x1, y1 = (np.asarray(boxes, np.float64) / side).T
+        left, right = np.percentile(x0, 1), np.percentile(x1, 99)
+        top, low = np.percentile(y0, 1), np.percentile(y1, 99)
+        width, height = max(right - left, 0.1), max(low - top, 0.1)
+        fill = float(np.median(np.maximum((x1 - x0) / width, (y1 - y0) / height)))
+        return cls(float(left), float(top), float(width), float(height), min(fill, 1.0),
+                   float(np.clip(np.median(low - y1), 0, 0.2)))
+
+    def place(self, shoe: np.ndarray, size: int) -> np.ndarray:
+        """A shoe cut to its box, on white (uint8 (h,w,3)), scaled and placed in a white (size,size,3) square."""
+        h, w = shoe.shape[:2]
+        fw, fh = self.width * size, self.height * size
+        scale = self.fill * min(fw / w, fh / h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = cv2.resize(shoe, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        out = np.full((size, size, 3), 255, np.uint8)
+        x = int(round(self.left * size + (fw - nw) / 2))
+        y = int(round((self.top + self.height - self.bottom) * size - nh))
+        x, y = int(np.clip(x, 0, size - nw)), int(np.clip(y, 0, size - nh))
+        out[y:y + nh, x:x + nw] = small
+        return out
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A photo as the model will see it, and what was done to it."""
+
+    image: np.ndarray  # uint8 (size, size, 3)
+    found: bool  # an object was told apart from its backdrop (else the photo is framed whole)
+    backdrop: str  # "plain" or "textured"
+    box: tuple[int, int, int, int]  # the shoe's box (x0, y0, x1, y1) in the photo as read (WORK_SIDE)
+    turned: float = 0.0  # degrees it was levelled by
+    mirrored: bool = False  # flipped left-right (choose_side)
+
+    def flipped(self) -> Prepared:
+        return Prepared(self.image[:, ::-1].copy(), self.found, self.backdrop, self.box, self.turned, not self.mirrored)
+
+
+def content_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of a boolean mask's True pixels (x1, y1 exclusive), None when there are none."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    if len(xs) == 0:
+        return None
+    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+
+
+def _ring(img: np.ndarray) -> np.ndarray:
+    """The pixels of the photo's border ring (N, 3) float."""
+    b = max(1, round(BORDER * min(img.shape[:2])))
+    return np.concatenate([img[:b].reshape(-1, 3), img[-b:].reshape(-1, 3),
+                           img[b:-b, :b].reshape(-1, 3), img[b:-b, -b:].reshape(-1, 3)]).astype(np.float32)
+
+
+def backdrop_colour(img: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(the backdrop's median RGB, whether it is plain) from the border ring."""
+    ring = _ring(img)
+    median = np.median(ring, axis=0)
+    spread = np.percentile(np.linalg.norm(ring - median, axis=1), 75)
+    return median, bool(spread <= PLAIN_SPREAD)
+
+
+def balance(img: np.ndarray, backdrop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Even out white balance and exposure, taking a plain near-neutral backdrop for white paper under
+    coloured, dim light: its tint is removed (channel gains within 0.75-1.33) and it is brightened towards
+    white by at most MAX_EXPOSURE. A coloured backdrop (one channel 40 % above another) or a white one is
+    left as it is. Returns (image, backdrop) after."""
+    lo, hi = float(backdrop.min()), float(backdrop.max())
+    if lo < 1 or hi / lo > 1.4 or lo >= 235:
+        return img, backdrop
+    gains = np.clip(backdrop.mean() / backdrop, 0.75, 1.33)
+    gains *= np.clip(250.0 / float((backdrop * gains).max()), 1.0, MAX_EXPOSURE)
+    out = np.clip(img.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+    return out, np.clip(backdrop * gains, 0, 255)
+
+
+def _plain_mask(img: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
+    ring = _ring(img)
+    noise = np.percentile(np.linalg.norm(ring - backdrop, axis=1), 75)
+    dist = np.linalg.norm(img.astype(np.float32) - backdrop, axis=2)
+    return dist > max(MIN_CONTRAST, 2 * noise)
+
+
+def _grabcut_mask(img: np.ndarray) -> np.ndarray:
+    """GrabCut seeded with the border ring as certain background and the rest as probable foreground."""
+    h, w = img.shape[:2]
+    scale = SEG_SIDE / max(h, w)
+    small = cv2.resize(img, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape[:2]
+    b = max(1, round(BORDER * min(sh, sw)))
+    mask = np.full((sh, sw), cv2.GC_PR_FGD, np.uint8)
+    mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = cv2.GC_BGD, cv2.GC_BGD, cv2.GC_BGD, cv2.GC_BGD
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    cv2.grabCut(np.ascontiguousarray(small[..., ::-1]), mask, None, bgd, fgd, GRABCUT_ROUNDS, cv2.GC_INIT_WITH_MASK)
+    fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.float32)
+    return cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+def main_object(mask: np.ndarray) -> np.ndarray:
+    """The largest connected object of a mask, with the pieces near it (joined by a small closing) that are
+    at least a tenth of its size; specks and far-off things go."""
+    side = min(mask.shape)
+    k = max(3, side // 40) | 1
+    joined = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    if n <= 1:
+        return np.zeros_like(mask, bool)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = 1 + np.flatnonzero(areas >= 0.1 * areas.max())
+    return mask & np.isin(labels, keep)
+
+
+def level(img: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Turn the photo (white around it) by the angle within MAX_TURN that makes the shoe's box smallest, when
+    that shrinks it by TURN_GAIN or more; (image, mask, degrees)."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) < 20:
+        return img, mask, 0.0
+    pts = np.stack([xs, ys], 1).astype(np.float32)
+    pts -= pts.mean(0)
+
+    def area(deg: float) -> float:
+        t = np.deg2rad(deg)
+        r = pts @ np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]], np.float32)
+        return float(np.ptp(r[:, 0]) * np.ptp(r[:, 1]))
+    angles = np.arange(-MAX_TURN, MAX_TURN + 0.1, 1.5)
+    areas = np.array([area(a) for a in angles])
+    best = float(angles[int(np.argmin(areas))])
+    if areas.min() > (1 - TURN_GAIN) * area(0.0):
+        return img, mask, 0.0
+    h, w = mask.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -best, 1.0)  # OpenCV turns counter-clockwise for positive angles
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos) + 1, int(h * cos + w * sin) + 1
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    turned = cv2.warpAffine(img, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+    turned_mask = cv2.warpAffine(mask.astype(np.uint8) * 255, m, (nw, nh), flags=cv2.INTER_LINEAR) > 127
+    return turned, turned_mask, best
+
+
+def on_white(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The masked pixels on white, the edge pulled in and softened by a pixel (no fringe of the backdrop)."""
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    alpha = cv2.GaussianBlur(inner.astype(np.float32), (3, 3), 0)[..., None]
+    return (img.astype(np.float32) * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
+
+
+def as_is(img: np.ndarray, size: int) -> np.ndarray:
+    """The photo unprepared: padded to a square with white and resized, as catalogue photos are read."""
+    h, w = img.shape[:2]
+    side = max(h, w)
+    square = np.full((side, side, 3), 255, np.uint8)
+    square[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = img
+    return cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
+
+
+def prepare_photo(img: np.ndarray, size: int, framing: Framing = Framing()) -> Prepared:
+    """A photo (uint8 (H,W,3), as read by catalogue.read_photo) as the model should see it (see module doc)."""
+    h, w = img.shape[:2]
+    if min(h, w) < MIN_SIDE:  # nothing to separate: frame it whole
+        return Prepared(as_is(img, size), False, "plain", (0, 0, w, h))
+    backdrop, plain = backdrop_colour(img)
+    if plain:
+        img, backdrop = balance(img, backdrop)
+        mask = _plain_mask(img, backdrop)
+    else:
+        mask = _grabcut_mask(img)
+    mask = main_object(mask)
+    box = content_box(mask)
+    share = mask.mean()
+    kind = "plain" if plain else "textured"
+    if box is None or share < 0.002 or share > 0.9:  # nothing, or everything: no object told apart
+        return Prepared(as_is(img, size), False, kind, (0, 0, w, h))
+    cut = on_white(img, mask)
+    cut, mask, turned = level(cut, mask)
+    x0, y0, x1, y1 = content_box(mask) or (0, 0, mask.shape[1], mask.shape[0])
+    return Prepared(framing.place(cut[y0:y1, x0:x1], size), True, kind, box, turned)
+
+
+def choose_side(prepared: Prepared, search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+                ) -> tuple[Prepared, np.ndarray, np.ndarray]:
+    """The prepared photo or its mirror image, whichever is nearer to the catalogue, with its (distances,
+    rows) of nearest shoes. `search`: images (2,S,S,3) -> (distances, rows), each (2, k). Catalogue
+    shoes all face one way; a photo may face the other."""
+    flipped = prepared.flipped()
+    dist, rows = search(np.stack([prepared.image, flipped.image]))
+    side = int(dist[1].mean() < dist[0].mean())
+    return (prepared, flipped)[side], dist[side], rows[side]
+
+
+def describe(shot: Prepared, shoe: bool, prepared: bool = True) -> str:
+    """One sentence for the person: that it does not look like a shoe photo, or what preparation did."""
+    if not shoe:
+        w, h = shot.box[2] - shot.box[0], shot.box[3] - shot.box[1]
+        why = (f"the picture is only {w}x{h} pixels" if not shot.found and min(w, h) < MIN_SIDE else
+               "nothing stands out from its backdrop" if not shot.found else "it is far from every catalogue shoe")
+        return f"This does not look like a shoe photo ({why}); the nearest shoes anyway:"
+    if not prepared:
+        return "The photo as it is, padded to a square (preparation is off)."
+    done = [f"found on a {shot.backdrop} backdrop and put on white"]
+    if shot.turned:
+        done.append(f"levelled by {abs(shot.turned):g}°")
+    if shot.mirrored:
+        done.append("mirrored to face as the catalogue's shoes do")
+    return "The shoe was " + ", ".join(done) + ", and framed like the catalogue's photos."
