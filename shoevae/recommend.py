@@ -61,6 +61,10 @@ class Recommender:
         row = self.catalogue.index_of(item_id)
         return self._matches(*self.index.kneighbors(self.embeddings[row], k, exclude=np.array([row])))
 
+    def nearest_to_vector(self, z: np.ndarray, k: int = 5) -> list[Match]:
+        """The k catalogue shoes nearest to a style vector (a drawn or painted shoe's)."""
+        return self._matches(*self.index.kneighbors(z, k))
+
     def encode_image(self, source: str | os.PathLike | bytes | BinaryIO) -> np.ndarray:
         """Mean latent vector of any image file, unprepared (ImageError if unusable)."""
         img = load_image(source, self.catalogue.image_size)
@@ -80,7 +84,8 @@ class Recommender:
         """photo_query for a uint8 (H,W,3) RGB photo already read."""
         size = self.catalogue.image_size
         if prepare:
-            shot, dist, rows = photo.choose_side(photo.prepare_photo(img, size, self.framing), self._search(k))
+            prepared = photo.prepare_photo(img, size, self.framing)
+            shot, dist, rows = photo.choose_view(photo.views(prepared, self.framing, size), self._search(k))
         else:
             shot = photo.Prepared(photo.as_is(img, size), min(img.shape[:2]) >= photo.MIN_SIDE, "as is",
                                   (0, 0, img.shape[1], img.shape[0]))
@@ -108,9 +113,9 @@ class Recommender:
         """The shoe / not-a-shoe threshold for this model and catalogue, calibrated at first use (shoevae/shoelike.py)."""
         size = self.catalogue.image_size
         shots = [photo.prepare_photo(im, size, self.framing) for im in shoelike.not_shoes(shoelike.N_DRAWN)]
-        drawn = np.stack([s.image for s in shots if s.found])  # the others are judged without a distance
-        sides = self._embed(np.concatenate([drawn, drawn[:, :, ::-1]])).reshape(2, len(drawn), -1)
-        return shoelike.calibrate(self.embeddings, self.index, sides)
+        found = [photo.views(s, self.framing, size) for s in shots if s.found]  # the rest is judged without a distance
+        vectors = self._embed(np.stack([v.image for views in found for v in views]))
+        return shoelike.calibrate(self.embeddings, self.index, np.split(vectors, np.cumsum([len(v) for v in found])[:-1]))
 
     @torch.inference_mode()
     def decode(self, z: np.ndarray) -> np.ndarray:

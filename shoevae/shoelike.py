@@ -38,10 +38,10 @@ class ShoeCheck:
         return bool(np.mean(distances) <= self.threshold)
 
 
-def calibrate(embeddings: np.ndarray, index: ShoeIndex, others: np.ndarray, k: int = 5, n: int = 1000,
+def calibrate(embeddings: np.ndarray, index: ShoeIndex, others: list[np.ndarray], k: int = 5, n: int = 1000,
               seed: int = 0) -> ShoeCheck:
-    """The threshold for a catalogue (its `embeddings` in `index`) and drawn non-shoes' vectors (`others`,
-    (sides, N, D): each picture as prepared and mirrored; the nearer side counts, as for photos).
+    """The threshold for a catalogue (its `embeddings` in `index`) and drawn non-shoes' vectors (`others`: one
+    (views, D) array per picture, its views as photo.views makes them; the nearest view counts, as for photos).
 
     Shoes: n catalogue shoes, each against the rest. The threshold is the SHOE_QUANTILE of their mean
     distances, unless that passes more than OTHER_QUANTILE of the non-shoes; then it is the midpoint of the
@@ -49,7 +49,7 @@ def calibrate(embeddings: np.ndarray, index: ShoeIndex, others: np.ndarray, k: i
     """
     rows = np.sort(np.random.default_rng(seed).permutation(len(embeddings))[:n])
     shoes = index.kneighbors(embeddings[rows], k, exclude=rows)[0].mean(axis=1)
-    far = np.min([index.kneighbors(side, k)[0].mean(axis=1) for side in others], axis=0)
+    far = np.array([index.kneighbors(views, k)[0].mean(axis=1).min() for views in others])
     hi, lo = float(np.quantile(shoes, SHOE_QUANTILE)), float(np.quantile(far, OTHER_QUANTILE))
     return ShoeCheck(hi if hi <= lo else (hi + lo) / 2, shoes, far, k)
 
