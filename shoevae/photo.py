@@ -35,9 +35,10 @@ MIN_CONTRAST = 30.0  # on a plain backdrop, a shoe pixel differs from it by at l
 CONTENT = 235  # catalogue analysis: a pixel whose darkest channel is below this is shoe, not the white around it
 WHITE = 235  # a backdrop whose every channel is at least this is white: nothing of it to remove
 TURNS = (-8.0, 8.0)  # a framed shoe is also tried turned by these (degrees): handheld photos lean 5-12 degrees
-TURN_MARGIN = 0.02  # ...and kept only when nearer to the catalogue by this much (an upright shoe stays upright)
-CATALOGUE_FILL = 0.85  # a shoe on white filling a photo of the catalogue's shape this much is left as it is (the
-# catalogue's own fill: 0.90 at its 5th percentile); reframing it would only resample it
+TURN_MARGIN = 0.02  # ...and kept only when nearer to the catalogue by this much (an upright shoe stays upright;
+# so is the photo as it is, `Prepared.whole`)
+CATALOGUE_FILL = 0.7  # a shoe on white filling a photo of the catalogue's shape this much is left as it is (the
+# catalogue's own fill: 0.90 at its 5th percentile, a pale shoe's found part less); reframing would only resample it
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class Prepared:
     mirrored: bool = False  # flipped left-right (choose_view)
     turned: float = 0.0  # degrees turned (choose_view)
     shoe: np.ndarray | None = None  # the shoe on white cut to its box, for turned views (None: taken as it is)
+    whole: np.ndarray | None = None  # on a white backdrop: the photo as it is, one more view (choose_view)
+    as_taken: bool = False  # this view is `whole`
 
     def flipped(self) -> Prepared:
         return replace(self, image=self.image[:, ::-1].copy(), mirrored=not self.mirrored)
@@ -221,9 +224,9 @@ def prepare_photo(img: np.ndarray, size: int, framing: Framing = Framing()) -> P
     x0, y0, x1, y1 = box
     aspect = (w / h) / (framing.width / framing.height)
     if white and abs(aspect - 1) <= 0.1 and max((x1 - x0) / w, (y1 - y0) / h) >= CATALOGUE_FILL:
-        return Prepared(as_is(cut, size), True, kind, box)  # framed as the catalogue frames: taken as it is
+        return Prepared(as_is(img, size), True, kind, box)  # framed as the catalogue frames: taken as it is
     shoe = cut[y0:y1, x0:x1]
-    return Prepared(framing.place(shoe, size), True, kind, box, shoe=shoe)
+    return Prepared(framing.place(shoe, size), True, kind, box, shoe=shoe, whole=as_is(img, size) if white else None)
 
 
 def turn(shoe: np.ndarray, degrees: float) -> np.ndarray:
@@ -240,8 +243,12 @@ def turn(shoe: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def views(prepared: Prepared, framing: Framing, size: int) -> list[Prepared]:
-    """The prepared photo and its mirror image, and where the shoe was framed, both turned by each of TURNS."""
+    """The prepared photo and its mirror image; on white the photo as it is too; where the shoe was framed,
+    both turned by each of TURNS."""
     out = [prepared, prepared.flipped()]
+    if prepared.whole is not None:  # a pale shoe on white may be found only in part: the photo as it is, too
+        whole = replace(prepared, image=prepared.whole, as_taken=True)
+        out += [whole, whole.flipped()]
     if prepared.shoe is not None:
         for t in TURNS:
             view = replace(prepared, image=framing.place(turn(prepared.shoe, t), size), turned=t)
@@ -251,11 +258,12 @@ def views(prepared: Prepared, framing: Framing, size: int) -> list[Prepared]:
 
 def choose_view(candidates: list[Prepared], search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
                 ) -> tuple[Prepared, np.ndarray, np.ndarray]:
-    """The view nearest to the catalogue (a turned one by TURN_MARGIN), with its (distances, rows) of nearest shoes. `search`: images
+    """The view nearest to the catalogue (a turned one or the photo as it is: by TURN_MARGIN), with its (distances, rows) of nearest shoes. `search`: images
     (V,S,S,3) -> (distances, rows), each (V, k). Catalogue shoes all face one way and stand level; a photo
     may face the other and lean: the model itself says which view looks most like its catalogue."""
     dist, rows = search(np.stack([v.image for v in candidates]))
-    best = int(np.argmin(dist.mean(axis=1) + TURN_MARGIN * np.array([v.turned != 0 for v in candidates])))
+    detour = np.array([v.turned != 0 or v.as_taken for v in candidates])
+    best = int(np.argmin(dist.mean(axis=1) + TURN_MARGIN * detour))
     return candidates[best], dist[best], rows[best]
 
 

@@ -36,8 +36,9 @@ def _prior(model_key: str, data_key: str, _sampler: Any) -> paint.MixturePrior:
 def _fitted(model_key: str, data_key: str, digest: str, _rec: Recommender, _strokes: paint.Strokes,
             start_row: int | None, _prior: Any) -> tuple[np.ndarray, float, float]:
     """(z, colour error, seconds) for these strokes (remembered by their digest: reruns do not fit again)."""
+    thumbs = _thumbnails(data_key, _rec.catalogue.images)
     t = time.perf_counter()
-    rows = list(paint.starts(_thumbnails(data_key, _rec.catalogue.images), _strokes))
+    rows = list(paint.starts(thumbs, _strokes))
     if start_row is not None:
         rows = [start_row, *rows[: paint.STARTS - 1]]
     z, err = paint.fit(_rec.model, _strokes, _rec.embeddings[rows], _prior)
@@ -65,6 +66,7 @@ def canvas(rec: Recommender, tools: dict[str, Any]) -> np.ndarray | None:
     """The canvas, blank or over the picked shoe; the painted RGBA pixels (alpha 0 where unpainted) or None."""
     row, colour = tools["row"], tools["colour"]
     background = None if row is None else Image.fromarray(rec.catalogue.images[row])
+    st.caption("Paint with the mouse; the small toolbar on the canvas undoes, redoes and clears.")
     result = st_canvas(fill_color=colour, stroke_width=tools["width"], stroke_color=colour, background_image=background,
                        height=CANVAS, width=CANVAS, drawing_mode=tools["tool"], return_image_data=True,
                        key=f"shoevae.paint.canvas.{row}")
