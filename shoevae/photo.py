@@ -258,9 +258,10 @@ def views(prepared: Prepared, framing: Framing, size: int) -> list[Prepared]:
 
 def choose_view(candidates: list[Prepared], search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
                 ) -> tuple[Prepared, np.ndarray, np.ndarray]:
-    """The view nearest to the catalogue (a turned one or the photo as it is: by TURN_MARGIN), with its (distances, rows) of nearest shoes. `search`: images
-    (V,S,S,3) -> (distances, rows), each (V, k). Catalogue shoes all face one way and stand level; a photo
-    may face the other and lean: the model itself says which view looks most like its catalogue."""
+    """The view nearest to the catalogue (a turned one or the photo as it is: by TURN_MARGIN), with its
+    (distances, rows) of nearest shoes. `search`: images (V,S,S,3) -> (distances, rows), each (V, k).
+    Catalogue shoes all face one way and stand level; a photo may face the other and lean: the model itself
+    says which view looks most like its catalogue."""
     dist, rows = search(np.stack([v.image for v in candidates]))
     detour = np.array([v.turned != 0 or v.as_taken for v in candidates])
     best = int(np.argmin(dist.mean(axis=1) + TURN_MARGIN * detour))
