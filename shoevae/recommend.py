@@ -114,7 +114,8 @@ class Recommender:
         size = self.catalogue.image_size
         shots = [photo.prepare_photo(im, size, self.framing) for im in shoelike.not_shoes(shoelike.N_DRAWN)]
         found = [photo.views(s, self.framing, size) for s in shots if s.found]  # the rest is judged without a distance
-        vectors = self._embed(np.stack([v.image for views in found for v in views]))
+        images = [v.image for views in found for v in views]
+        vectors = self._embed(np.stack(images)) if images else np.zeros((0, self.embeddings.shape[1]), np.float32)
         return shoelike.calibrate(self.embeddings, self.index, np.split(vectors, np.cumsum([len(v) for v in found])[:-1]))
 
     @torch.inference_mode()

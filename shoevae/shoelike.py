@@ -2,12 +2,12 @@
 
 A colour gradient, noise or a drawn mug still has five nearest shoes; what tells it apart is that they
 are far. The measure is the mean distance to the k nearest catalogue shoes (cosine by default, as the
-index), and its threshold is calibrated for each model and catalogue when it is first needed (under a
-second): between the distances of catalogue shoes to their own nearest others (leave-one-out: a shoe the
+index), and its threshold is calibrated for each model and catalogue when it is first needed (a few
+seconds): between the distances of catalogue shoes to their own nearest others (leave-one-out: a shoe the
 index has not seen) and those of pictures that are not shoes, drawn here (`not_shoes`: gradients,
-noise, textures, everyday objects), which go through the same preparation as photos. The threshold sits
-where the two overlap least, nearer the shoes' side by their spreads (`calibrate`); photos for which
-preparation found no object are judged not shoes whatever their distance.
+noise, textures, everyday objects), which go through the same preparation as photos (`calibrate`: the
+threshold keeps 99.5 % of the shoes unless that lets more than 5 % of the drawings through; then it sits
+halfway). Photos in which preparation found no object are judged not shoes whatever their distance.
 """
 from __future__ import annotations
 
@@ -49,8 +49,9 @@ def calibrate(embeddings: np.ndarray, index: ShoeIndex, others: list[np.ndarray]
     """
     rows = np.sort(np.random.default_rng(seed).permutation(len(embeddings))[:n])
     shoes = index.kneighbors(embeddings[rows], k, exclude=rows)[0].mean(axis=1)
-    far = np.array([index.kneighbors(views, k)[0].mean(axis=1).min() for views in others])
-    hi, lo = float(np.quantile(shoes, SHOE_QUANTILE)), float(np.quantile(far, OTHER_QUANTILE))
+    far = np.array([index.kneighbors(views, k)[0].mean(axis=1).min() for views in others if len(views)])
+    hi = float(np.quantile(shoes, SHOE_QUANTILE))
+    lo = float(np.quantile(far, OTHER_QUANTILE)) if len(far) else np.inf
     return ShoeCheck(hi if hi <= lo else (hi + lo) / 2, shoes, far, k)
 
 
