@@ -18,11 +18,11 @@ import torch
 
 from .model import VAE
 
-STEPS = 40  # Adam steps: from a good start 40-50 fit the strokes; 120 follow them into shapes no shoe has
+STEPS = 30  # Adam steps: from a good start 30-50 fit the strokes; 120 follow them into shapes no shoe has
 LR = 0.06
 PRIOR_WEIGHT = 2e-4  # per latent dimension, against the mean squared colour error of the painted pixels
 THUMB = 17  # thumbnails for choosing starting points (136 / 8)
-STARTS = 2  # catalogue shoes to start from (each costs as much as the rest of the fit)
+STARTS = 1  # catalogue shoes to start from (each one more costs as much again; the best match is usually enough)
 
 
 @dataclass(frozen=True)
