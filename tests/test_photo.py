@@ -245,3 +245,14 @@ def test_painting_starts_from_the_catalogue_shoes_that_match_the_strokes(shapes_
     weight[::3, ::3] = 1
     rows = starts(thumbnails(shapes_catalogue.images), Strokes(target.astype(np.float32) / 255, weight), k=2)
     assert 5 in rows  # the painted shoe itself is the best place to start
+
+
+def test_recommend_image_prints_the_note_first(shapes_dir, shapes_checkpoint, tmp_path, capsys):
+    from shoevae.cli import main
+    Image.new("RGB", (160, 120), (128, 128, 128)).save(tmp_path / "grey.png")
+    assert main(["recommend", "--image", str(tmp_path / "grey.png"), "--data", str(shapes_dir),
+                 "--checkpoint", str(shapes_checkpoint)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == ("This does not look like a shoe photo (nothing stands out from its backdrop); "
+                        "the nearest shoes anyway:")
+    assert [line.split(".")[0] for line in lines[1:]] == ["1", "2", "3", "4", "5"]
