@@ -31,6 +31,7 @@ BORDER = 0.04  # the ring of the photo taken as backdrop: this share of the shor
 PLAIN_SPREAD = 20.0  # a backdrop is plain when 3/4 of its ring lies within this RGB distance of its median
 # (3/4, not all: catalogue shoes stand on the photo's bottom edge, a cropped shoe touches every edge)
 MAX_EXPOSURE = 1.5  # a plain grey backdrop is brightened towards white by at most this
+NEUTRAL = 1.4  # a plain backdrop whose channels differ by at most this ratio is taken for white paper in coloured light
 MIN_CONTRAST = 30.0  # on a plain backdrop, a shoe pixel differs from it by at least this (RGB distance)
 CONTENT = 235  # catalogue analysis: a pixel whose darkest channel is below this is shoe, not the white around it
 WHITE = 235  # a backdrop whose every channel is at least this is white: nothing of it to remove
@@ -136,7 +137,7 @@ def balance(img: np.ndarray, backdrop: np.ndarray) -> tuple[np.ndarray, np.ndarr
     white by at most MAX_EXPOSURE. A coloured backdrop (one channel 40 % above another) or a white one is
     left as it is. Returns (image, backdrop) after."""
     lo, hi = float(backdrop.min()), float(backdrop.max())
-    if lo < 1 or hi / lo > 1.4 or lo >= 235:
+    if lo < 1 or hi / lo > NEUTRAL or lo >= WHITE:
         return img, backdrop
     gains = np.clip(backdrop.mean() / backdrop, 0.75, 1.33)
     gains *= np.clip(250.0 / float((backdrop * gains).max()), 1.0, MAX_EXPOSURE)
