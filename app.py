@@ -20,6 +20,7 @@ page = st.navigation([
     st.Page("pages/recommend.py", title="Recommend", icon=":material/thumb_up:"),
     st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/compare:"),
     st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+    st.Page("pages/paint.py", title="Paint a shoe", icon=":material/brush:"),
     st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
     st.Page("pages/how_it_works.py", title="How it works", icon=":material/schema:"),

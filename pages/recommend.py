@@ -1,15 +1,15 @@
 """Recommend: browse the catalogue, pick a shoe (or upload a photo) and see its five nearest shoes."""
 import streamlit as st
 
-from shoevae import ImageError, load_image
 from shoevae.export import neighbours_bytes
-from shoevae.ui import layout, state, text, widgets
+from shoevae.ui import layout, photos, state, widgets
 
 layout.page_header("Recommend", "Pick a shoe: the five shoes whose style vectors are nearest to it.")
 rec = state.require_recommender()
 cat = rec.catalogue
 
-browse, upload = st.tabs(["Browse the catalogue", "Your own photo"])
+browse, upload, camera = st.tabs(["Browse the catalogue", "Your own photo", "Take a photo"],
+                                 key="shoevae.recommend.tab", on_change="rerun")
 with browse:
     item = st.session_state.get(state.PICK)
     if st.toggle("Compare with the pixel baseline (PCA of pixels) for the same shoe", key="shoevae.recommend.compare",
@@ -30,21 +30,16 @@ with browse:
         widgets.neighbours(rec, st.session_state.get(state.PICK), columns=3)
 
 with upload:
-    photo = widgets.photo_upload("A photo of a shoe, side view on white works best", key="shoevae.recommend.photo")
+    photo = widgets.photo_upload("A photo of a shoe, on any backdrop (the side view works best)",
+                                 key="shoevae.recommend.photo")
     if photo is not None:
-        name, data = photo
-        try:
-            matches = rec.similar_to_image(data)
-        except ImageError as e:
-            st.error(f"Cannot use {name}: {e}", icon=":material/broken_image:")
-        else:
-            st.subheader(f"The five catalogue shoes nearest to {name}")
-            cols = st.columns(6, gap="medium")
-            with cols[0]:
-                widgets.shoe_card(load_image(data, cat.image_size), "your photo")
-            for col, m, caption in zip(cols[1:], matches, text.match_captions(matches)):
-                with col:
-                    widgets.shoe_card(cat.images[m.row], caption)
+        photos.photo_matches(rec, *photo, key="upload")
+
+with camera:
+    if camera.open:  # the camera (and the browser's permission prompt) only while this tab is open
+        shot = st.camera_input("Take a photo of a shoe from the side", key="shoevae.recommend.camera")
+        if shot is not None:
+            photos.photo_matches(rec, "your photo", shot.getvalue(), key="camera")
 
 st.download_button(f"Every shoe's 10 nearest, with distances ({len(cat):,} shoes, CSV)", icon=":material/download:",
                    data=lambda: neighbours_bytes(rec, 10, "csv"), file_name="neighbours.csv", mime="text/csv",

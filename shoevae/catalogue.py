@@ -137,7 +137,28 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = 136) ->
         return _load_image(source, size)
 
 
+def load_photo(source: str | os.PathLike | bytes | BinaryIO, max_side: int) -> np.ndarray:
+    """Read one image as uint8 (H, W, 3) RGB as it is framed (not padded), its longer side at most `max_side`.
+
+    The same reading and refusals (ImageError) as load_image; for photos that are prepared before use.
+    """
+    with _bombs_refused():
+        im = _open_rgb(source, max_side)
+    if max(im.size) > max_side:
+        scale = max_side / max(im.size)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.LANCZOS)
+    return np.asarray(im, dtype=np.uint8)
+
+
 def _load_image(source: str | os.PathLike | bytes | BinaryIO, size: int) -> np.ndarray:
+    im = _open_rgb(source, size)
+    square = ImageOps.pad(im, (size, size), Image.Resampling.LANCZOS, color=(255, 255, 255))
+    return np.asarray(square, dtype=np.uint8)
+
+
+def _open_rgb(source: str | os.PathLike | bytes | BinaryIO, size: int) -> Image.Image:
+    """The image in RGB (transparency on white), decoded at no less than `size` on its longer side where
+    JPEG allows a smaller draft; ImageError for anything unusable."""
     try:
         if isinstance(source, (bytes, bytearray)):
             if len(source) == 0:
@@ -152,7 +173,7 @@ def _load_image(source: str | os.PathLike | bytes | BinaryIO, size: int) -> np.n
             im.draft("RGB", (max(1, math.ceil(im.width * scale)), max(1, math.ceil(im.height * scale))))
             im.load()  # truncated or corrupt data fails here
             ImageOps.exif_transpose(im, in_place=True)
-            return _to_square_rgb(im, size)
+            return _to_rgb(im)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -167,7 +188,7 @@ def _load_image(source: str | os.PathLike | bytes | BinaryIO, size: int) -> np.n
         raise ImageError(f"unreadable image ({str(e).splitlines()[0][:80] or type(e).__name__})") from None
 
 
-def _to_square_rgb(im: Image.Image, size: int) -> np.ndarray:
+def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -182,8 +203,7 @@ def _to_square_rgb(im: Image.Image, size: int) -> np.ndarray:
         im = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
     if im.mode != "RGB":
         im = im.convert("RGB")  # CMYK, L, 1, P, YCbCr ...
-    square = ImageOps.pad(im, (size, size), Image.Resampling.LANCZOS, color=(255, 255, 255))
-    return np.asarray(square, dtype=np.uint8)
+    return im
 
 
 @dataclass

@@ -204,7 +204,12 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     rec = Recommender(model, cat, _embeddings(model, cat, fingerprint), metric=args.metric)
     if args.item:
         _remember_checkpoint(args.checkpoint, model, fingerprint)
-    matches = rec.similar_to_image(args.image, args.k) if args.image else rec.similar(args.item, args.k)
+    if args.image:  # prepared as the app prepares photos; the note says what was done, or that it is no shoe
+        query = rec.photo_query(args.image, args.k)
+        print(query.note)
+        matches = query.matches
+    else:
+        matches = rec.similar(args.item, args.k)
     _print_matches(cat, [(m.row, m.distance) for m in matches])
 
 

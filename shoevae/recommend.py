@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from typing import BinaryIO
 
 import numpy as np
 import torch
 
-from .catalogue import Catalogue, load_image
+from . import photo, shoelike
+from .catalogue import Catalogue, load_image, load_photo
 from .config import METRIC
-from .embedding import embed
+from .embedding import embed, mean_encoder
 from .model import VAE, prepare, to_uint8
 from .neighbours import ShoeIndex
 
-__all__ = ["Match", "Recommender", "ShoeIndex"]
+__all__ = ["Match", "PhotoQuery", "Recommender", "ShoeIndex"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,16 @@ class Match:
     item_id: str
     category: str
     distance: float
+
+
+@dataclass(frozen=True)
+class PhotoQuery:
+    """A photo's nearest shoes, the photo as the model saw it, and whether it looks like a shoe photo."""
+
+    matches: list[Match]
+    prepared: np.ndarray  # uint8 (S,S,3): what the model saw
+    looks_like_shoe: bool
+    note: str  # one sentence for the person: what was done, or that this does not look like a shoe
 
 
 class Recommender:
@@ -49,14 +61,62 @@ class Recommender:
         row = self.catalogue.index_of(item_id)
         return self._matches(*self.index.kneighbors(self.embeddings[row], k, exclude=np.array([row])))
 
+    def nearest_to_vector(self, z: np.ndarray, k: int = 5) -> list[Match]:
+        """The k catalogue shoes nearest to a style vector (a drawn or painted shoe's)."""
+        return self._matches(*self.index.kneighbors(z, k))
+
     def encode_image(self, source: str | os.PathLike | bytes | BinaryIO) -> np.ndarray:
-        """Mean latent vector of any image file (ImageError if unusable)."""
+        """Mean latent vector of any image file, unprepared (ImageError if unusable)."""
         img = load_image(source, self.catalogue.image_size)
         return embed(self.model, img[None])[0]
 
     def similar_to_image(self, source: str | os.PathLike | bytes | BinaryIO, k: int = 5) -> list[Match]:
-        """The k catalogue shoes nearest to a new photo."""
-        return self._matches(*self.index.kneighbors(self.encode_image(source), k))
+        """The k catalogue shoes nearest to a new photo, prepared as photo_query prepares it."""
+        return self.photo_query(source, k).matches
+
+    def photo_query(self, source: str | os.PathLike | bytes | BinaryIO, k: int = 5, *,
+                    prepare: bool = True) -> PhotoQuery:
+        """A person's photo (file, bytes): prepared (shoevae/photo.py) unless `prepare` is False, its k
+        nearest shoes, and the judgement whether it looks like a shoe (shoevae/shoelike.py). ImageError if unusable."""
+        return self.query_array(load_photo(source, photo.WORK_SIDE), k, prepare=prepare)
+
+    def query_array(self, img: np.ndarray, k: int = 5, *, prepare: bool = True) -> PhotoQuery:
+        """photo_query for a uint8 (H,W,3) RGB photo already read."""
+        size = self.catalogue.image_size
+        if prepare:
+            prepared = photo.prepare_photo(img, size, self.framing)
+            shot, dist, rows = photo.choose_view(photo.views(prepared, self.framing, size), self._search(k))
+        else:
+            shot = photo.Prepared(photo.as_is(img, size), min(img.shape[:2]) >= photo.MIN_SIDE, "as is",
+                                  (0, 0, img.shape[1], img.shape[0]))
+            dist, rows = (a[0] for a in self._search(k)(shot.image[None]))
+        shoe = shot.found and self.shoe_check.looks_like_shoe(dist)
+        return PhotoQuery(self._matches(dist[None], rows[None]), shot.image, shoe, photo.describe(shot, shoe, prepare))
+
+    def _search(self, k: int):
+        return lambda images: self.index.kneighbors(self._embed(images), k)
+
+    @cached_property
+    def _encoder(self) -> torch.nn.Module:
+        return mean_encoder(self.model)
+
+    def _embed(self, images: np.ndarray) -> np.ndarray:
+        return embed(self.model, images, encoder=self._encoder)
+
+    @cached_property
+    def framing(self) -> photo.Framing:
+        """Where this catalogue's shoes sit in their photos (measured once, from 800 of them)."""
+        return photo.Framing.measure(self.catalogue.images)
+
+    @cached_property
+    def shoe_check(self) -> shoelike.ShoeCheck:
+        """The shoe / not-a-shoe threshold for this model and catalogue, calibrated at first use (shoevae/shoelike.py)."""
+        size = self.catalogue.image_size
+        shots = [photo.prepare_photo(im, size, self.framing) for im in shoelike.not_shoes(shoelike.N_DRAWN)]
+        found = [photo.views(s, self.framing, size) for s in shots if s.found]  # the rest is judged without a distance
+        images = [v.image for views in found for v in views]
+        vectors = self._embed(np.stack(images)) if images else np.zeros((0, self.embeddings.shape[1]), np.float32)
+        return shoelike.calibrate(self.embeddings, self.index, np.split(vectors, np.cumsum([len(v) for v in found])[:-1]))
 
     @torch.inference_mode()
     def decode(self, z: np.ndarray) -> np.ndarray:

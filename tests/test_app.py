@@ -30,7 +30,7 @@ from shoevae.recommend import Recommender
 from shoevae.ui import charts, state
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["home", "train", "recommend", "reconstruct", "generate", "latent_map", "evaluate"]
+PAGES = ["home", "train", "recommend", "reconstruct", "generate", "paint", "latent_map", "evaluate"]
 TIMEOUT = 180  # the first run on the real photos embeds 13.5K of them; later runs take well under a second
 LONG = 200  # epochs (the form's maximum) for a job that must still be running when the test ends (it is stopped then)
 
