@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_support import in_tmp, main, one_error_line  # noqa: F401 (in_tmp: autouse, each test in its own folder)
 from synthetic import make_shoes
 
 from shoevae import cache, cli
@@ -23,29 +24,6 @@ from shoevae.errors import ConfigError
 from shoevae.sampling import check_draw
 
 ROOT = Path(__file__).resolve().parents[1]
-_capture: list[pytest.CaptureFixture] = []
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SHOEVAE_CACHE", str(tmp_path / "cache"))
-    _capture[:] = [capsys]
-
-
-def main(argv: list[str]) -> int:
-    _capture[0].readouterr()
-    return cli.main(argv)
-
-
-def error_line(capsys, *fragments: str) -> str:
-    err = "\n".join(line for line in capsys.readouterr().err.strip().splitlines() if "%|" not in line)
-    assert len(err.splitlines()) == 1 and err.startswith("shoevae: error: "), err
-    for f in fragments:
-        assert f in err, err
-    return err
-
-
 @pytest.fixture
 def few(tmp_path) -> Path:
     return make_shoes(tmp_path / "few", per_category=3)
@@ -143,7 +121,7 @@ def test_manifest_rows_without_a_path_or_leading_outside_are_skipped_with_a_reas
     assert "outside the manifest's folder" in reasons["6 ('Boot/../../outside.jpg')"]
     manifest.write_text("item_id,path,category\nonlyid\n../../etc/shadow\n")
     assert main(["data", "check", "--data", str(few)]) == 2
-    error_line(capsys, "lists no usable images", "line 2: manifest row has no path")
+    one_error_line("lists no usable images", "line 2: manifest row has no path")
 
 
 def test_an_unreadable_manifest_or_folder_is_one_line_and_an_unlistable_subfolder_is_reported(few, monkeypatch,
@@ -163,7 +141,7 @@ def test_an_unreadable_manifest_or_folder_is_one_line_and_an_unlistable_subfolde
     assert "6 usable images" in out.out
     monkeypatch.setattr(os, "scandir", blocking("few"))  # the data folder itself
     assert main(["data", "check", "--data", str(few)]) == 2
-    error_line(capsys, "cannot list data folder", "Permission denied")
+    one_error_line("cannot list data folder", "Permission denied")
     monkeypatch.setattr(os, "scandir", real_scandir)
     (few / "manifest.csv").write_text("item_id,path,category\na,Boot/boot-000.jpg,Boot\n")
 
@@ -171,7 +149,7 @@ def test_an_unreadable_manifest_or_folder_is_one_line_and_an_unlistable_subfolde
         raise PermissionError(13, "Permission denied")
     monkeypatch.setattr(catmod, "open", refuse, raising=False)
     assert main(["data", "check", "--data", str(few)]) == 2
-    error_line(capsys, "cannot read manifest", "Permission denied")
+    one_error_line("cannot read manifest", "Permission denied")
 
 
 # ----------------------------------------------------------------------------- 9: a bad stored hold-out
@@ -183,7 +161,7 @@ def test_evaluate_refuses_a_checkpoint_with_a_bad_stored_holdout_in_one_line(sha
     ck["data"]["split"] = split
     torch.save(ck, tmp_path / "bad.pt")
     assert main(["evaluate", "--data", str(few), "--checkpoint", str(tmp_path / "bad.pt")]) == 2
-    error_line(capsys, "stored hold-out split is unusable")
+    one_error_line("stored hold-out split is unusable")
 
 
 # ----------------------------------------------------------------------------- 10, 11: numbers
@@ -205,7 +183,7 @@ def test_bad_numbers_are_refused_by_the_parser(argv, fragment, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
-    error_line(capsys, fragment)
+    one_error_line(fragment)
 
 
 def test_the_bounds_are_stated_in_the_help_and_kept_by_the_library(capsys):

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from cli_support import in_tmp, main, one_error_line  # noqa: F401 (in_tmp: autouse, each test in its own folder)
 from synthetic import make_shoes
 
 from shoevae import catalogue as catmod
@@ -19,39 +20,13 @@ from shoevae.errors import ShoevaeError
 TINY = ["--image-size", "64", "--latent-dim", "16", "--batch-size", "32"]
 
 
-_capture: list[pytest.CaptureFixture] = []
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch, capsys):
-    """Each test runs in its own folder (runs/ lands there) with its own cache."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SHOEVAE_CACHE", str(tmp_path / "cache"))
-    _capture[:] = [capsys]
-
-
-def main(argv: list[str]) -> int:
-    """cli.main, with what earlier commands printed cleared, so each check sees one command's output."""
-    _capture[0].readouterr()
-    return cli.main(argv)
-
-
-def one_error_line(capsys, *fragments: str) -> str:
-    """The one error line (progress bars of work done before the mistake showed up aside)."""
-    err = "\n".join(line for line in capsys.readouterr().err.strip().splitlines() if "%|" not in line)
-    assert len(err.splitlines()) == 1 and err.startswith("shoevae: error: "), err
-    for f in fragments:
-        assert f in err, err
-    return err
-
-
 # ----------------------------------------------------------------------------- train: where it writes
 def test_train_writes_under_runs_never_weights_and_never_overwrites_without_force(shapes_dir, tmp_path, capsys):
     assert main(["train", "--data", str(shapes_dir), "--epochs", "1", *TINY]) == 0
     assert read_checkpoint(tmp_path / "runs" / "paper.pt")["epoch"] == 1 and not (tmp_path / "weights").exists()
     before = (tmp_path / "runs" / "paper.pt").read_bytes()
     assert main(["train", "--data", str(shapes_dir), "--epochs", "1", *TINY]) == 2
-    one_error_line(capsys, "runs/paper.pt already exists", "--force")
+    one_error_line("runs/paper.pt already exists", "--force")
     assert (tmp_path / "runs" / "paper.pt").read_bytes() == before
     assert main(["train", "--data", str(shapes_dir), "--epochs", "1", "--seed", "1", "--force", *TINY]) == 0
     assert (tmp_path / "runs" / "paper.pt").read_bytes() != before
@@ -63,7 +38,7 @@ def test_resume_writes_to_the_resumed_file_and_applies_the_new_schedule(shapes_d
     other = tmp_path / "other.pt"
     other.write_bytes(b"the user's file")
     assert main(["train", "--data", str(shapes_dir), "--resume", str(mine), "--epochs", "2", "--out", str(other)]) == 2
-    one_error_line(capsys, "other.pt already exists")
+    one_error_line("other.pt already exists")
     assert main(["train", "--data", str(shapes_dir), "--resume", str(mine), "--epochs", "2", "--lr", "0.0005",
                  "--cosine", "--minutes", "90"]) == 0
     ck = read_checkpoint(mine)
@@ -79,10 +54,10 @@ def test_resume_refuses_fixed_settings_naming_them(shapes_dir, tmp_path, capsys)
     capsys.readouterr()
     args = ["train", "--data", str(shapes_dir), "--resume", str(mine), "--epochs", "2"]
     assert main([*args, "--beta", "4", "--preset", "style"]) == 2
-    one_error_line(capsys, "--beta 4.0 (the checkpoint has 1.0)", "--preset style (the checkpoint has paper)")
+    one_error_line("--beta 4.0 (the checkpoint has 1.0)", "--preset style (the checkpoint has paper)")
     assert main([*args, "--batch-size", "32", "--latent-dim", "16"]) == 0  # the same values are fine
     assert main(["train", "--data", str(shapes_dir), "--resume", str(mine), "--epochs", "2"]) == 2
-    one_error_line(capsys, "already has 2 epochs", "pass more than 2")
+    one_error_line("already has 2 epochs", "pass more than 2")
 
 
 def test_resume_past_the_stored_time_limit_says_so(shapes_dir, tmp_path, capsys):
@@ -90,7 +65,7 @@ def test_resume_past_the_stored_time_limit_says_so(shapes_dir, tmp_path, capsys)
     assert main(["train", "--data", str(shapes_dir), "--epochs", "1", "--minutes", "0.00001", "--out", str(mine),
                  *TINY]) == 0
     assert main(["train", "--data", str(shapes_dir), "--resume", str(mine), "--epochs", "3"]) == 2
-    one_error_line(capsys, "used its time limit", "--minutes")
+    one_error_line("used its time limit", "--minutes")
 
 
 # ----------------------------------------------------------------------------- Ctrl-C
@@ -139,7 +114,7 @@ def test_bad_arguments_are_one_line_and_status_2(argv, fragment, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
-    one_error_line(capsys, fragment)
+    one_error_line(fragment)
 
 
 def test_latent_dim_is_never_silently_replaced(shapes_dir, tmp_path):
@@ -152,9 +127,9 @@ def test_image_errors_name_the_file(shapes_dir, shapes_checkpoint, tmp_path, cap
     (tmp_path / "notes.jpg").write_text("not a photo")
     base = ["recommend", "--data", str(shapes_dir), "--checkpoint", str(shapes_checkpoint)]
     assert main([*base, "--image", str(tmp_path / "missing.jpg")]) == 2
-    one_error_line(capsys, f"--image {tmp_path / 'missing.jpg'}: file not found")
+    one_error_line(f"--image {tmp_path / 'missing.jpg'}: file not found")
     assert main([*base, "--image", str(tmp_path / "notes.jpg")]) == 2
-    one_error_line(capsys, f"--image {tmp_path / 'notes.jpg'}: not an image")
+    one_error_line(f"--image {tmp_path / 'notes.jpg'}: not an image")
 
 
 # ----------------------------------------------------------------------------- outputs checked first
@@ -177,7 +152,7 @@ def test_unwritable_outputs_are_refused_before_any_work(shapes_dir, shapes_check
              (["embed", *common, "--out", str(tmp_path)], "is a folder")]
     for argv, fragment in cases:
         assert main(argv) == 2, argv
-        one_error_line(capsys, fragment)
+        one_error_line(fragment)
 
 
 # ----------------------------------------------------------------------------- errors: the project's own only
@@ -203,7 +178,7 @@ def test_a_checkpoint_with_nan_weights_is_one_line(shapes_dir, shapes_checkpoint
     ck["model_state"]["fc_mu.bias"] = torch.full_like(ck["model_state"]["fc_mu.bias"], float("nan"))
     save_checkpoint(ck, tmp_path / "nan.pt")
     assert main(["recommend", "x", "--data", str(shapes_dir), "--checkpoint", str(tmp_path / "nan.pt")]) == 2
-    one_error_line(capsys, "NaN or inf in fc_mu.bias")
+    one_error_line("NaN or inf in fc_mu.bias")
 
 
 # ----------------------------------------------------------------------------- recommend, embed, evaluate, data check
@@ -213,7 +188,7 @@ def test_recommend_checks_the_id_first_and_reuses_cached_embeddings(shapes_dir, 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(embedding, "embed", lambda *a, **kw: pytest.fail("embedded before checking the id"))
         assert main([*base, "no-such-shoe"]) == 2
-        one_error_line(capsys, "no shoe with item id 'no-such-shoe'")
+        one_error_line("no shoe with item id 'no-such-shoe'")
     item = shapes_catalogue.ids[0]
     assert main([*base, item]) == 0
     first = capsys.readouterr().out
@@ -279,13 +254,13 @@ def test_data_check_end_to_end(tmp_path, capsys):
     assert "9 usable images" in captured.out and "Boot 3, Sandal 3, Shoe 3" in captured.out
     assert "broken.jpg" in captured.err and "skipped" in captured.err
     assert main(["data", "check", "--data", str(tmp_path / "nowhere")]) == 2
-    one_error_line(capsys, "does not exist")
+    one_error_line("does not exist")
 
 
 def test_export_refuses_a_foreign_file_plainly(tmp_path, capsys):
     torch.save({"w": torch.zeros(2)}, tmp_path / "f.pt")
     assert main(["export", str(tmp_path / "f.pt"), str(tmp_path / "o.pt")]) == 2
-    one_error_line(capsys, "not a shoevae checkpoint")
+    one_error_line("not a shoevae checkpoint")
     assert not (tmp_path / "o.pt").exists()
 
 
@@ -293,7 +268,7 @@ def test_export_never_overwrites_a_file_without_force(shapes_checkpoint, tmp_pat
     out = tmp_path / "mine.pt"
     out.write_bytes(b"the user's own checkpoint")
     assert main(["export", str(shapes_checkpoint), str(out)]) == 2
-    one_error_line(capsys, "--force")
+    one_error_line("--force")
     assert out.read_bytes() == b"the user's own checkpoint"
     assert main(["export", str(shapes_checkpoint), str(out), "--force"]) == 0
     from shoevae.checkpoint import read_checkpoint
@@ -314,4 +289,4 @@ def test_resuming_an_exported_checkpoint_is_refused_before_any_work(shapes_dir, 
     assert main(["export", str(shapes_checkpoint), str(slim)]) == 0
     monkeypatch.setattr(catmod, "load_catalogue", lambda *a, **kw: pytest.fail("the catalogue was read first"))
     assert main(["train", "--data", str(shapes_dir), "--resume", str(slim), "--epochs", "5"]) == 2
-    one_error_line(capsys, "exported without optimizer state")
+    one_error_line("exported without optimizer state")

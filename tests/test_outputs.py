@@ -17,41 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_support import in_tmp, main, one_error_line  # noqa: F401 (in_tmp: autouse, each test in its own folder)
 from synthetic import make_shoes
 
-from shoevae import atomic, cli
+from shoevae import atomic
 from shoevae import catalogue as catmod
 from shoevae.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from shoevae.outputs import OutputError, hold
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--image-size", "64", "--latent-dim", "16", "--batch-size", "32", "--epochs", "1"]
-_capture: list[pytest.CaptureFixture] = []
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch, capsys):
-    """Each test runs in its own folder (runs/ and weights/ land there) with its own cache."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SHOEVAE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("SHOEVAE_WEIGHTS", raising=False)
-    _capture[:] = [capsys]
-
-
-def main(argv: list[str]) -> int:
-    _capture[0].readouterr()
-    return cli.main([str(a) for a in argv])
-
-
-def one_error_line(*fragments: str) -> str:
-    """The one error line (progress bars of work done before the mistake aside), holding every fragment."""
-    err = "\n".join(line for line in _capture[0].readouterr().err.splitlines() if line.strip() and "%|" not in line)
-    assert len(err.splitlines()) == 1 and err.startswith("shoevae: error: "), err
-    for f in fragments:
-        assert f in err, err
-    return err
-
-
 @pytest.fixture
 def no_work(monkeypatch):
     """Fail the test if any catalogue is read: outputs must be checked before the work starts."""
@@ -391,7 +366,7 @@ def test_embed_never_overwrites_without_force(shapes_dir, shapes_checkpoint, tmp
     assert np.load(tmp_path / "e.npy").shape == (120, 16)
 
 
-def test_embed_recommend_and_evaluate_say_how_many_photos_they_skipped(shapes_checkpoint, tmp_path):
+def test_embed_recommend_and_evaluate_say_how_many_photos_they_skipped(shapes_checkpoint, tmp_path, capsys):
     photos = make_shoes(tmp_path / "photos", per_category=4)
     (photos / "Boot" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     (photos / "Shoe" / "empty.png").write_bytes(b"")
@@ -402,4 +377,4 @@ def test_embed_recommend_and_evaluate_say_how_many_photos_they_skipped(shapes_ch
                  ["recommend", item, *common],  # the second answers from the cache, without torch
                  ["recommend", "--all", *common, "--out", tmp_path / "n.csv"], ["evaluate", *common]):
         assert main(argv) == 0, argv
-        assert line in _capture[0].readouterr().err.splitlines(), argv
+        assert line in capsys.readouterr().err.splitlines(), argv
