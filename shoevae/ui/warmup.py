@@ -2,7 +2,8 @@
 
 The first page view of a server (any session) starts one background task (shoevae/ui/background.py)
 that runs the slow steps one after the other, in the order a class meets them: the photos and their
-style vectors (Recommend), the pixel baseline (Recommend's comparison), Generate's mixture (into
+style vectors (Recommend), the pixel baseline (Recommend's comparison), the shoe check of people's own
+photos (Recommend's upload and camera: calibrated once per model and catalogue), Generate's mixture (into
 the disk cache, which the page's own fit then reads), the human judgements and the evaluation on
 all shoes (Evaluate), the t-SNE map of the shoes the Latent map shows first. Each step is the very
 task its page starts (same registry key), so a page asked for early simply shows that task's
@@ -16,8 +17,8 @@ from typing import Any
 
 from . import background, judgements, state
 
-STEPS = ("style vectors of every shoe", "pixel baseline", "Generate's mixture", "human judgements",
-         "evaluation on all shoes", "t-SNE map")
+STEPS = ("style vectors of every shoe", "pixel baseline", "shoe check for your own photos", "Generate's mixture",
+         "human judgements", "evaluation on all shoes", "t-SNE map")
 
 
 def enabled() -> bool:
@@ -44,6 +45,7 @@ def start(loaded: state.Loaded, data: str) -> background.Task:
             return 0
         steps = [
             lambda: state.pixel_task(cat, data, rec.model.cfg.latent_dim),
+            lambda: _shoe_check(rec, loaded.key, data),
             lambda: _mixture(rec, loaded.key, data),
             lambda: _judgements(rec, loaded.key, data, judgements.triplets_folder(rec)),
             lambda: state.evaluation_task(rec, loaded.key, data, len(cat), loaded.meta),
@@ -67,6 +69,15 @@ def _mixture(rec: Any, model_key: str, data: str) -> background.Task:
         progress(0, 1, "a Gaussian mixture of the style vectors")
         cached_mixture(rec.embeddings, state.cache_dir())
     return background.start(("mixture", model_key, data), "Fitting Generate's mixture", fit)
+
+
+def _shoe_check(rec: Any, model_key: str, data: str) -> background.Task:
+    """The shoe / not-a-shoe calibration (shoevae/shoelike.py), kept on the shared recommender, so the first
+    photo a person uploads or takes answers at once."""
+    def calibrate(progress: background.Progress) -> None:
+        progress(0, 1, "calibrating the shoe check on drawn non-shoes")
+        rec.shoe_check  # noqa: B018 (a cached property: computed here once)
+    return background.start(("shoe-check", model_key, data), "Calibrating the shoe check", calibrate)
 
 
 def _judgements(rec: Any, model_key: str, data: str, folder: Any) -> background.Task | None:
