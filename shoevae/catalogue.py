@@ -399,12 +399,21 @@ def _decode(path: Path, size: int) -> tuple[np.ndarray | None, str, str]:
         return None, "", str(e)
 
 
+# numpy reads an .npy header with ast.literal_eval, and CPython 3.11's compiler is not safe to run in several
+# threads at once (SystemError "AST constructor recursion depth mismatch", seen in CI): one thread at a time.
+_NPY_HEADER_LOCK = threading.Lock()
+
+
 def _decode_rows(target: str | np.ndarray, size: int, items: list[tuple[int, str]]) -> list[tuple[int, str, str]]:
     """Decode (row, path) items into those rows of `target` (an .npy file, mapped here, or an array).
 
     Runs in a worker process or thread; returns (row, md5, reason if skipped) for each item.
     """
-    arr = np.load(target, mmap_mode="r+") if isinstance(target, str) else target
+    if isinstance(target, str):
+        with _NPY_HEADER_LOCK:
+            arr = np.load(target, mmap_mode="r+")
+    else:
+        arr = target
     out = []
     for row, p in items:
         img, md5, reason = _decode(Path(p), size)

@@ -95,8 +95,10 @@ def sidebar() -> None:
     with photos:
         st.markdown("**Photos:** " + (f"{len(cat):,} shoes from `{Path(cat.root).name}`" if cat
                                       else ":orange[loading…]" if problem == LOADING else ":orange[none loaded]"))
-        if problem == LOADING:  # a small bar that redraws every page (this sidebar too) once they are read
-            background.show(catalogue_task())
+        # a small bar that redraws every page (this sidebar too) once they are read; read in the moment
+        # between the two looks: draw again now, or this line says "loading…" until the next click
+        if problem == LOADING and background.show(catalogue_task()).state == "done":
+            st.rerun()
     with model:
         if loaded:
             cfg, epochs = loaded.meta["model_config"], loaded.meta.get("epoch", 0)
