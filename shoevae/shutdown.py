@@ -1,10 +1,10 @@
 """Background work ends before the interpreter does.
 
-Training jobs and page tasks run torch in daemon threads. If Python finalises while one of them is
-inside a torch operation, the C++ runtime aborts ("terminate called without an active exception",
-exit 134): a Ctrl-C on the Streamlit server during a training, or a test run ending while a task
-runs. Every such worker is tracked here; at exit each is asked to stop (after its current batch or
-progress report) and joined, for at most SHUTDOWN_WAIT_S seconds in all.
+Background tasks (shoevae.tasks: page work and training jobs) run torch in daemon threads. If Python
+finalises while one of them is inside a torch operation, the C++ runtime aborts ("terminate called
+without an active exception", exit 134): a Ctrl-C on the Streamlit server during a training, or a test
+run ending while a task runs. Every such worker is tracked here; at exit each is asked to stop (after
+its current batch or progress report) and joined, for at most SHUTDOWN_WAIT_S seconds in all.
 """
 from __future__ import annotations
 

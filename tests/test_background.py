@@ -1,4 +1,4 @@
-"""Background tasks (shoevae/ui/background.py) and the app pages that use them.
+"""Background tasks (shoevae/tasks.py, drawn by shoevae/ui/background.py) and the app pages that use them.
 
 The registry runs heavy page work in a thread with progress, keeps the result, reports an error
 instead of raising it, and never starts the same task twice. The app tests run on the synthetic
@@ -17,8 +17,8 @@ from streamlit.testing.v1 import AppTest
 
 from shoevae import Recommender, projection
 from shoevae.checkpoint import load_checkpoint
+from shoevae.tasks import Task, TaskRegistry, TaskStopped, TooManyRunning
 from shoevae.ui import background, state
-from shoevae.ui.background import TaskRegistry, TaskStopped
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,6 +116,22 @@ def test_finished_tasks_are_kept_per_kind_up_to_a_limit():
     kept = [i for i in range(4) if registry.get(("projection", i)) is not None]
     assert kept == [2, 3]
 
+
+
+def test_a_kind_can_be_capped_to_a_number_running_at_once():
+    registry, release = TaskRegistry(), threading.Event()
+
+    def make(n: int) -> Task:
+        return Task(("training", n), f"job {n}", lambda progress: release.wait(10))
+
+    first = registry.launch(("training", 1), lambda: make(1), cap=1)
+    with pytest.raises(TooManyRunning) as refused:
+        registry.launch(("training", 2), lambda: make(2), cap=1)
+    assert refused.value.running == [first] and registry.get(("training", 2)) is None
+    assert registry.start(("catalogue", "x"), "another kind", lambda progress: 1).wait(10).result == 1
+    release.set()
+    assert first.wait(10).state == "done"
+    assert registry.launch(("training", 2), lambda: make(2), cap=1).wait(10).state == "done"
 
 # ----------------------------------------------------------------------------- the app (fast tier)
 @pytest.fixture

@@ -15,12 +15,13 @@ from streamlit.testing.v1 import AppTest
 from shoevae import jobs
 from shoevae.config import PRESETS, RECIPES, TrainConfig, preset
 from shoevae.jobs import PRESET_DEFAULTS, JobRegistry
-from shoevae.ui import charts
+from shoevae.tasks import Task, TaskRegistry, TaskStatus, TooManyRunning
+from shoevae.ui import background, charts, state
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_job(catalogue, tmp_path: Path, name: str, every: float, monkeypatch) -> jobs.Snapshot:
+def run_job(catalogue, tmp_path: Path, name: str, every: float, monkeypatch) -> jobs.TrainingStatus:
     """One epoch of the quick preset on the shapes with previews every `every` seconds."""
     monkeypatch.setattr(jobs, "PREVIEW_SECONDS", every)
     job = JobRegistry().start(name, preset("quick"), TrainConfig(epochs=1, batch_size=16, lr=3e-3), catalogue,
@@ -80,6 +81,32 @@ def test_preview_follows_the_clock(shapes_catalogue, tmp_path, monkeypatch):
     assert steps[0] == 1 and set(steps[:-1]) == {1}, "with a long interval only the first batch draws mid-epoch"
     assert steps[-1] == job.snapshot().batches, "and the epoch's end always does"
 
+
+
+def test_a_training_job_is_a_task_of_the_shared_registry(shapes_catalogue, tmp_path):
+    """Training goes through shoevae.tasks: the job is listed, capped, read and stopped as one of the registry's tasks."""
+    tasks = TaskRegistry()
+    job = JobRegistry(tasks, max_running=1).start("shared", preset("quick"), TrainConfig(epochs=500, batch_size=8),
+                                                  shapes_catalogue, tmp_path / "shared.pt")
+    try:
+        assert isinstance(job, Task) and tasks.get(("training", job.id)) is job and tasks.running() == [job]
+        with pytest.raises(TooManyRunning):  # the registry's own cap, however a training task is started
+            tasks.launch(("training", "other"), lambda: Task(("training", "other"), "other", lambda progress: None), cap=1)
+        for _ in range(600):
+            if job.status().done >= 2:
+                break
+            job.wait(0.1)
+        status = job.status()  # what a progress bar reads: the generic fields count batches
+        assert isinstance(status, TaskStatus) and status.running and status.label == status.name == "shared"
+        assert status.done >= 2 and status.total == status.epochs * status.batches and 0 < status.fraction < 1
+    finally:
+        job.stop()
+    status = job.wait(60)
+    assert status.state == "stopped" and not status.error and status.finished and not tasks.running()
+
+
+def test_the_apps_training_jobs_are_tasks_of_the_apps_task_registry():
+    assert state.job_registry().tasks is background.registry()
 
 def test_running_mean_and_thinning():
     np.testing.assert_allclose(charts.running_mean([2, 4, 6, 8], window=2), [2, 3, 5, 7])

@@ -37,6 +37,16 @@ def test_stop_all_stops_and_joins_every_tracked_worker():
     assert not any(w.thread.is_alive() for w in workers)
 
 
+
+def test_a_training_job_is_stopped_and_joined_at_exit_like_every_task(shapes_catalogue, tmp_path):
+    from shoevae.config import TrainConfig, preset
+    from shoevae.jobs import JobRegistry
+    job = JobRegistry().start("exit", preset("quick"), TrainConfig(epochs=500, batch_size=8), shapes_catalogue,
+                              tmp_path / "exit.pt")
+    assert job.status().running
+    assert shutdown.stop_all(timeout=60)
+    assert job.status().state == "stopped" and job.join(0)
+
 def test_exit_while_a_job_trains_is_clean(shapes_dir, tmp_path):
     """A process that exits while a training job is mid-epoch ends with status 0, not a C++ abort."""
     script = textwrap.dedent(f"""

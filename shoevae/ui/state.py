@@ -156,11 +156,10 @@ def _interpolated(model_key: str, data: str, first: str, second: str, steps: int
     return [cat.images[a], *rec.decode(z), cat.images[b]]  # a list: a model's size may differ from the photos'
 
 
-@st.cache_resource
 def job_registry() -> JobRegistry:
-    """The app's training jobs, shared by all sessions (each session remembers its own job id)."""
+    """The app's training jobs: the "training" tasks of the shared registry (each session remembers its own job id)."""
     from ..jobs import JobRegistry
-    return JobRegistry(max_running=1)
+    return JobRegistry(background.registry(), max_running=1)
 
 
 # ----------------------------------------------------------------------------- current things
