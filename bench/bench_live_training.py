@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from shoevae import load_catalogue
-from shoevae.config import TrainConfig, preset
+from shoevae.presets import preset
 from shoevae.jobs import PRESET_DEFAULTS, JobRegistry
 
 MIN_IOU, MAX_COLOUR = 0.75, 20.0

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from . import commands, config
-from .config import DECODERS, LIKELIHOODS, METRIC, METRICS, SHIPPED
-from .errors import ShoevaeError
+from . import commands, config, presets
+from .config import DECODERS, LIKELIHOODS, METRIC, METRICS
+from .errors import ConfigError, ShoevaeError
+from .presets import SHIPPED
 
 DEFAULT_DATA = os.environ.get("SHOEVAE_DATA", "data")
 DEFAULT_CHECKPOINT = f"weights/{SHIPPED[0]}.pt"
@@ -23,26 +24,41 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"shoevae: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _layers(text: str) -> tuple[int, ...]:
-    """An argparse type: comma-separated EfficientNet-Lite0 block numbers 0..15."""
-    try:
-        blocks = tuple(int(b) for b in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of block numbers like 0,2,4,10") from None
-    if not blocks or not all(0 <= b <= 15 for b in blocks):
-        raise argparse.ArgumentTypeError(f"block numbers run from 0 to 15, not {text}")
-    return blocks
+def _listed(kind: type, check: Callable[[Any], None], example: str) -> Callable[[str], tuple]:
+    """An argparse type: comma-separated `kind`s, then config's own `check` says what is wrong with them."""
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(kind(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a list of {example}") from None
+        try:
+            check(values)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return values
+    return parse
 
 
-def _shares(text: str) -> tuple[float, ...]:
-    """An argparse type: comma-separated weights >= 0, one per feature layer."""
-    try:
-        shares = tuple(float(w) for w in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of numbers like 1,1,2,2") from None
-    if not all(w >= 0 and w < float("inf") for w in shares) or sum(shares) <= 0:
-        raise argparse.ArgumentTypeError(f"weights are numbers >= 0, not all 0, not {text}")
-    return shares
+def _shown(value: Any, none: str) -> str:
+    """A setting's value as a help text writes it: 0.001, on, 0,2,4 (`none` for None)."""
+    if value is None:
+        return none
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _defaults(setting: str, none: str = "none") -> str:
+    """'default 10; quick 3; sharp and parts 15': what `train` uses for `setting` without the flag
+    (presets.train_configs), then each preset that differs."""
+    values = {name: _shown(v, none) for name, v in presets.preset_defaults(setting).items()}
+    base, others = values.pop(presets.DEFAULT), {}
+    for name, value in values.items():
+        if value != base:
+            others.setdefault(value, []).append(name)
+    return "; ".join([f"default {base}", *(f"{' and '.join(names)} {v}" for v, names in others.items())])
 
 
 def _number(kind: type, low: float, *, above: bool = False, high: float | None = None) -> Callable[[str], Any]:
@@ -91,38 +107,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a VAE on a catalogue")
     data_arg(t)
-    t.add_argument("--preset", default=None, help="model preset: paper, style, quick, sharp or parts (default paper); "
-                   "a preset's recipe (config.RECIPES) sets the training flags not given")
+    t.add_argument("--preset", default=None, help=f"model preset: {', '.join(presets.PRESETS)} (default "
+                   f"{presets.DEFAULT}); a preset's recipe (presets.RECIPES) sets the training flags not given")
     t.add_argument("--epochs", type=_number(int, 1), default=None,
-                   help="total epochs (default 10; with --resume: the new total)")
-    t.add_argument("--beta", type=_number(float, 0), default=None, help="KL weight (default 1; the report's 'KL x 100' is 100)")
+                   help=f"total epochs ({_defaults('epochs')}; with --resume: the new total)")
+    t.add_argument("--beta", type=_number(float, 0), default=None,
+                   help=f"KL weight ({_defaults('beta')}; the report's 'KL x 100' is 100)")
     t.add_argument("--latent-dim", type=_number(int, 1, high=config.MAX_LATENT_DIM), default=None,
-                   help=f"latent size, 1 to {config.MAX_LATENT_DIM} (preset's default: 100)")
+                   help=f"latent size, 1 to {config.MAX_LATENT_DIM} ({_defaults('latent_dim')})")
     t.add_argument("--image-size", type=_number(int, 8, high=config.MAX_IMAGE_SIZE), default=None,
-                   help=f"model input size, 8 to {config.MAX_IMAGE_SIZE} pixels (preset's default; the photos are 136)")
-    t.add_argument("--decoder", choices=DECODERS, default=None,
-                   help="transposed convolutions (the report's) or nearest-neighbour upsampling + 3x3 convolution")
-    t.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
-                   help="bernoulli: the report's BCE; gaussian: learned shared variance (sigma-VAE)")
+                   help=f"model input size, 8 to {config.MAX_IMAGE_SIZE} pixels ({_defaults('image_size')}; "
+                        "the photos are 136)")
+    t.add_argument("--decoder", choices=DECODERS, default=None, help="transposed convolutions (the report's) or "
+                   f"nearest-neighbour upsampling + 3x3 convolution ({_defaults('decoder')})")
+    t.add_argument("--likelihood", choices=LIKELIHOODS, default=None, help="bernoulli: the report's BCE; gaussian: "
+                   f"learned shared variance, sigma-VAE ({_defaults('likelihood')})")
     t.add_argument("--perceptual", type=_number(float, 0), default=None,
-                   help="weight of the EfficientNet-Lite0 feature-consistency term (default 0: none; sharp 1, parts 6)")
-    t.add_argument("--feature-layers", type=_layers, default=None,
-                   help="EfficientNet-Lite0 blocks the feature term compares, e.g. 0,2,4,10 "
-                        "(default 0,2,4; sharp: 0,2,4,10; parts: 0,4,10,12)")
-    t.add_argument("--feature-weights", type=_shares, default=None,
-                   help="each feature layer's share of the feature term, in --feature-layers' order, e.g. 1,1,2,2 "
-                        "(default equal shares; parts: 1,1,2,2)")
+                   help=f"weight of the EfficientNet-Lite0 feature-consistency term, 0: none ({_defaults('perceptual')})")
+    t.add_argument("--feature-layers", type=_listed(int, config.check_feature_layers, "block numbers like 0,2,4,10"),
+                   default=None, help="EfficientNet-Lite0 blocks the feature term compares, e.g. 0,2,4,10 "
+                   f"({_defaults('feature_layers')})")
+    t.add_argument("--feature-weights", type=_listed(float, config.check_feature_weights, "numbers like 1,1,2,2"),
+                   default=None, help="each feature layer's share of the feature term, in --feature-layers' order, "
+                   f"e.g. 1,1,2,2 ({_defaults('feature_weights', none='equal shares')})")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="encode slightly shifted and scaled copies of the photos (default off)")
-    t.add_argument("--lr", type=_number(float, 0, above=True), default=None, help="learning rate (default 0.001)")
+                   help=f"encode slightly shifted and scaled copies of the photos ({_defaults('augment')})")
+    t.add_argument("--lr", type=_number(float, 0, above=True), default=None, help=f"learning rate ({_defaults('lr')})")
     t.add_argument("--cosine", action=argparse.BooleanOptionalAction, default=None,
-                   help="decay the learning rate to lr/10 along a cosine")
-    t.add_argument("--batch-size", type=_number(int, 1), default=None, help="default 64")
-    t.add_argument("--limit", type=_number(int, 1), default=None, help="train on at most this many images")
-    t.add_argument("--holdout", type=_share, default=None, help="share of images never trained on (default 0.1)")
+                   help=f"decay the learning rate to lr/10 along a cosine ({_defaults('cosine')})")
+    t.add_argument("--batch-size", type=_number(int, 1), default=None, help=_defaults("batch_size"))
+    t.add_argument("--limit", type=_number(int, 1), default=None,
+                   help=f"train on at most this many images ({_defaults('limit', none='all')})")
+    t.add_argument("--holdout", type=_share, default=None,
+                   help=f"share of images never trained on ({_defaults('holdout')})")
     t.add_argument("--minutes", type=_number(float, 0, above=True), default=None,
-                   help="stop before an epoch would end past this much training time (in all, with --resume)")
-    t.add_argument("--seed", type=_number(int, 0, high=config.MAX_SEED), default=None, help=f"0 to {config.MAX_SEED} (default 0)")
+                   help="stop before an epoch would end past this much training time (in all, with --resume; "
+                        f"{_defaults('time_limit')})")
+    t.add_argument("--seed", type=_number(int, 0, high=config.MAX_SEED), default=None,
+                   help=f"0 to {config.MAX_SEED} ({_defaults('seed')})")
     t.add_argument("--out", default=None,
                    help="checkpoint path (default: the --resume file, else runs/<preset>.pt)")
     t.add_argument("--force", action="store_true", help="overwrite an existing --out (other than the resumed file)")

@@ -9,16 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import METRICS, TrainConfig
+from . import presets
+from .config import METRICS, TrainConfig, VAEConfig
 from .errors import ShoevaeError
 from .outputs import check_output, hold, refuse_existing
 
 RUNS = Path("runs")  # where `train` writes when --out is not given (never weights/, which ships)
-TRAIN_DEFAULTS: dict[str, Any] = {"preset": "paper", "epochs": 10, "beta": 1.0, "lr": 1e-3, "cosine": False,
-                                  "batch_size": 64, "limit": None, "holdout": 0.1, "minutes": None, "seed": 0,
-                                  "latent_dim": None, "image_size": None, "decoder": None, "likelihood": None,
-                                  "perceptual": 0.0, "augment": False, "feature_layers": TrainConfig.feature_layers,
-                                  "feature_weights": None}
 FLAG = {"time_limit": "--minutes"}  # config field -> the flag that sets it, where the names differ
 
 
@@ -26,7 +22,8 @@ class UserError(ShoevaeError):
     """A mistake in the command line, reported as one line on stderr with exit status 2."""
 
 
-def _flag(field: str) -> str:
+def flag(field: str) -> str:
+    """The `train` flag that sets a config field: --latent-dim for latent_dim."""
     return FLAG.get(field, "--" + field.replace("_", "-"))
 
 
@@ -47,50 +44,26 @@ def _embeddings(model, cat, fingerprint: str | None = None):
     return cached_embed(model, cat.images, cat.ids, default_cache_dir(), fingerprint=fingerprint)
 
 
-def _train_configs(args: argparse.Namespace):
-    """(model config, train config, output path) from the flags given, the checkpoint resumed and the defaults."""
-    from dataclasses import replace
-
+def train_configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig, Path]:
+    """(model config, train config, output path) from the flags given (presets.train_configs: the preset's recipe
+    under them, or the --resume checkpoint's configs under them, checked here before any photo is read)."""
     from .checkpoint import read_checkpoint
-    from .config import RECIPES, TrainConfig, VAEConfig, preset
-    from .training import resume_conflicts, time_left
-    given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
-    if "minutes" in given:
-        given["time_limit"] = given.pop("minutes") * 60
-    model_keys = ("preset", "latent_dim", "image_size", "decoder", "likelihood")
+    from .training import check_resume
+    given = {name: getattr(args, name, None) for name in presets.MODEL_SETTINGS | presets.TRAIN_SETTINGS}
+    given["time_limit"] = args.minutes * 60 if args.minutes is not None else None
     if args.resume is None:
-        name = given.get("preset", TRAIN_DEFAULTS["preset"])
-        settings = {**{k: v for k, v in TRAIN_DEFAULTS.items() if k != "minutes"}, **RECIPES.get(name, {}), **given}
-        if "feature_layers" in given and "feature_weights" not in given:
-            settings["feature_weights"] = None  # the recipe's shares belong to the recipe's layers
-        model_cfg = preset(settings["preset"], **{k: settings[k] for k in model_keys[1:] if settings[k] is not None})
-        tc = TrainConfig(**{k: v for k, v in settings.items() if k not in model_keys})
-        out = Path(args.out) if args.out else RUNS / f"{model_cfg.preset}.pt"
-        return model_cfg, tc, out
+        model_cfg, tc = presets.train_configs(given)
+        return model_cfg, tc, Path(args.out) if args.out else RUNS / f"{model_cfg.preset}.pt"
     ck = read_checkpoint(args.resume)
-    if ck.get("optimizer_state") is None:
-        raise UserError(f"{args.resume} was exported without optimizer state; resume the full checkpoint it came from")
-    old_model, old_tc = VAEConfig.from_dict(ck["model_config"]), TrainConfig.from_dict(ck["train_config"])
-    model_cfg = replace(old_model, **{k: v for k, v in given.items() if k in model_keys})
-    tc = replace(old_tc, **{k: v for k, v in given.items() if k not in model_keys})
-    conflicts = resume_conflicts(ck, model_cfg, tc)
-    if conflicts:
-        said = ", ".join(f"{_flag(k)} {new} (the checkpoint has {old})" for k, (old, new) in conflicts.items())
-        raise UserError(f"cannot change {said} when resuming {args.resume}; only --epochs, --minutes, --lr "
-                        "and --cosine can change (train a new model with --out to change the others)")
-    done = len(ck["history"])
-    if tc.epochs <= done:
-        raise UserError(f"{args.resume} already has {done} epochs; --epochs is the new total, pass more than {done}")
-    if not time_left(ck["history"], ck["train_seconds"], tc):
-        raise UserError(f"{args.resume} has used its time limit ({tc.time_limit / 60:g} min of training); "
-                        "pass a larger --minutes to go on")
+    model_cfg, tc = presets.train_configs(given, resuming=ck)
+    check_resume(ck, model_cfg, tc, source=args.resume, name=flag)
     return model_cfg, tc, Path(args.out) if args.out else Path(args.resume)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from .catalogue import load_catalogue
     from .training import train
-    model_cfg, tc, out = _train_configs(args)
+    model_cfg, tc, out = train_configs(args)
     resumed = Path(args.resume) if args.resume else None
     same = resumed is not None and out.exists() and resumed.exists() and os.path.samefile(out, resumed)
     check_output(args.out or out, "--out", force=args.force or same, photos=[args.data], training=True)

@@ -199,21 +199,32 @@ def validation_rows(val_rows: np.ndarray, n: int = VAL_IMAGES, seed: int = SPLIT
     return np.sort(np.random.default_rng(seed).choice(val_rows, n, replace=False))
 
 
-def resume_conflicts(ckpt: dict[str, Any], model_cfg: VAEConfig | None, tc: TrainConfig) -> dict[str, tuple[Any, Any]]:
-    """{setting: (checkpoint's value, asked value)} for settings that cannot change on resume.
-
-    Only the epochs, the time limit and the learning-rate schedule may change (CHANGEABLE_ON_RESUME);
-    `model_cfg` None means "the checkpoint's".
-    """
-    out: dict[str, tuple[Any, Any]] = {}
+def check_resume(ckpt: dict[str, Any], model_cfg: VAEConfig | None, tc: TrainConfig, *, source: str | Path,
+                 name: Callable[[str], str] = str, fingerprint: str | None = None) -> None:
+    """Refuse to resume `ckpt` (read from `source`) with these configs, naming the setting with `name` (the
+    command line passes its flags): an exported file (no optimizer state), a changed setting other than
+    CHANGEABLE_ON_RESUME (`model_cfg` None: the checkpoint's), no epochs or time left to train and, with
+    `fingerprint`, other training images. CheckpointError or ConfigError, one line."""
+    if ckpt.get("optimizer_state") is None:
+        raise CheckpointError(f"{source} was exported without optimizer state; resume the full checkpoint it came from")
     old_tc = TrainConfig.from_dict(ckpt["train_config"]).to_dict()
-    for key, value in tc.to_dict().items():
-        if key not in CHANGEABLE_ON_RESUME and old_tc[key] != value:
-            out[key] = (old_tc[key], value)
+    changed = {k: (old_tc[k], v) for k, v in tc.to_dict().items() if k not in CHANGEABLE_ON_RESUME and old_tc[k] != v}
     if model_cfg is not None:
         old_m = VAEConfig.from_dict(ckpt["model_config"]).to_dict()
-        out.update({k: (old_m[k], v) for k, v in model_cfg.to_dict().items() if old_m[k] != v})
-    return out
+        changed.update({k: (old_m[k], v) for k, v in model_cfg.to_dict().items() if old_m[k] != v})
+    if changed:
+        said = ", ".join(f"{name(k)} {new} (the checkpoint has {old})" for k, (old, new) in changed.items())
+        free = ", ".join(name(k) for k in CHANGEABLE_ON_RESUME[:-1]) + f" and {name(CHANGEABLE_ON_RESUME[-1])}"
+        raise ConfigError(f"cannot change {said} when resuming {source}; only {free} can change "
+                          "(train a new model to change the others)")
+    done = len(ckpt["history"])
+    if tc.epochs <= done:
+        raise ConfigError(f"{source} already has {done} epochs; {name('epochs')} is the new total, pass more than {done}")
+    if not time_left(ckpt["history"], ckpt["train_seconds"], tc):
+        raise ConfigError(f"{source} has used its time limit ({tc.time_limit / 60:g} min of training); "
+                          f"pass a larger {name('time_limit')} to go on")
+    if fingerprint is not None and ckpt["data"].get("fingerprint") != fingerprint:
+        raise CheckpointError(f"{source} was trained on other images; resume needs the same catalogue")
 
 
 def time_left(history: list[dict[str, float]], seconds: float, tc: TrainConfig) -> bool:
@@ -267,15 +278,7 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
     optimizer_state = None
     if resume is not None:
         ck = read_checkpoint(resume)
-        conflicts = resume_conflicts(ck, model_cfg, tc)
-        if conflicts:
-            raise ConfigError("cannot change " + ", ".join(f"{k} ({old!r} in the checkpoint, {new!r} asked)"
-                                                           for k, (old, new) in conflicts.items())
-                              + " when resuming; only the epochs, time limit and learning rate can change")
-        if ck.get("optimizer_state") is None:
-            raise CheckpointError("this checkpoint was exported without optimizer state; resume needs the full one")
-        if ck["data"].get("fingerprint") != data["fingerprint"]:
-            raise CheckpointError("the checkpoint was trained on other images; resume needs the same catalogue")
+        check_resume(ck, model_cfg, tc, source=resume, fingerprint=data["fingerprint"])
         model = model_from_checkpoint(ck, device)
         history, seconds, optimizer_state = ck["history"], ck["train_seconds"], ck["optimizer_state"]
     else:

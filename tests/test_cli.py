@@ -228,7 +228,8 @@ def test_evaluate_end_to_end_uses_the_checkpoints_split(shapes_dir, shapes_check
 def test_evaluate_without_holdout_and_on_a_handful_of_photos_says_why(shapes_catalogue, tmp_path, capsys):
     few = make_shoes(tmp_path / "few", per_category=2)  # six photos
     from shoevae.catalogue import load_catalogue
-    from shoevae.config import TrainConfig, preset
+    from shoevae.config import TrainConfig
+    from shoevae.presets import preset
     from shoevae.training import train
     cat = load_catalogue(few, 136)
     train(preset("paper", image_size=64, latent_dim=16), TrainConfig(epochs=1, batch_size=4, holdout=0.0), cat,

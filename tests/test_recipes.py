@@ -10,10 +10,10 @@ from torch import nn
 
 from shoevae import TrainConfig, preset, train
 from shoevae.checkpoint import load_checkpoint
-from shoevae.config import RECIPES
 from shoevae.errors import ConfigError
 from shoevae.model import VAE, prepare, vae_loss
 from shoevae.perceptual import shift_and_scale
+from shoevae.presets import RECIPES
 from shoevae.training import TrainingPhotos
 
 
@@ -161,7 +161,7 @@ def test_the_cli_applies_a_presets_recipe_under_the_flags_given(shapes_dir, tmp_
     assert info.value.code == 2 and "invalid choice: 'pixelshuffle'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["train", "--data", str(shapes_dir), "--preset", "sharp", "--feature-layers", "0,2,16"])
-    assert info.value.code == 2 and "block numbers run from 0 to 15" in capsys.readouterr().err
+    assert info.value.code == 2 and "block numbers 0..15, not (0, 2, 16)" in capsys.readouterr().err
 
 
 def test_the_feature_term_compares_the_layers_asked_for():
@@ -206,13 +206,13 @@ def test_each_feature_layer_can_have_its_own_share_of_the_term():
 
 
 def test_the_cli_takes_feature_weights_and_drops_a_recipes_shares_with_other_layers(monkeypatch, capsys):
-    from shoevae import cli
+    from shoevae import cli, commands
     shares = tuple(float(i + 1) for i in range(len(RECIPES["parts"]["feature_layers"])))
     monkeypatch.setitem(RECIPES, "parts", {**RECIPES["parts"], "feature_weights": shares})
 
     def configs(*flags: str):
         args = cli.build_parser().parse_args(["train", "--preset", "parts", *flags])
-        return cli._train_configs(args)[1]
+        return commands.train_configs(args)[1]
     assert configs().feature_weights == shares
     assert configs("--feature-layers", "0,10").feature_weights is None  # the recipe's shares were for its layers
     assert configs("--feature-layers", "0,10", "--feature-weights", "1,3").feature_weights == (1.0, 3.0)
