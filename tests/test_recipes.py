@@ -229,3 +229,30 @@ def test_the_network_drawing_shows_the_upsampling_decoder_on_the_decoder_side():
     assert len(decoder) == len(encoder) == 5
     assert all("Upsample + conv 3×3" in line for line in decoder) and not any("Upsample" in line for line in encoder)
     assert "16→3" in decoder[-1] and "3 × 136 × 136" in decoder[-1]
+
+
+def test_one_resolver_layers_the_defaults_the_recipe_and_what_the_user_set():
+    from shoevae.presets import train_configs
+    assert train_configs() == (preset("paper"), TrainConfig())  # no preset, nothing set: the dataclass defaults
+    model, tc = train_configs({"preset": "parts"})
+    assert model == preset("parts") and tc == TrainConfig(**RECIPES["parts"]) and tc.epochs == 15 and tc.cosine
+    model, tc = train_configs({"preset": "parts", "epochs": 2, "latent_dim": 8, "lr": None, "perceptual": 0.0})
+    assert (tc.epochs, model.latent_dim, tc.lr, tc.perceptual) == (2, 8, TrainConfig.lr, 0.0)  # None: not set
+    assert tc.cosine and tc.feature_layers == RECIPES["parts"]["feature_layers"]  # the rest of the recipe stays
+    quick = train_configs({"preset": "quick"})[1]
+    assert (quick.epochs, quick.lr, quick.batch_size) == (3, 3e-3, 32)  # the Train page's demo is quick's recipe
+    with pytest.raises(ValueError, match="unknown settings"):
+        train_configs({"epoch": 2})
+    with pytest.raises(ConfigError, match="unknown preset"):
+        train_configs({"preset": "fast"})
+
+
+def test_train_help_gives_the_defaults_the_resolver_uses(monkeypatch, capsys):
+    from shoevae import cli
+    monkeypatch.setitem(RECIPES, "sharp", {**RECIPES["sharp"], "epochs": 7, "lr": 2e-3})
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "total epochs (default 10; quick 3; sharp 7; parts 15;" in text
+    assert "learning rate (default 0.001; quick 0.003; sharp 0.002)" in text
+    assert "(default 0,2,4; sharp 0,2,4,10; parts 0,4,10,12)" in text and "(default equal shares; parts 1,1,2,2)" in text
