@@ -257,8 +257,8 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
 
     `out`: checkpoint path, rewritten atomically after every epoch. `resume`: a checkpoint to go on
     from; `tc.epochs` is the new total, and its time limit and learning-rate schedule replace the
-    checkpoint's (and are stored); any other setting of `tc` or `model_cfg` (None: the checkpoint's)
-    that differs from the checkpoint's is refused (ConfigError naming it). `stop`: set it to end after
+    checkpoint's (and are stored); check_resume refuses the rest (another setting of `tc` or `model_cfg`,
+    None: the checkpoint's; no epochs or time left; other photos). `stop`: set it to end after
     the current batch; the last finished epoch is what is kept and returned. Ctrl-C keeps it too,
     then raises TrainingInterrupted (a KeyboardInterrupt saying which epoch was kept, and where).
     `device`: default a GPU when there is one (see TrainingPhotos and use_bfloat16 for what changes

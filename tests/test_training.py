@@ -112,6 +112,8 @@ def test_resume_refuses_settings_that_cannot_change_and_names_them(shapes_catalo
     with pytest.raises(ConfigError, match="latent_dim"):
         train(preset("paper", image_size=64, latent_dim=8), TrainConfig(epochs=2, batch_size=32, limit=64),
               shapes_catalogue, resume=out)
+    with pytest.raises(ConfigError, match="already has 1 epochs; epochs is the new total"):  # as the CLI says it
+        train(SMALL, TrainConfig(epochs=1, batch_size=32, limit=64), shapes_catalogue, resume=out)
     assert read_checkpoint(out)["epoch"] == 1  # nothing was touched
 
 
