@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint path (default: the --resume file, else runs/<preset>.pt)")
     t.add_argument("--force", action="store_true", help="overwrite an existing --out (other than the resumed file)")
     t.add_argument("--resume", default=None,
-                   help="continue from this checkpoint (only --epochs, --minutes, --lr and --cosine can change)")
+                   help=f"continue from this checkpoint (only {presets.changeable_on_resume(commands.flag)} can change)")
     t.set_defaults(func=commands.cmd_train)
 
     e = sub.add_parser("embed", help="write every shoe's mean latent vector to a .npy file")

@@ -12,7 +12,7 @@ from the checkpoint's configs instead; training.check_resume says which may chan
 from __future__ import annotations
 
 from dataclasses import fields, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .config import TrainConfig, VAEConfig
 from .errors import ConfigError
@@ -78,6 +78,7 @@ def preset(name: str, **overrides: Any) -> VAEConfig:
 DEFAULT = VAEConfig.preset  # the preset trained when none is named ("paper")
 MODEL_SETTINGS = frozenset(f.name for f in fields(VAEConfig))
 TRAIN_SETTINGS = frozenset(f.name for f in fields(TrainConfig))
+CHANGEABLE_ON_RESUME = ("epochs", "time_limit", "lr", "cosine")  # the rest must stay as the checkpoint has it
 
 
 def train_configs(given: Mapping[str, Any] | None = None, *,
@@ -109,3 +110,9 @@ def preset_defaults(setting: str) -> dict[str, Any]:
         model_cfg, tc = train_configs({"preset": name})
         values[name] = getattr(tc if setting in TRAIN_SETTINGS else model_cfg, setting)
     return values
+
+
+def changeable_on_resume(name: Callable[[str], str] = str) -> str:
+    """'epochs, time_limit, lr and cosine' (CHANGEABLE_ON_RESUME), each called by `name` (the command line: its flag)."""
+    names = [name(k) for k in CHANGEABLE_ON_RESUME]
+    return ", ".join(names[:-1]) + f" and {names[-1]}"

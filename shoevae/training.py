@@ -35,10 +35,10 @@ from .errors import ConfigError
 from .model import VAE, prepare, vae_loss
 from .outputs import hold
 from .perceptual import FeatureLoss, shift_and_scale
+from .presets import CHANGEABLE_ON_RESUME, changeable_on_resume
 
 SPLIT_SEED = 0  # the hold-out split is the same for every run, so evaluations compare
 VAL_IMAGES = 512  # hold-out images scored after each epoch (a seeded random sample of the hold-out)
-CHANGEABLE_ON_RESUME = ("epochs", "time_limit", "lr", "cosine")  # the rest must stay as the checkpoint has it
 LOSS_TERMS = ("loss", "rec", "bce", "kl", "feat")  # per image, in every history row ("feat" with --perceptual)
 
 
@@ -214,8 +214,7 @@ def check_resume(ckpt: dict[str, Any], model_cfg: VAEConfig | None, tc: TrainCon
         changed.update({k: (old_m[k], v) for k, v in model_cfg.to_dict().items() if old_m[k] != v})
     if changed:
         said = ", ".join(f"{name(k)} {new} (the checkpoint has {old})" for k, (old, new) in changed.items())
-        free = ", ".join(name(k) for k in CHANGEABLE_ON_RESUME[:-1]) + f" and {name(CHANGEABLE_ON_RESUME[-1])}"
-        raise ConfigError(f"cannot change {said} when resuming {source}; only {free} can change "
+        raise ConfigError(f"cannot change {said} when resuming {source}; only {changeable_on_resume(name)} can change "
                           "(train a new model to change the others)")
     done = len(ckpt["history"])
     if tc.epochs <= done:
