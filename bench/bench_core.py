@@ -22,10 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from shoevae.catalogue import load_catalogue
-from shoevae.config import METRICS, RECIPES, TrainConfig, preset
+from shoevae.config import METRICS, TrainConfig
 from shoevae.embedding import embed
 from shoevae.model import VAE
 from shoevae.perceptual import FeatureLoss
+from shoevae.presets import RECIPES, preset
 from shoevae.recommend import ShoeIndex
 from shoevae.training import TrainingPhotos, batch_loss, use_bfloat16
 

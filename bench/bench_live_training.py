@@ -3,7 +3,7 @@
     flock /tmp/shoevae-bench.lock python bench/bench_live_training.py --data ../shared/data/zappos
 
 Drives the Train page's job code (shoevae.jobs.JobRegistry.start) with the page's defaults (preset
-`quick` and its PRESET_DEFAULTS; torch threads as the app sets them: half the cores), polls the job's
+`quick` and its recipe, presets.RECIPES; torch threads as the app sets them: half the cores), polls the job's
 snapshot once a second as the page does, and scores every new preview of the 8 fixed shoes:
 
 - silhouette IoU: overlap of the shoe masks (grey < 240 on a white background) of photo and reconstruction;
@@ -27,8 +27,8 @@ import torch
 from PIL import Image
 
 from shoevae import load_catalogue
-from shoevae.config import TrainConfig, preset
-from shoevae.jobs import PRESET_DEFAULTS, JobRegistry
+from shoevae.jobs import JobRegistry
+from shoevae.presets import train_configs
 
 MIN_IOU, MAX_COLOUR = 0.75, 20.0
 
@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--data", default=os.environ.get("SHOEVAE_DATA", "data"))
     ap.add_argument("--preset", default="quick")
     ap.add_argument("--seconds", type=float, default=75, help="stop the job after this long")
-    ap.add_argument("--lr", type=float, default=None, help="override the preset's page default")
+    ap.add_argument("--lr", type=float, default=None, help="override the preset's recipe")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--image-size", type=int, default=None)
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2),
@@ -77,12 +77,8 @@ def main() -> None:
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    defaults = dict(PRESET_DEFAULTS[args.preset])
-    for k in ("lr", "batch_size"):
-        if getattr(args, k) is not None:
-            defaults[k] = getattr(args, k)
-    cfg = preset(args.preset, **({"image_size": args.image_size} if args.image_size else {}))
-    tc = TrainConfig(**defaults)
+    cfg, tc = train_configs({"preset": args.preset, "lr": args.lr, "batch_size": args.batch_size,
+                             "image_size": args.image_size})  # the page's form with these fields changed
     cat = load_catalogue(args.data, 136)  # the app's catalogue size; the job resizes per batch
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

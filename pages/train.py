@@ -13,7 +13,7 @@ running = job is not None and job.snapshot().running
 settings_col, progress_col = st.columns([2, 3], gap="large")
 with settings_col:
     st.subheader("Settings")
-    settings = training.train_settings()
+    settings = training.train_settings(cat)
     if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=running,
                  key="shoevae.train.start", width="stretch"):
         try:

@@ -12,7 +12,7 @@ _EXPORTS = {
     "Catalogue": "catalogue", "CatalogueError": "catalogue", "ImageError": "catalogue",
     "load_catalogue": "catalogue", "load_image": "catalogue",
     "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
-    "PRESETS": "config", "TrainConfig": "config", "VAEConfig": "config", "preset": "config",
+    "PRESETS": "presets", "TrainConfig": "config", "VAEConfig": "config", "preset": "presets",
     "embed": "embedding", "VAE": "model", "vae_loss": "model",
     "Match": "recommend", "Recommender": "recommend", "ShoeIndex": "recommend",
     "Progress": "training", "train": "training",

@@ -1,8 +1,9 @@
-"""Model and training hyperparameters as frozen dataclasses, plus the named model presets."""
+"""Model and training hyperparameters as frozen dataclasses, and the bounds they are checked against
+(the named presets and their recipes are in shoevae.presets)."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import ConfigError
@@ -95,63 +96,22 @@ def _check(value: Any, name: str, expected: str, ok: bool) -> None:
         raise ConfigError(f"{name} must be {expected}, not {value!r}")
 
 
+def check_feature_layers(layers: Any) -> None:
+    """ConfigError unless `layers` is a non-empty tuple of EfficientNet-Lite0 block numbers 0..15."""
+    _check(layers, "feature_layers", "a non-empty list of block numbers 0..15",
+           isinstance(layers, tuple) and len(layers) > 0 and all(_is_int(b) and 0 <= b <= 15 for b in layers))
+
+
+def check_feature_weights(weights: Any, layers: tuple[int, ...] | None = None) -> None:
+    """ConfigError unless `weights` is a tuple of finite numbers >= 0, not all 0, one per layer (if `layers` given)."""
+    count = "" if layers is None else f" ({len(layers)})"
+    _check(weights, "feature_weights", f"one number >= 0 per feature layer{count}, not all 0",
+           isinstance(weights, tuple) and (layers is None or len(weights) == len(layers))
+           and all(_is_num(w) and w >= 0 and math.isfinite(w) for w in weights) and sum(weights) > 0)
+
+
 METRICS = ("cosine", "euclidean")  # distances between style vectors; see shoevae.recommend
 METRIC = "cosine"
-
-# Deeper features, batch norm, leaky ReLU, padded k4/s2 convolutions (136 -> 68 -> 34 -> 17 -> 8 -> 4):
-# narrow where the images are large (cheap on a CPU), wide where they are small.
-_STYLE = VAEConfig(
-    preset="style",
-    channels=(16, 32, 64, 128, 256),
-    kernels=(4, 4, 4, 4, 4),
-    strides=(2, 2, 2, 2, 2),
-    paddings=(1, 1, 1, 1, 1),
-    batch_norm=True,
-    activation="leaky_relu",
-)
-
-_SHARP = replace(_STYLE, preset="sharp", decoder="upsample", likelihood="gaussian")
-
-PRESETS: dict[str, VAEConfig] = {
-    # The report's network (its Figure 2): 3-6-12-24-30-40, 40x6x6 = 1440 features, ReLU.
-    "paper": VAEConfig(),
-    "style": _STYLE,
-    # The Train page's default, to watch a VAE learn in a minute on a laptop CPU: 64 px images, the
-    # style net's shape one layer shorter (64 -> 32 -> 16 -> 8 -> 4), 32 latent dims. Its learning
-    # rate is in shoevae.jobs.PRESET_DEFAULTS (README, Watch it learn).
-    "quick": replace(_STYLE, preset="quick", image_size=64, latent_dim=32, channels=(16, 32, 64, 128),
-                     kernels=(4,) * 4, strides=(2,) * 4, paddings=(1,) * 4),
-    # The default before parts: the style encoder (so embedding stays as fast), a decoder that upsamples
-    # and convolves instead of transposed convolutions, and a Gaussian likelihood with a learned shared
-    # variance; its recipe (RECIPES) adds the feature-consistency term, on early layers and one deeper
-    # layer (block 10: parts rather than edges; README, The shipped model). Shift/scale augmentation
-    # (--augment) is left out: it lowered category precision with and without the other changes.
-    "sharp": _SHARP,
-    # The shipped default (after sharp): the same network, trained so that its latent is organised by shoe parts
-    # rather than by colour and outline. Its recipe leads the feature term with part-level layers (blocks 10
-    # and 12, whose maps sort the catalogue by category at 0.97-0.98 against <= 0.89 for blocks 0-4,
-    # bench/bench_feature_layers.py): they pull twice as hard as the pixels, while the edge and texture layers
-    # (blocks 0 and 4), which keep the drawings' colours and outlines, pull as hard as the pixels (README,
-    # The shipped model).
-    "parts": replace(_SHARP, preset="parts"),
-}
-SHIPPED = ("parts", "sharp", "style", "paper")  # the checkpoints in weights/ (<name>.pt), the default first
-
-# Training settings a preset brings with it (TrainConfig fields), under the flags given on the command line.
-RECIPES: dict[str, dict[str, Any]] = {
-    "sharp": {"perceptual": 1.0, "feature_layers": (0, 2, 4, 10), "epochs": 15, "cosine": True},
-    # weight 6 shared 1:1:2:2 over the four layers: each tap's weight is 1, 1, 2, 2 times the pixels'
-    "parts": {"perceptual": 6.0, "feature_layers": (0, 4, 10, 12), "feature_weights": (1.0, 1.0, 2.0, 2.0),
-              "epochs": 15, "cosine": True},
-}
-
-
-def preset(name: str, **overrides: Any) -> VAEConfig:
-    """The named preset with some fields replaced, e.g. preset("paper", latent_dim=32)."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return replace(PRESETS[name], **overrides)
-
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -185,15 +145,9 @@ class TrainConfig:
         _check(self.perceptual, "perceptual", "a number >= 0",
                _is_num(self.perceptual) and self.perceptual >= 0 and math.isfinite(self.perceptual))
         _check(self.augment, "augment", "True or False", isinstance(self.augment, bool))
-        _check(self.feature_layers, "feature_layers", "a non-empty list of block numbers 0..15",
-               isinstance(self.feature_layers, tuple) and len(self.feature_layers) > 0
-               and all(_is_int(b) and 0 <= b <= 15 for b in self.feature_layers))
+        check_feature_layers(self.feature_layers)
         if self.feature_weights is not None:
-            _check(self.feature_weights, "feature_weights",
-                   f"one number >= 0 per feature layer ({len(self.feature_layers)}), not all 0",
-                   isinstance(self.feature_weights, tuple) and len(self.feature_weights) == len(self.feature_layers)
-                   and all(_is_num(w) and w >= 0 and math.isfinite(w) for w in self.feature_weights)
-                   and sum(self.feature_weights) > 0)
+            check_feature_weights(self.feature_weights, self.feature_layers)
             _check(self.feature_layers, "feature_layers", "distinct blocks when each has its own weight",
                    len(set(self.feature_layers)) == len(self.feature_layers))
 

@@ -36,17 +36,6 @@ PREVIEW_SAMPLES = 4  # and this many decodings of fixed draws z ~ N(0, I)
 PREVIEW_SECONDS = 3.0  # how often (wall clock) the preview is redrawn from the live model, mid-epoch too
 _IDS = itertools.count(1)  # job ids, unique in the process
 
-# The Train page's starting values per preset (the form follows the preset picked). `quick` is the
-# page's default: a recognisable reconstruction within a minute on a 2-core CPU
-# (bench/bench_live_training.py); `paper` and `style` are the slower, faithful runs.
-PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "quick": {"epochs": 3, "lr": 3e-3, "batch_size": 32, "limit": None},
-    "paper": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
-    "style": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
-    "sharp": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
-    "parts": {"epochs": 5, "lr": 1e-3, "batch_size": 64, "limit": 2000},
-}
-
 
 class JobError(ValueError):
     """A training job that cannot be started, with a one-line reason."""

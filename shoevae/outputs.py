@@ -2,7 +2,7 @@
 
 `check_output` refuses, by name, before anything is loaded: a path ending in '/' or naming a folder, a
 place that cannot be written, a file the command reads or anything inside a photo folder it reads, a
-shipped checkpoint (config.SHIPPED in a `weights/` folder) as a training target, and an existing file
+shipped checkpoint (presets.SHIPPED in a `weights/` folder) as a training target, and an existing file
 without --force. `hold` keeps a lock file `.NAME.lock` beside a target while a run writes it, so a second
 run asking for the same file is refused; the system drops the lock when its holder dies (kill -9 too),
 so a lock file left behind never blocks the next run.
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .atomic import NO_LOCKS, flock, is_named
-from .config import SHIPPED
 from .errors import ShoevaeError
+from .presets import SHIPPED
 
 Target = str | os.PathLike
 
@@ -39,7 +39,7 @@ def photo_folder(data: Target | None) -> Path | None:
 
 
 def shipped(path: Target) -> bool:
-    """Whether `path` is one of the shipped checkpoints: <name>.pt of config.SHIPPED in a `weights/` folder
+    """Whether `path` is one of the shipped checkpoints: <name>.pt of presets.SHIPPED in a `weights/` folder
     (or in $SHOEVAE_WEIGHTS, where the app looks for them)."""
     path = Path(os.path.realpath(path))
     if path.name not in {f"{name}.pt" for name in SHIPPED}:

@@ -35,10 +35,10 @@ from .errors import ConfigError
 from .model import VAE, prepare, vae_loss
 from .outputs import hold
 from .perceptual import FeatureLoss, shift_and_scale
+from .presets import CHANGEABLE_ON_RESUME, changeable_on_resume
 
 SPLIT_SEED = 0  # the hold-out split is the same for every run, so evaluations compare
 VAL_IMAGES = 512  # hold-out images scored after each epoch (a seeded random sample of the hold-out)
-CHANGEABLE_ON_RESUME = ("epochs", "time_limit", "lr", "cosine")  # the rest must stay as the checkpoint has it
 LOSS_TERMS = ("loss", "rec", "bce", "kl", "feat")  # per image, in every history row ("feat" with --perceptual)
 
 
@@ -199,21 +199,31 @@ def validation_rows(val_rows: np.ndarray, n: int = VAL_IMAGES, seed: int = SPLIT
     return np.sort(np.random.default_rng(seed).choice(val_rows, n, replace=False))
 
 
-def resume_conflicts(ckpt: dict[str, Any], model_cfg: VAEConfig | None, tc: TrainConfig) -> dict[str, tuple[Any, Any]]:
-    """{setting: (checkpoint's value, asked value)} for settings that cannot change on resume.
-
-    Only the epochs, the time limit and the learning-rate schedule may change (CHANGEABLE_ON_RESUME);
-    `model_cfg` None means "the checkpoint's".
-    """
-    out: dict[str, tuple[Any, Any]] = {}
+def check_resume(ckpt: dict[str, Any], model_cfg: VAEConfig | None, tc: TrainConfig, *, source: str | Path,
+                 name: Callable[[str], str] = str, fingerprint: str | None = None) -> None:
+    """Refuse to resume `ckpt` (read from `source`) with these configs, naming the setting with `name` (the
+    command line passes its flags): an exported file (no optimizer state), a changed setting other than
+    CHANGEABLE_ON_RESUME (`model_cfg` None: the checkpoint's), no epochs or time left to train and, with
+    `fingerprint`, other training images. CheckpointError or ConfigError, one line."""
+    if ckpt.get("optimizer_state") is None:
+        raise CheckpointError(f"{source} was exported without optimizer state; resume the full checkpoint it came from")
     old_tc = TrainConfig.from_dict(ckpt["train_config"]).to_dict()
-    for key, value in tc.to_dict().items():
-        if key not in CHANGEABLE_ON_RESUME and old_tc[key] != value:
-            out[key] = (old_tc[key], value)
+    changed = {k: (old_tc[k], v) for k, v in tc.to_dict().items() if k not in CHANGEABLE_ON_RESUME and old_tc[k] != v}
     if model_cfg is not None:
         old_m = VAEConfig.from_dict(ckpt["model_config"]).to_dict()
-        out.update({k: (old_m[k], v) for k, v in model_cfg.to_dict().items() if old_m[k] != v})
-    return out
+        changed.update({k: (old_m[k], v) for k, v in model_cfg.to_dict().items() if old_m[k] != v})
+    if changed:
+        said = ", ".join(f"{name(k)} {new} (the checkpoint has {old})" for k, (old, new) in changed.items())
+        raise ConfigError(f"cannot change {said} when resuming {source}; only {changeable_on_resume(name)} can change "
+                          "(train a new model to change the others)")
+    done = len(ckpt["history"])
+    if tc.epochs <= done:
+        raise ConfigError(f"{source} already has {done} epochs; {name('epochs')} is the new total, pass more than {done}")
+    if not time_left(ckpt["history"], ckpt["train_seconds"], tc):
+        raise ConfigError(f"{source} has used its time limit ({tc.time_limit / 60:g} min of training); "
+                          f"pass a larger {name('time_limit')} to go on")
+    if fingerprint is not None and ckpt["data"].get("fingerprint") != fingerprint:
+        raise CheckpointError(f"{source} was trained on other images; resume needs the same catalogue")
 
 
 def time_left(history: list[dict[str, float]], seconds: float, tc: TrainConfig) -> bool:
@@ -246,8 +256,8 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
 
     `out`: checkpoint path, rewritten atomically after every epoch. `resume`: a checkpoint to go on
     from; `tc.epochs` is the new total, and its time limit and learning-rate schedule replace the
-    checkpoint's (and are stored); any other setting of `tc` or `model_cfg` (None: the checkpoint's)
-    that differs from the checkpoint's is refused (ConfigError naming it). `stop`: set it to end after
+    checkpoint's (and are stored); check_resume refuses the rest (another setting of `tc` or `model_cfg`,
+    None: the checkpoint's; no epochs or time left; other photos). `stop`: set it to end after
     the current batch; the last finished epoch is what is kept and returned. Ctrl-C keeps it too,
     then raises TrainingInterrupted (a KeyboardInterrupt saying which epoch was kept, and where).
     `device`: default a GPU when there is one (see TrainingPhotos and use_bfloat16 for what changes
@@ -267,15 +277,7 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
     optimizer_state = None
     if resume is not None:
         ck = read_checkpoint(resume)
-        conflicts = resume_conflicts(ck, model_cfg, tc)
-        if conflicts:
-            raise ConfigError("cannot change " + ", ".join(f"{k} ({old!r} in the checkpoint, {new!r} asked)"
-                                                           for k, (old, new) in conflicts.items())
-                              + " when resuming; only the epochs, time limit and learning rate can change")
-        if ck.get("optimizer_state") is None:
-            raise CheckpointError("this checkpoint was exported without optimizer state; resume needs the full one")
-        if ck["data"].get("fingerprint") != data["fingerprint"]:
-            raise CheckpointError("the checkpoint was trained on other images; resume needs the same catalogue")
+        check_resume(ck, model_cfg, tc, source=resume, fingerprint=data["fingerprint"])
         model = model_from_checkpoint(ck, device)
         history, seconds, optimizer_state = ck["history"], ck["train_seconds"], ck["optimizer_state"]
     else:

@@ -21,8 +21,8 @@ from shoevae import cache, catalogue, embedding, projection
 from shoevae.atomic import atomic_write
 from shoevae.cache import CacheWarning, Entry
 from shoevae.catalogue import load_catalogue, load_image
-from shoevae.config import preset
 from shoevae.model import VAE
+from shoevae.presets import preset
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,10 @@ import torch
 
 from shoevae import checkpoint as ckmod
 from shoevae.checkpoint import CheckpointError, load_checkpoint, make_checkpoint, read_checkpoint, save_checkpoint
-from shoevae.config import TrainConfig, preset
+from shoevae.config import TrainConfig
 from shoevae.errors import ShoevaeError
 from shoevae.model import VAE
+from shoevae.presets import preset
 
 SMALL = preset("paper", image_size=64, latent_dim=16)
 

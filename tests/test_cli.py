@@ -13,7 +13,7 @@ from cli_support import in_tmp, main, one_error_line  # noqa: F401 (in_tmp: auto
 from synthetic import make_shoes
 
 from shoevae import catalogue as catmod
-from shoevae import cli, embedding, training
+from shoevae import commands, embedding, training
 from shoevae.checkpoint import read_checkpoint, save_checkpoint
 from shoevae.errors import ShoevaeError
 
@@ -159,10 +159,10 @@ def test_unwritable_outputs_are_refused_before_any_work(shapes_dir, shapes_check
 def test_only_the_projects_own_errors_are_user_errors(monkeypatch, capsys):
     def buggy(args):
         raise ValueError("a bug deep in the library")
-    monkeypatch.setattr(cli, "cmd_data", buggy)
+    monkeypatch.setattr(commands, "cmd_data", buggy)
     with pytest.raises(ValueError, match="a bug deep"):  # a traceback, not a one-line 'user error'
         main(["data", "check"])
-    monkeypatch.setattr(cli, "cmd_data", lambda args: {}["missing"])
+    monkeypatch.setattr(commands, "cmd_data", lambda args: {}["missing"])
     with pytest.raises(KeyError):
         main(["data", "check"])
     from shoevae.catalogue import CatalogueError, ImageError
@@ -170,7 +170,7 @@ def test_only_the_projects_own_errors_are_user_errors(monkeypatch, capsys):
     from shoevae.errors import UnknownItemError
     from shoevae.fetch import FetchError
     assert all(issubclass(e, ShoevaeError) for e in (CatalogueError, ImageError, CheckpointError, FetchError,
-                                                     UnknownItemError, cli.UserError))
+                                                     UnknownItemError, commands.UserError))
 
 
 def test_a_checkpoint_with_nan_weights_is_one_line(shapes_dir, shapes_checkpoint, tmp_path, capsys):
@@ -228,7 +228,8 @@ def test_evaluate_end_to_end_uses_the_checkpoints_split(shapes_dir, shapes_check
 def test_evaluate_without_holdout_and_on_a_handful_of_photos_says_why(shapes_catalogue, tmp_path, capsys):
     few = make_shoes(tmp_path / "few", per_category=2)  # six photos
     from shoevae.catalogue import load_catalogue
-    from shoevae.config import TrainConfig, preset
+    from shoevae.config import TrainConfig
+    from shoevae.presets import preset
     from shoevae.training import train
     cat = load_catalogue(few, 136)
     train(preset("paper", image_size=64, latent_dim=16), TrainConfig(epochs=1, batch_size=4, holdout=0.0), cat,

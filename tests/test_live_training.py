@@ -13,8 +13,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from shoevae import jobs
-from shoevae.config import PRESETS, RECIPES, TrainConfig, preset
-from shoevae.jobs import PRESET_DEFAULTS, JobRegistry
+from shoevae.config import TrainConfig
+from shoevae.jobs import JobError, JobRegistry
+from shoevae.presets import PRESETS, RECIPES, preset, train_configs
 from shoevae.tasks import Task, TaskRegistry, TaskStatus, TooManyRunning
 from shoevae.ui import background, charts, state
 
@@ -142,19 +143,26 @@ def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_a
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     at.switch_page("pages/train.py").run()
     assert not at.exception, at.exception
-    q = PRESET_DEFAULTS["quick"]
+    quick_model, quick = train_configs({"preset": "quick"})
     assert at.selectbox(key="shoevae.train.preset").value == "quick"
-    assert at.number_input(key="shoevae.train.lr").value == pytest.approx(q["lr"])
-    assert at.number_input(key="shoevae.train.batch").value == q["batch_size"]
-    assert at.number_input(key="shoevae.train.latent").value == PRESETS["quick"].latent_dim
+    assert (quick.lr, quick.batch_size, quick.epochs) == (3e-3, 32, 3)  # the quick recipe: shoes within a minute
+    assert at.number_input(key="shoevae.train.lr").value == pytest.approx(quick.lr)
+    assert at.number_input(key="shoevae.train.batch").value == quick.batch_size
+    assert at.number_input(key="shoevae.train.latent").value == quick_model.latent_dim == PRESETS["quick"].latent_dim
+    assert not any("full run" in c.value for c in at.caption)
     at.selectbox(key="shoevae.train.preset").select("paper").run()
-    assert at.number_input(key="shoevae.train.lr").value == pytest.approx(PRESET_DEFAULTS["paper"]["lr"])
-    assert at.number_input(key="shoevae.train.latent").value == PRESETS["paper"].latent_dim
-    assert at.number_input(key="shoevae.train.limit").value == PRESET_DEFAULTS["paper"]["limit"]
+    paper_model, paper = train_configs({"preset": "paper"})
+    assert at.number_input(key="shoevae.train.lr").value == pytest.approx(paper.lr) != quick.lr
+    assert at.number_input(key="shoevae.train.latent").value == paper_model.latent_dim
+    assert at.number_input(key="shoevae.train.limit").value == 0 and paper.limit is None  # 0 = all photos
     assert not at.toggle(key="shoevae.train.perceptual").value
     at.selectbox(key="shoevae.train.preset").select("sharp").run()  # its recipe switches the feature term on
     assert at.toggle(key="shoevae.train.perceptual").value and at.toggle(key="shoevae.train.cosine").value
     assert not at.toggle(key="shoevae.train.augment").value
+    assert at.number_input(key="shoevae.train.epochs").value == RECIPES["sharp"]["epochs"]
+    # a full run says what it costs: epochs x the photos trained on (the shapes: 120, 108 after the hold-out)
+    assert any("15 epochs × about 108 photos with the feature term" in c.value and "full run" in c.value
+               for c in at.caption), [c.value for c in at.caption]
 
     at.selectbox(key="shoevae.train.preset").select("quick").run()
     assert not at.toggle(key="shoevae.train.perceptual").value
@@ -167,20 +175,58 @@ def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_a
     assert job.join(60)
     at.run()
     s = job.snapshot()
-    assert s.state == "done" and s.config["preset"] == "quick" and s.config["lr"] == pytest.approx(q["lr"])
+    assert s.state == "done" and s.config["preset"] == "quick" and s.config["lr"] == pytest.approx(quick.lr)
     assert any("Samples" in m.value for m in at.markdown), "the samples are shown"
     assert at.get("plotly_chart"), "the loss curves are shown"
     assert (shapes_app / "weights" / "live-test.pt").is_file()
 
 
+# what a user sets on the Train page, and the same on the command line
+USER_SET = [({}, []),
+            ({"epochs": 2, "lr": 0.002, "latent": 16, "perceptual": False},
+             ["--epochs", "2", "--lr", "0.002", "--latent-dim", "16", "--perceptual", "0"])]
+
+
+def test_the_train_page_and_the_command_line_train_every_preset_the_same_way(shapes_app, monkeypatch):
+    """Start on the Train page hands the job the same configs as `train --preset X` with the same settings:
+    the form's defaults and the flags' (none given), and a few values the user sets in both."""
+    from shoevae import cli, commands
+    from shoevae.ui import training
+    started = []
+
+    class Registry:  # records what Start would train, starts nothing
+        def start(self, name, model_cfg, tc, cat, out):
+            started.append((model_cfg, tc))
+            raise JobError("recorded")
+    monkeypatch.setattr(training, "job_registry", Registry)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/train.py").run()
+    for name in PRESETS:  # each pick differs from the one before: the form refills with the preset's values
+        for form, flags in USER_SET:
+            at.selectbox(key="shoevae.train.preset").select(name).run()
+            for key, value in form.items():
+                widget = at.toggle(key=f"shoevae.train.{key}") if isinstance(value, bool) else \
+                    at.number_input(key=f"shoevae.train.{key}")
+                widget.set_value(value)
+            at.button(key="shoevae.train.start").click().run()
+            assert not at.exception, at.exception
+            cli_model, cli_tc, _ = commands.train_configs(cli.build_parser().parse_args(["train", "--preset", name, *flags]))
+            assert started[-1] == (cli_model, cli_tc), (name, flags)
+    assert len(started) == len(PRESETS) * len(USER_SET)
+    assert {tc.epochs for _, tc in started[::2]} == {3, 10, 15}  # the recipes' own epochs, not one made-up value
+    assert all(tc.perceptual == 0 and model.latent_dim == 16 for model, tc in started[1::2])
+
+
 def test_the_train_page_trains_a_preset_with_its_recipes_feature_layers():
     """The form has no field for the feature layers: a preset's recipe sets them, as on the command line."""
-    from shoevae.ui.training import train_config
-    form = {"epochs": 1, "batch_size": 64, "lr": 1e-3, "beta": 1.0, "limit": None, "perceptual": True}
-    sharp, style = train_config({**form, "preset": "sharp"}), train_config({**form, "preset": "style"})
+    from shoevae.ui.training import form_configs, form_defaults
+
+    def configs(name: str, **changed):
+        return form_configs({**form_defaults(name), "preset": name, "perceptual": True, **changed})[1]
+    sharp, style = configs("sharp"), configs("style")
     assert sharp.feature_layers == RECIPES["sharp"]["feature_layers"] != TrainConfig.feature_layers
     assert style.feature_layers == TrainConfig.feature_layers and style.perceptual == 1.0  # the toggle, weight 1
-    parts = train_config({**form, "preset": "parts"})
+    parts = configs("parts")
     assert parts.perceptual == RECIPES["parts"]["perceptual"] and parts.feature_layers == RECIPES["parts"]["feature_layers"]
     assert parts.feature_weights == RECIPES["parts"]["feature_weights"] and sharp.feature_weights is None
-    assert train_config({**form, "preset": "parts", "perceptual": False}).perceptual == 0
+    assert configs("parts", perceptual=False).perceptual == 0

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from shoevae.config import VAEConfig, preset
+from shoevae.config import VAEConfig
 from shoevae.model import VAE, prepare, to_uint8, vae_loss
+from shoevae.presets import preset
 
 
 def test_paper_preset_layers_match_the_report():

@@ -67,7 +67,8 @@ def test_a_second_train_run_with_the_same_out_is_refused_by_name(shapes_dir, tmp
 
 
 def test_training_holds_its_out_for_the_whole_run(shapes_catalogue, tmp_path):
-    from shoevae.config import TrainConfig, preset
+    from shoevae.config import TrainConfig
+    from shoevae.presets import preset
     from shoevae.training import train
     out, seen = tmp_path / "m.pt", []
 

@@ -10,10 +10,10 @@ from torch import nn
 
 from shoevae import TrainConfig, preset, train
 from shoevae.checkpoint import load_checkpoint
-from shoevae.config import RECIPES
 from shoevae.errors import ConfigError
 from shoevae.model import VAE, prepare, vae_loss
 from shoevae.perceptual import shift_and_scale
+from shoevae.presets import RECIPES
 from shoevae.training import TrainingPhotos
 
 
@@ -161,7 +161,7 @@ def test_the_cli_applies_a_presets_recipe_under_the_flags_given(shapes_dir, tmp_
     assert info.value.code == 2 and "invalid choice: 'pixelshuffle'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["train", "--data", str(shapes_dir), "--preset", "sharp", "--feature-layers", "0,2,16"])
-    assert info.value.code == 2 and "block numbers run from 0 to 15" in capsys.readouterr().err
+    assert info.value.code == 2 and "block numbers 0..15, not (0, 2, 16)" in capsys.readouterr().err
 
 
 def test_the_feature_term_compares_the_layers_asked_for():
@@ -206,13 +206,13 @@ def test_each_feature_layer_can_have_its_own_share_of_the_term():
 
 
 def test_the_cli_takes_feature_weights_and_drops_a_recipes_shares_with_other_layers(monkeypatch, capsys):
-    from shoevae import cli
+    from shoevae import cli, commands
     shares = tuple(float(i + 1) for i in range(len(RECIPES["parts"]["feature_layers"])))
     monkeypatch.setitem(RECIPES, "parts", {**RECIPES["parts"], "feature_weights": shares})
 
     def configs(*flags: str):
         args = cli.build_parser().parse_args(["train", "--preset", "parts", *flags])
-        return cli._train_configs(args)[1]
+        return commands.train_configs(args)[1]
     assert configs().feature_weights == shares
     assert configs("--feature-layers", "0,10").feature_weights is None  # the recipe's shares were for its layers
     assert configs("--feature-layers", "0,10", "--feature-weights", "1,3").feature_weights == (1.0, 3.0)
@@ -229,3 +229,30 @@ def test_the_network_drawing_shows_the_upsampling_decoder_on_the_decoder_side():
     assert len(decoder) == len(encoder) == 5
     assert all("Upsample + conv 3×3" in line for line in decoder) and not any("Upsample" in line for line in encoder)
     assert "16→3" in decoder[-1] and "3 × 136 × 136" in decoder[-1]
+
+
+def test_one_resolver_layers_the_defaults_the_recipe_and_what_the_user_set():
+    from shoevae.presets import train_configs
+    assert train_configs() == (preset("paper"), TrainConfig())  # no preset, nothing set: the dataclass defaults
+    model, tc = train_configs({"preset": "parts"})
+    assert model == preset("parts") and tc == TrainConfig(**RECIPES["parts"]) and tc.epochs == 15 and tc.cosine
+    model, tc = train_configs({"preset": "parts", "epochs": 2, "latent_dim": 8, "lr": None, "perceptual": 0.0})
+    assert (tc.epochs, model.latent_dim, tc.lr, tc.perceptual) == (2, 8, TrainConfig.lr, 0.0)  # None: not set
+    assert tc.cosine and tc.feature_layers == RECIPES["parts"]["feature_layers"]  # the rest of the recipe stays
+    quick = train_configs({"preset": "quick"})[1]
+    assert (quick.epochs, quick.lr, quick.batch_size) == (3, 3e-3, 32)  # the Train page's demo is quick's recipe
+    with pytest.raises(ValueError, match="unknown settings"):
+        train_configs({"epoch": 2})
+    with pytest.raises(ConfigError, match="unknown preset"):
+        train_configs({"preset": "fast"})
+
+
+def test_train_help_gives_the_defaults_the_resolver_uses(monkeypatch, capsys):
+    from shoevae import cli
+    monkeypatch.setitem(RECIPES, "sharp", {**RECIPES["sharp"], "epochs": 7, "lr": 2e-3})
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "total epochs (default 10; quick 3; sharp 7; parts 15;" in text
+    assert "learning rate (default 0.001; quick 0.003; sharp 0.002)" in text
+    assert "(default 0,2,4; sharp 0,2,4,10; parts 0,4,10,12)" in text and "(default equal shares; parts 1,1,2,2)" in text

@@ -52,7 +52,8 @@ def test_exit_while_a_job_trains_is_clean(shapes_dir, tmp_path):
     script = textwrap.dedent(f"""
         import time
         from shoevae.catalogue import load_catalogue
-        from shoevae.config import TrainConfig, preset
+        from shoevae.config import TrainConfig
+        from shoevae.presets import preset
         from shoevae.jobs import JobRegistry
         cat = load_catalogue({str(shapes_dir)!r}, 136, cache_dir={str(tmp_path / "cache")!r})
         job = JobRegistry().start("busy", preset("style", image_size=64), TrainConfig(epochs=500, batch_size=8),

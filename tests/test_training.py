@@ -14,9 +14,10 @@ import torch
 
 from shoevae import training
 from shoevae.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
-from shoevae.config import TrainConfig, preset
+from shoevae.config import TrainConfig
 from shoevae.errors import ConfigError
 from shoevae.evaluate import baselines, evaluate_model, why_not
+from shoevae.presets import preset
 from shoevae.training import Split, TrainingInterrupted, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,12 +106,14 @@ def test_resume_applies_epochs_time_limit_and_learning_rate_and_stores_them(shap
 def test_resume_refuses_settings_that_cannot_change_and_names_them(shapes_catalogue, tmp_path):
     out = tmp_path / "r.pt"
     train(SMALL, TrainConfig(epochs=1, batch_size=32, limit=64), shapes_catalogue, out=out)
-    with pytest.raises(ConfigError, match=r"beta \(1.0 in the checkpoint, 4.0 asked\)") as info:
+    with pytest.raises(ConfigError, match=r"beta 4.0 \(the checkpoint has 1.0\)") as info:
         train(SMALL, TrainConfig(epochs=2, batch_size=16, limit=64, beta=4.0), shapes_catalogue, resume=out)
-    assert "batch_size (32 in the checkpoint, 16 asked)" in str(info.value)
+    assert "batch_size 16 (the checkpoint has 32)" in str(info.value)
     with pytest.raises(ConfigError, match="latent_dim"):
         train(preset("paper", image_size=64, latent_dim=8), TrainConfig(epochs=2, batch_size=32, limit=64),
               shapes_catalogue, resume=out)
+    with pytest.raises(ConfigError, match="already has 1 epochs; epochs is the new total"):  # as the CLI says it
+        train(SMALL, TrainConfig(epochs=1, batch_size=32, limit=64), shapes_catalogue, resume=out)
     assert read_checkpoint(out)["epoch"] == 1  # nothing was touched
 
 

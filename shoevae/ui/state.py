@@ -21,8 +21,9 @@ import numpy as np
 import streamlit as st
 
 from ..catalogue import Catalogue, CatalogueError, default_cache_dir, list_sources, load_catalogue
-from ..config import METRICS, SHIPPED
+from ..config import METRICS
 from ..errors import ShoevaeError
+from ..presets import SHIPPED
 from . import background
 
 if TYPE_CHECKING:  # torch and scikit-learn load when first used: a fresh server reads the photos meanwhile

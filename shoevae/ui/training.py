@@ -15,40 +15,72 @@ import streamlit as st
 
 from ..catalogue import Catalogue
 from ..checkpoint import CheckpointError
-from ..config import PRESETS, RECIPES, TrainConfig, preset
-from ..jobs import PRESET_DEFAULTS, JobError, TrainingJob, safe_name
+from ..config import TrainConfig, VAEConfig
+from ..errors import ConfigError
+from ..jobs import JobError, TrainingJob, safe_name
+from ..presets import PRESETS, train_configs
 from .charts import loss_figure
 from .state import JOB, job_registry, path_source, use_checkpoint, weights_dir
 from .text import duration, plural
 from .widgets import card_grid, pairs_grid
 
-DEFAULT_PRESET = "quick"  # see PRESET_DEFAULTS: recognisable shoes within a minute
-
+DEFAULT_PRESET = "quick"  # the page's first pick: its recipe shows recognisable shoes within a minute
 
 PRESET_HELP = ("quick (default): 64 px, learns shoe shapes and colours in about a minute. paper: the report's "
                "small net at 136 px. style: a wider net. sharp: the style encoder with an upsampling decoder, a "
                "Gaussian likelihood and the feature term. parts: the shipped default, sharp with the feature term "
-               "led by part-level layers, which pull twice as hard as the pixels (slowest).")
+               "led by part-level layers, which pull twice as hard as the pixels (slowest). Each starts from its "
+               "recipe, the run `python -m shoevae train --preset NAME` makes.")
+
+
+def form_defaults(name: str) -> dict[str, Any]:
+    """The form's values for a preset (keys as train_settings returns them): what `train --preset name` would use."""
+    model_cfg, tc = train_configs({"preset": name})
+    return {"latent_dim": model_cfg.latent_dim, "epochs": tc.epochs, "beta": float(tc.beta), "lr": float(tc.lr),
+            "batch_size": tc.batch_size, "limit": tc.limit, "time_limit": tc.time_limit, "cosine": tc.cosine,
+            "perceptual": tc.perceptual > 0, "augment": tc.augment}
+
+
+def form_configs(settings: dict[str, Any]) -> tuple[VAEConfig, TrainConfig]:
+    """The form's values as configs, through the resolver `train --preset` uses: the form's fields are what the
+    user set, and what it does not show (feature layers, shares, sizes, seed) comes from the preset's recipe.
+    The feature term's switch turns the recipe's weight on or off (weight 1 where the recipe has none)."""
+    given = {k: settings[k] for k in ("preset", "latent_dim", "epochs", "beta", "lr", "batch_size", "limit",
+                                      "time_limit", "cosine", "augment")}
+    weight = train_configs({"preset": settings["preset"]})[1].perceptual or 1.0
+    return train_configs({**given, "perceptual": weight if settings["perceptual"] else 0.0})
+
+
+_KEYS = {"latent_dim": "latent", "batch_size": "batch", "time_limit": "minutes"}  # setting -> widget key, where they differ
 
 
 def _apply_preset_defaults() -> None:
-    """The form's values for the picked preset (its latent size, epochs, rate, batch, images)."""
+    """Fill the form with the picked preset's values (form_defaults); 0 stands for none in the number fields."""
     ss = st.session_state
-    name = ss.get("shoevae.train.preset", DEFAULT_PRESET)
-    d = PRESET_DEFAULTS.get(name, PRESET_DEFAULTS["paper"])  # a preset without its own: full-size defaults
-    ss["shoevae.train.latent"] = PRESETS[name].latent_dim
-    ss["shoevae.train.epochs"] = d["epochs"]
-    ss["shoevae.train.lr"] = d["lr"]
-    ss["shoevae.train.batch"] = d["batch_size"]
-    ss["shoevae.train.limit"] = d["limit"] or 0
-    recipe = RECIPES.get(name, {})
-    ss["shoevae.train.perceptual"] = recipe.get("perceptual", 0.0) > 0
-    ss["shoevae.train.augment"] = recipe.get("augment", False)
-    ss["shoevae.train.cosine"] = recipe.get("cosine", False)
+    for setting, value in form_defaults(ss.get("shoevae.train.preset", DEFAULT_PRESET)).items():
+        if setting == "time_limit":
+            value = round((value or 0) / 60)
+        ss[f"shoevae.train.{_KEYS.get(setting, setting)}"] = 0 if value is None else value
 
 
-def train_settings() -> dict[str, Any]:
-    """The training form's values (preset, sizes, rates, name); picking a preset sets its defaults."""
+def run_size(settings: dict[str, Any], photos: int) -> str:
+    """What the run asks for, said before it starts: epochs x photos trained on (the hold-out aside), the feature
+    term's cost and the time limit."""
+    trained = min(settings["limit"] or photos, round(photos * (1 - TrainConfig.holdout)))
+    text = f"**This run:** {plural(settings['epochs'], 'epoch')} × about {trained:,} photos"
+    if settings["perceptual"]:
+        text += " with the feature term (about 2× slower per photo)"
+    if settings["time_limit"]:
+        text += f", stopped after {duration(settings['time_limit'])} of training"
+    if settings["preset"] != DEFAULT_PRESET:
+        text += (f". Unlike {DEFAULT_PRESET}, this preset's recipe is a full run: minutes to tens of minutes on a "
+                 "laptop CPU. A time limit or fewer images stop it sooner; every finished epoch is saved")
+    return text + "."
+
+
+def train_settings(cat: Catalogue) -> dict[str, Any]:
+    """The training form's values (preset, sizes, rates, name); picking a preset fills in its recipe (form_defaults),
+    and a caption says how large the run is for this catalogue."""
     if "shoevae.train.preset" not in st.session_state:
         st.session_state["shoevae.train.preset"] = DEFAULT_PRESET
         _apply_preset_defaults()
@@ -57,11 +89,11 @@ def train_settings() -> dict[str, Any]:
                         help=PRESET_HELP)
     latent = c2.number_input("Latent size", 2, 512, key="shoevae.train.latent")
     epochs = c1.number_input("Epochs", 1, 200, key="shoevae.train.epochs")
-    beta = c2.number_input("β (KL weight)", 0.0, 1000.0, 1.0, step=0.5, key="shoevae.train.beta")
+    beta = c2.number_input("β (KL weight)", 0.0, 1000.0, step=0.5, key="shoevae.train.beta")
     lr = c1.number_input("Learning rate", 1e-5, 1e-1, format="%.5f", step=1e-4, key="shoevae.train.lr")
     batch = c2.number_input("Batch size", 8, 512, step=8, key="shoevae.train.batch")
     limit = c1.number_input("Images to train on (0 = all)", 0, 200_000, step=500, key="shoevae.train.limit")
-    minutes = c2.number_input("Time limit, minutes (0 = none)", 0, 600, 0, key="shoevae.train.minutes",
+    minutes = c2.number_input("Time limit, minutes (0 = none)", 0, 600, key="shoevae.train.minutes",
                               help="No epoch starts that would end after this much training time.")
     # the toggles and the name get whole rows: in half of this column their labels were cut at 1280 px
     cosine = st.toggle("Cosine learning-rate decay", key="shoevae.train.cosine")
@@ -73,31 +105,19 @@ def train_settings() -> dict[str, Any]:
                         help="The encoder sees each photo moved and zoomed a little and must still draw the photo.")
     out = st.text_input("Save as (a name in the weights folder)", f"{name}-{time.strftime('%m%d-%H%M')}",
                         key="shoevae.train.name")
-    return {"preset": name, "latent_dim": int(latent), "epochs": int(epochs), "beta": float(beta), "lr": float(lr),
-            "batch_size": int(batch), "limit": int(limit) or None, "name": out, "cosine": bool(cosine),
-            "time_limit": float(minutes) * 60 or None, "perceptual": bool(perceptual), "augment": bool(augment)}
-
-
-def train_config(settings: dict[str, Any]) -> TrainConfig:
-    """The form's values as a TrainConfig. What the form does not show comes from the preset's recipe, as on
-    the command line: the feature term's weight (when its toggle is on) and its layers."""
-    recipe = RECIPES.get(settings["preset"], {})
-    layers = recipe.get("feature_layers", TrainConfig.feature_layers)
-    weight = (recipe.get("perceptual") or 1.0) if settings.get("perceptual") else 0.0
-    return TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
-                       beta=settings["beta"], limit=settings["limit"], cosine=settings.get("cosine", False),
-                       time_limit=settings.get("time_limit"), perceptual=weight,
-                       augment=settings.get("augment", False), feature_layers=layers,
-                       feature_weights=recipe.get("feature_weights"))
+    settings = {"preset": name, "latent_dim": int(latent), "epochs": int(epochs), "beta": float(beta), "lr": float(lr),
+                "batch_size": int(batch), "limit": int(limit) or None, "name": out, "cosine": bool(cosine),
+                "time_limit": float(minutes) * 60 or None, "perceptual": bool(perceptual), "augment": bool(augment)}
+    st.caption(run_size(settings, len(cat)))
+    return settings
 
 
 def start_training(settings: dict[str, Any], cat: Catalogue) -> TrainingJob:
     """Start this session's job; JobError (clear message) if it cannot start."""
     name = safe_name(settings["name"])
-    tc = train_config(settings)
     try:
-        cfg = preset(settings["preset"], latent_dim=settings["latent_dim"])
-    except ValueError as e:
+        cfg, tc = form_configs(settings)
+    except ConfigError as e:
         raise JobError(str(e)) from None
     job = job_registry().start(name, cfg, tc, cat, weights_dir() / f"{name}.pt")
     st.session_state[JOB] = job.id
