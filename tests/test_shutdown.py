@@ -39,8 +39,9 @@ def test_stop_all_stops_and_joins_every_tracked_worker():
 
 
 def test_a_training_job_is_stopped_and_joined_at_exit_like_every_task(shapes_catalogue, tmp_path):
-    from shoevae.config import TrainConfig, preset
+    from shoevae.config import TrainConfig
     from shoevae.jobs import JobRegistry
+    from shoevae.presets import preset
     job = JobRegistry().start("exit", preset("quick"), TrainConfig(epochs=500, batch_size=8), shapes_catalogue,
                               tmp_path / "exit.pt")
     assert job.status().running
