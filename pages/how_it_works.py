@@ -5,16 +5,16 @@ import streamlit as st
 from shoevae.architecture import count_parameters, graph_dot, layers, trace
 from shoevae.config import TrainConfig
 from shoevae.perceptual import feature_layers_text, unequal_shares
-from shoevae.ui import charts, layout, state
+from shoevae.ui import charts, current, guards, layout, session
 
 layout.page_header("How it works", "A variational auto-encoder squeezes each photo into a short style vector "
                    "and learns to draw the photo back from it. Everything below comes from the loaded model.")
-rec = state.require_recommender()
-loaded, _ = state.current_model()
+rec = guards.require_recommender()
+loaded, _ = current.current_model()
 model, cat = rec.model, rec.catalogue
 cfg, beta = model.cfg, loaded.meta.get("train_config", {}).get("beta", 1.0)
 train_cfg = TrainConfig.from_dict(loaded.meta.get("train_config") or {})
-item, note = state.shoe_to_show(rec)
+item, note = session.shoe_to_show(rec)
 if note:
     st.info(note, icon=":material/info:")
 row = cat.index_of(item)
@@ -100,7 +100,7 @@ for col, m in zip(cols[1:], matches):
     col.image(cat.images[m.row], caption=f"d = {m.distance:.3f}", width="stretch")
 
 st.header("The KL weight β")
-sweep = state.ROOT / "docs" / "figures"
+sweep = session.ROOT / "docs" / "figures"
 st.markdown("The report saw that weighting KL by 100 \"makes everything look alike\". The sweep trained the "
             "`style` preset for 5 epochs on 3,000 photos with β = 1, 4, 16 and 100 (README, The KL weight): a "
             "larger β pulls every vector towards the origin, so samples get smoother and more alike, "

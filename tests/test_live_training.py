@@ -135,8 +135,8 @@ def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_a
     at.text_input(key="shoevae.train.name").input("live-test")
     at.button(key="shoevae.train.start").click().run()
     assert not at.exception and not at.error, (at.exception, at.error)
-    from shoevae.ui import state
-    job = state.job_registry().get(at.session_state[state.JOB])
+    from shoevae.ui import resources, session
+    job = resources.job_registry().get(at.session_state[session.JOB])
     assert job.join(60)
     at.run()
     s = job.snapshot()

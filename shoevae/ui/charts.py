@@ -20,7 +20,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from ..catalogue import Catalogue
-from .state import pick
+from .session import pick
 
 PALETTE = ["#1f77b4", "#e8710a", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from ..triplets import load_triplets, model_table
 from . import background
-from .state import data_key
+from .session import data_key
 
 if TYPE_CHECKING:
     from ..recommend import Recommender

@@ -14,7 +14,9 @@ from typing import Iterator
 import streamlit as st
 
 from . import background, warmup
-from .state import FRAME, LOADING, ROOT, catalogue_task, current_catalogue, current_model, data_key, session_job
+from .current import LOADING, current_catalogue, current_model, session_job
+from .resources import catalogue_task
+from .session import FRAME, ROOT, data_key
 from .text import plural
 
 STYLE = """<style>
@@ -97,7 +99,7 @@ def sidebar() -> None:
                                       else ":orange[loading…]" if problem == LOADING else ":orange[none loaded]"))
         # a small bar that redraws every page (this sidebar too) once they are read; read in the moment
         # between the two looks: draw again now, or this line says "loading…" until the next click
-        if problem == LOADING and background.show(catalogue_task()).state == "done":
+        if problem == LOADING and background.show(catalogue_task(data_key())).state == "done":
             st.rerun()
     with model:
         if loaded:
