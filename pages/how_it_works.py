@@ -66,11 +66,11 @@ else:
     reconstruction = (r"-\sum_{\text{pixels } i} \big[x_i \log \hat x_i + (1 - x_i)\log(1 - \hat x_i)"
                       r"\big]}_{\text{BCE: how far the drawing is from the photo}}")
     term = "BCE"
-feature = ""
+feature_term = ""
 if train_cfg.perceptual:
-    feature = (r" \;+\; " + f"{train_cfg.perceptual:g}" + r" \cdot \underbrace{\sum_{\text{blocks } b} "
+    feature_term = (r" \;+\; " + f"{train_cfg.perceptual:g}" + r" \cdot \underbrace{\sum_{\text{blocks } b} "
                r"\text{Gaussian}\big(F_b(x), F_b(\hat x)\big)}_{\text{feature term: edges, textures, parts}}")
-st.latex(r"\mathcal{L}(x) = \underbrace{" + reconstruction + feature + r" \;+\; \beta \cdot \underbrace{\tfrac12 "
+st.latex(r"\mathcal{L}(x) = \underbrace{" + reconstruction + feature_term + r" \;+\; \beta \cdot \underbrace{\tfrac12 "
          r"\sum_{j=1}^{" + str(cfg.latent_dim) + r"} \big(\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1\big)}"
          r"_{\text{KL: how far } \mathcal{N}(\mu, \sigma^2) \text{ is from } \mathcal{N}(0, I)}")
 if cfg.likelihood == "gaussian":

@@ -212,7 +212,7 @@ def label_rows(path: str, labels: list[str], width: int = 150, top: int = 0, bot
 
 # ----------------------------------------------------------------------------- evaluation
 def evaluation_table(results: dict[str, dict[str, float]]) -> pd.DataFrame:
-    return pd.DataFrame(results).T.rename_axis("features")
+    return pd.DataFrame(results).T.rename_axis("compared by")
 
 
 def readable(table: pd.DataFrame, fmt: str = "{:.4f}", missing: str = "–") -> pd.DataFrame:
