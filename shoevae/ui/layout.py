@@ -65,9 +65,14 @@ def frame() -> Iterator[None]:
 def ensure_frame() -> None:
     """Run app.py around this page when Streamlit ran the page file on its own.
 
-    That happens for a page URL opened first on a freshly started server: until app.py has called
-    st.navigation once, Streamlit treats pages/ as a legacy auto-discovered folder. app.py then runs
-    this page again, inside the frame; the outer run stops here.
+    Why: the folder is called pages/, Streamlit's name for its older multipage scheme. A fresh server
+    finds a pages/ folder beside app.py and stays in that scheme until some run calls st.navigation
+    (streamlit 1.67: PagesManager.uses_pages_directory, read by ScriptRunner). So the first request of a
+    fresh server that is a page URL (a bookmarked /recommend) runs pages/recommend.py alone, without
+    app.py's page config, sidebar and session defaults. Here app.py runs instead (its st.navigation
+    ends that scheme for the server) and runs this page again inside the frame; the outer run stops.
+    Naming the folder otherwise (Streamlit's docs use app_pages/) would make this unnecessary; pages/ is
+    the name the project was asked for. tests/test_browser.py opens a page URL first on a fresh server.
     """
     if not st.session_state.get(FRAME):
         runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
