@@ -7,7 +7,7 @@ shared sidebar, and lists the pages with st.navigation. The pages are the files 
 here explicitly (st.navigation switches Streamlit's automatic pages/ discovery off, so the order,
 titles and icons below are the only ones). Pages share state only through st.session_state
 ("shoevae.*" keys: data folder, checkpoint, picked shoe, training job) and the cached resources in
-shoevae.ui.state; see shoevae/ui/__init__.py for the other modules.
+shoevae.ui.resources; see shoevae/ui/__init__.py for the other modules.
 """
 import streamlit as st
 
@@ -28,12 +28,12 @@ page = st.navigation([
 starting = st.empty()
 starting.caption("Starting ShoeVAE…")  # a fresh server imports torch and friends first: seconds, not a blank page
 
-from shoevae.ui import layout, state  # noqa: E402
+from shoevae.ui import current, layout, session  # noqa: E402
 
 starting.empty()
-state.init_state()
-state.current_catalogue()  # a fresh server starts reading the photos before torch is imported
-state.configure_torch()
+session.init_state()
+current.current_catalogue()  # a fresh server starts reading the photos before torch is imported
+session.configure_torch()
 layout.style()
 layout.sidebar()
 with layout.frame():

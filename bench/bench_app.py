@@ -28,8 +28,8 @@ def setup_env() -> None:
     shared = (ROOT / ".." / "shared" / "data" / "zappos").resolve()
     if not os.environ.get("SHOEVAE_DATA") and shared.is_dir():
         os.environ["SHOEVAE_DATA"] = str(shared)
-    from shoevae.ui import state
-    if state.default_checkpoint() is None:
+    from shoevae.ui import session
+    if session.default_checkpoint() is None:
         from shoevae import TrainConfig, load_catalogue, preset, train
         out = Path(tempfile.mkdtemp(prefix="shoevae-bench-")) / "tiny.pt"
         print(f"no checkpoint found: training a tiny one into {out} (the numbers are for that model)")
@@ -66,7 +66,7 @@ def main() -> None:
         return cold_start() if args.cold_start else first_tsne()
     from streamlit.testing.v1 import AppTest
 
-    from shoevae.ui import state
+    from shoevae.ui import session
 
     def app(page: str) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
@@ -77,7 +77,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rec_at = app("recommend")  # first load: photos, model, embeddings (from the disk cache if there)
     print(f"first load (photos, model, embeddings)     {time.perf_counter() - t0:7.1f} s")
-    print(f"model: {rec_at.session_state[state.CHECKPOINT]['label']}")
+    print(f"model: {rec_at.session_state[session.CHECKPOINT]['label']}")
 
     def pick(i: int) -> None:
         grid = [b for b in rec_at.button if (b.key or "").startswith("shoevae.grid.")]
@@ -92,7 +92,7 @@ def main() -> None:
         s.set_value(s.min + (s.max - s.min) * ((i * 37) % 100) / 100).run()
     report("Generate: move a direction slider (full page)", timed(slide, args.repeats))
 
-    report("Generate: decode one vector (the fragment's work)", _decode_only(state, args.repeats))
+    report("Generate: decode one vector (the fragment's work)", _decode_only(args.repeats))
 
     nav_at = app("home")
     pages = ["recommend", "reconstruct", "generate", "latent_map", "evaluate", "train", "home"]
@@ -107,7 +107,7 @@ def main() -> None:
 
     def select(i: int) -> None:
         # what the map's on_select callback does, then the page rerun that shows the shoe and its neighbours
-        map_at.session_state[state.PICK] = ids[i % len(ids)]
+        map_at.session_state[session.PICK] = ids[i % len(ids)]
         map_at.run()
     report("Latent map: select a point", timed(select, args.repeats))
 
@@ -146,8 +146,8 @@ def first_tsne(shown: int = 6000) -> None:
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
     at.switch_page("pages/latent_map.py").run()
-    from shoevae.ui import state
-    state.cache_dir = lambda: Path(tempfile.mkdtemp(prefix="shoevae-tsne-"))  # no map cached yet
+    from shoevae.ui import resources
+    resources.cache_dir = lambda: Path(tempfile.mkdtemp(prefix="shoevae-tsne-"))  # no map cached yet
     at.slider(key="shoevae.map.shown").set_value(shown)
     t0 = time.perf_counter()
     at.segmented_control(key="shoevae.map.method").set_value("t-SNE").run()
@@ -158,14 +158,16 @@ def first_tsne(shown: int = 6000) -> None:
           f"meanwhile; {len(at.get('vega_lite_chart'))} chart)")
 
 
-def _decode_only(state, repeats: int) -> list[float]:
+def _decode_only(repeats: int) -> list[float]:
     """Time Recommender.decode of one latent vector, the work a slider move triggers."""
 
     from shoevae import load_catalogue
     from shoevae.checkpoint import load_checkpoint
     from shoevae.recommend import Recommender
-    model, _ = load_checkpoint(state.default_checkpoint())
-    cat = load_catalogue(state.resolve(os.environ["SHOEVAE_DATA"]), state.CATALOGUE_SIZE)
+    from shoevae.ui.resources import CATALOGUE_SIZE
+    from shoevae.ui.session import default_checkpoint, resolve
+    model, _ = load_checkpoint(default_checkpoint())
+    cat = load_catalogue(resolve(os.environ["SHOEVAE_DATA"]), CATALOGUE_SIZE)
     rec = Recommender(model, cat.subset(range(8)))
     z = rec.embeddings[0].copy()
 

@@ -1,12 +1,12 @@
 """Evaluate: how often are the recommended shoes of the same category, against two baselines?"""
 import streamlit as st
 
-from shoevae.ui import charts, judgements, layout, state
+from shoevae.ui import charts, current, guards, judgements, layout, resources
 
 layout.page_header("Evaluate", "Category precision@5: the share of a shoe's five nearest shoes that have its "
                    "category (Boot, Sandal, Shoe). The model never saw the categories; they only judge.")
-rec = state.require_recommender()
-loaded, _ = state.current_model()
+rec = guards.require_recommender()
+loaded, _ = current.current_model()
 cat = rec.catalogue
 
 sizes = sorted({min(n, len(cat)) for n in (2000, 5000, len(cat))})
@@ -19,7 +19,7 @@ if c2.button("Evaluate", type="primary", icon=":material/play_arrow:", width="st
 shoes = f"all {n:,} shoes loaded" if n == len(cat) else f"{n:,} of the {len(cat):,} shoes loaded"
 
 if st.session_state.get(done_key):
-    results = state.evaluation(rec, loaded.key, n)
+    results = resources.evaluation(rec, loaded, n)
     if results is None:  # still running (a progress bar) or failed (its error)
         st.stop()
     table = charts.evaluation_table(results)

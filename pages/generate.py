@@ -5,8 +5,8 @@ cached, so after the first load the page answers without recomputing the others.
 """
 import streamlit as st
 
-from shoevae.directions import BLENDS, blend_gap, prior_mismatch, slider_labels, stack
-from shoevae.ui import layout, state, widgets
+from shoevae.directions import BLENDS, blend_gap, far_shoe, prior_mismatch, slider_labels, stack
+from shoevae.ui import current, guards, layout, resources, session, widgets
 
 SAMPLERS = {"mixture": "Mixture fitted to the catalogue", "normal": "N(0, I), as the report"}
 START = ["Picked shoe", "Average shoe"]
@@ -14,8 +14,8 @@ MODES = ["Principal directions", "Categories", "Raw coordinates"]
 
 layout.page_header("Generate", "The decoder draws a shoe from any style vector: sampled ones, ones you "
                    "steer along directions that mean something, and blends between two real shoes.")
-rec = state.require_recommender()
-loaded, _ = state.current_model()
+rec = guards.require_recommender()
+loaded, _ = current.current_model()
 cat = rec.catalogue
 
 
@@ -27,8 +27,8 @@ def from_noise() -> None:
     c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
     seed = c1.number_input("Seed", 0, 1_000_000, 0, key="shoevae.gen.seed")
     temperature = c2.slider("Temperature (spread around the centre)", 0.1, 2.0, 1.0, 0.1, key="shoevae.gen.temp")
-    state.sampler(rec, loaded.key, kind)  # fit (first time only) with its own spinner
-    images = state.sample_shoes(rec, loaded.key, kind, 12, temperature, seed)
+    resources.sampler(rec, loaded.key, kind)  # fit (first time only) with its own spinner
+    images = resources.sample_shoes(rec, loaded.key, kind, 12, temperature, seed)
     widgets.card_grid(images, [f"sample {i + 1}" for i in range(12)], 6)
     real, prior = prior_mismatch(rec.embeddings)
     st.caption("Mixture: a Gaussian mixture fitted to the style vectors of the catalogue's shoes (ex-post density "
@@ -43,9 +43,9 @@ def sliders() -> None:
     c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
     start = c1.segmented_control("Start from", START, default=START[0], key="shoevae.gen.start") or START[0]
     mode = c2.segmented_control("Sliders", MODES, default=MODES[0], key="shoevae.gen.mode") or MODES[0]
-    found = state.directions(rec, loaded.key)
+    found = resources.directions(rec, loaded.key)
     if start == START[0]:
-        item, note = state.shoe_to_show(rec)
+        item, note = session.shoe_to_show(rec)
         if note:
             st.info(note, icon=":material/info:")
         row = cat.index_of(item)
@@ -72,13 +72,13 @@ def sliders() -> None:
 @st.fragment
 def blends() -> None:
     c1, c2, c3, c4 = st.columns([2, 2, 1.3, 1], vertical_alignment="bottom")
-    first = c1.text_input("First shoe (item id)", state.picked(rec), key="shoevae.gen.a").strip()
-    second = c2.text_input("Second shoe (item id)", state.far_shoe(rec, first), key="shoevae.gen.b").strip()
+    first = c1.text_input("First shoe (item id)", session.shoe_to_show(rec)[0], key="shoevae.gen.a").strip()
+    second = c2.text_input("Second shoe (item id)", far_shoe(cat, first), key="shoevae.gen.b").strip()
     mode = c3.segmented_control("Blend", BLENDS, default="linear", key="shoevae.gen.blend",
                                 format_func=str.capitalize) or "linear"
     steps = c4.slider("Steps", 4, 10, 8, key="shoevae.gen.steps")
     try:
-        strip = state.interpolate(rec, loaded.key, first, second, steps, mode)
+        strip = resources.interpolate(rec, loaded.key, first, second, steps, mode)
     except KeyError as e:
         st.error(e.args[0] if e.args else str(e), icon=":material/error:")
     else:

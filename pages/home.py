@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from shoevae.ui import layout, state, widgets
+from shoevae.ui import current, guards, layout, session, widgets
 
 layout.page_header("ShoeVAE", "Recommends shoes of similar style. An unsupervised CNN variational "
                    "auto-encoder turns each photo into a style vector; similar shoes have nearby vectors.")
@@ -16,18 +16,18 @@ def try_it() -> None:
     c[3].page_link("pages/evaluate.py", label="How good is it?", icon=":material/leaderboard:")
 
 
-ready = state.current_recommender() is not None  # no wait, nothing drawn: the links go first, above the fold
+ready = current.current_recommender() is not None  # no wait, nothing drawn: the links go first, above the fold
 if ready:
     try_it()
 photos, model = st.columns([2, 3], gap="large")
 with photos:
     st.header("Shoe photos")
     widgets.data_folder_input()
-    cat, problem = state.current_catalogue(wait=1.0)  # a first visit: a progress bar while the photos are decoded
-    if problem == state.LOADING:
+    cat, problem = current.current_catalogue(wait=1.0)  # a first visit: a progress bar while the photos are decoded
+    if problem == current.LOADING:
         st.caption("The first visit decodes every photo once; later visits read them back in about a second.")
     elif cat is None:
-        st.warning(f"No shoe photos here: {problem}\n\n{state.FETCH_HELP}", icon=":material/folder_off:")
+        st.warning(f"No shoe photos here: {problem}\n\n{guards.FETCH_HELP}", icon=":material/folder_off:")
     else:
         st.metric("Shoes", f"{len(cat):,}")
         counts = pd.DataFrame({"shoes": cat.counts()})
@@ -40,12 +40,12 @@ with photos:
 
 with model:
     st.header("Model")
-    loaded, why = state.current_model()
+    loaded, why = current.current_model()
     if loaded is None:
-        if st.session_state.get(state.CHECKPOINT) is not None:
+        if st.session_state.get(session.CHECKPOINT) is not None:
             st.error(f"The checkpoint could not be loaded: {why}", icon=":material/error:")
         st.info("No model loaded yet: load one here, or train one.", icon=":material/info:")
-        st.page_link(state.TRAIN_PAGE, label="Train a model", icon=":material/model_training:")
+        st.page_link(session.TRAIN_PAGE, label="Train a model", icon=":material/model_training:")
     with st.expander("Load another checkpoint" if loaded else "Load a checkpoint", icon=":material/upload_file:",
                      expanded=loaded is None):  # near the top: its errors show in view
         widgets.checkpoint_picker()
@@ -53,5 +53,5 @@ with model:
         widgets.model_facts(loaded)
 
 # the embedding starts as soon as the photos are read: its progress shows here, then the links (at the top)
-if not ready and cat is not None and loaded is not None and state.current_recommender(wait=1.0) is not None:
+if not ready and cat is not None and loaded is not None and current.current_recommender(wait=1.0) is not None:
     st.rerun()

@@ -5,16 +5,16 @@ import streamlit as st
 from shoevae.architecture import count_parameters, graph_dot, layers, trace
 from shoevae.config import TrainConfig
 from shoevae.perceptual import feature_layers_text, unequal_shares
-from shoevae.ui import charts, layout, state
+from shoevae.ui import charts, current, guards, layout, session
 
 layout.page_header("How it works", "A variational auto-encoder squeezes each photo into a short style vector "
                    "and learns to draw the photo back from it. Everything below comes from the loaded model.")
-rec = state.require_recommender()
-loaded, _ = state.current_model()
+rec = guards.require_recommender()
+loaded, _ = current.current_model()
 model, cat = rec.model, rec.catalogue
 cfg, beta = model.cfg, loaded.meta.get("train_config", {}).get("beta", 1.0)
 train_cfg = TrainConfig.from_dict(loaded.meta.get("train_config") or {})
-item, note = state.shoe_to_show(rec)
+item, note = session.shoe_to_show(rec)
 if note:
     st.info(note, icon=":material/info:")
 row = cat.index_of(item)
@@ -66,11 +66,11 @@ else:
     reconstruction = (r"-\sum_{\text{pixels } i} \big[x_i \log \hat x_i + (1 - x_i)\log(1 - \hat x_i)"
                       r"\big]}_{\text{BCE: how far the drawing is from the photo}}")
     term = "BCE"
-feature = ""
+feature_term = ""
 if train_cfg.perceptual:
-    feature = (r" \;+\; " + f"{train_cfg.perceptual:g}" + r" \cdot \underbrace{\sum_{\text{blocks } b} "
+    feature_term = (r" \;+\; " + f"{train_cfg.perceptual:g}" + r" \cdot \underbrace{\sum_{\text{blocks } b} "
                r"\text{Gaussian}\big(F_b(x), F_b(\hat x)\big)}_{\text{feature term: edges, textures, parts}}")
-st.latex(r"\mathcal{L}(x) = \underbrace{" + reconstruction + feature + r" \;+\; \beta \cdot \underbrace{\tfrac12 "
+st.latex(r"\mathcal{L}(x) = \underbrace{" + reconstruction + feature_term + r" \;+\; \beta \cdot \underbrace{\tfrac12 "
          r"\sum_{j=1}^{" + str(cfg.latent_dim) + r"} \big(\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1\big)}"
          r"_{\text{KL: how far } \mathcal{N}(\mu, \sigma^2) \text{ is from } \mathcal{N}(0, I)}")
 if cfg.likelihood == "gaussian":
@@ -100,7 +100,7 @@ for col, m in zip(cols[1:], matches):
     col.image(cat.images[m.row], caption=f"d = {m.distance:.3f}", width="stretch")
 
 st.header("The KL weight β")
-sweep = state.ROOT / "docs" / "figures"
+sweep = session.ROOT / "docs" / "figures"
 st.markdown("The report saw that weighting KL by 100 \"makes everything look alike\". The sweep trained the "
             "`style` preset for 5 epochs on 3,000 photos with β = 1, 4, 16 and 100 (README, The KL weight): a "
             "larger β pulls every vector towards the origin, so samples get smoother and more alike, "

@@ -1,13 +1,13 @@
 """Latent map: every shoe's style vector flattened to 2D; click a point to see it and its neighbours."""
 import streamlit as st
 
-from shoevae.ui import charts, layout, state, widgets
+from shoevae.ui import charts, current, guards, layout, resources, session, widgets
 
 layout.page_header("Latent map", "Each dot is one shoe, placed by its style vector squeezed into 2D. "
                    "Colours are the catalogue's categories, which the model never saw. Hover a dot to see "
                    "the shoe, click it to pick it; drag to pan, Shift + wheel to zoom.")
-rec = state.require_recommender()
-loaded, _ = state.current_model()
+rec = guards.require_recommender()
+loaded, _ = current.current_model()
 cat = rec.catalogue
 
 c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
@@ -19,15 +19,15 @@ else:  # a small catalogue: every shoe, no slider whose minimum would exceed its
     shown = len(cat)
     c2.caption(f"All {len(cat):,} shoes shown.")
 
-xy = state.projection(rec, loaded.key, "pca" if method == "PCA" else "tsne", charts.map_rows(len(cat), shown))
+xy = resources.projection(rec, loaded.key, "pca" if method == "PCA" else "tsne", charts.map_rows(len(cat), shown))
 if xy is None:  # t-SNE of the shown shoes still running (a progress bar) or failed (its error)
     st.stop()
-item = st.session_state.get(state.PICK)
-highlight = state.pick_and_neighbours(rec, item)
+item = st.session_state.get(session.PICK)
+highlight = session.pick_and_neighbours(rec, item)
 chart, side = st.columns([3, 2], gap="large")
 with chart:
     rows = charts.map_rows(len(cat), shown)
     st.caption(f"{method} map of {shown:,} shoes")  # also keeps the chart's toolbar clear of the slider above
-    charts.map_chart(charts.map_altair(xy, cat, rows, highlight, state.thumbnails(cat)), cat)
+    charts.map_chart(charts.map_altair(xy, cat, rows, highlight, resources.tooltip_images(cat)), cat)
 with side:
     widgets.neighbours(rec, item, columns=3, key="map", hint="Click a dot to see that shoe and its nearest five.")

@@ -2,20 +2,20 @@
 import streamlit as st
 
 from shoevae.export import neighbours_bytes
-from shoevae.ui import layout, photos, state, widgets
+from shoevae.ui import guards, layout, photos, resources, session, widgets
 
 layout.page_header("Recommend", "Pick a shoe: the five shoes whose style vectors are nearest to it.")
-rec = state.require_recommender()
+rec = guards.require_recommender()
 cat = rec.catalogue
 
 browse, upload, camera = st.tabs(["Browse the catalogue", "Your own photo", "Take a photo"],
                                  key="shoevae.recommend.tab", on_change="rerun")
 with browse:
-    item = st.session_state.get(state.PICK)
+    item = st.session_state.get(session.PICK)
     if st.toggle("Compare with the pixel baseline (PCA of pixels) for the same shoe", key="shoevae.recommend.compare",
                  disabled=not item, help="Pick a shoe first" if not item else None) and item:
         try:
-            pixels = state.pixel_neighbours(rec, item)
+            pixels = resources.pixel_neighbours(rec, item)
         except KeyError:
             pass  # an unknown id: neighbours() below says so
         else:
@@ -27,7 +27,7 @@ with browse:
         rows = widgets.browse_controls(cat, per_page=8)
         widgets.catalogue_grid(cat, rows, columns=4)
     with chosen:
-        widgets.neighbours(rec, st.session_state.get(state.PICK), columns=3)
+        widgets.neighbours(rec, st.session_state.get(session.PICK), columns=3)
 
 with upload:
     photo = widgets.photo_upload("A photo of a shoe, on any backdrop (the side view works best)",

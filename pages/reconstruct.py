@@ -1,12 +1,13 @@
 """Reconstruct: shoes beside what the auto-encoder makes of them, with the reconstruction error."""
+import numpy as np
 import streamlit as st
 
 from shoevae.colour import SCALE, colour_error, difference_images
-from shoevae.ui import layout, state, text, widgets
+from shoevae.ui import guards, layout, session, text, widgets
 
 layout.page_header("Reconstruct", "Each shoe goes through the encoder to its style vector and back "
                    "through the decoder: what survives the squeeze into a style vector.")
-rec = state.require_recommender()
+rec = guards.require_recommender()
 cat = rec.catalogue
 
 # the choice gets a row of its own: beside the slider it was wider than its column at 1280 px
@@ -18,9 +19,10 @@ if c3.button("New random shoes", icon=":material/casino:", width="stretch", key=
     st.session_state["shoevae.recon.seed"] = st.session_state.get("shoevae.recon.seed", 0) + 1
 
 if source == "Random shoes":
-    rows = state.random_rows(len(cat), n, st.session_state.get("shoevae.recon.seed", 0))
+    rng = np.random.default_rng(st.session_state.get("shoevae.recon.seed", 0))
+    rows = rng.choice(len(cat), min(n, len(cat)), replace=False).tolist()
 else:
-    item, note = state.shoe_to_show(rec)
+    item, note = session.shoe_to_show(rec)
     if note:
         st.info(note, icon=":material/info:")
     rows = [cat.index_of(item)] + [m.row for m in rec.similar(item, n - 1)]

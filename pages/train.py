@@ -2,12 +2,12 @@
 import streamlit as st
 
 from shoevae.jobs import JobError
-from shoevae.ui import layout, state, training
+from shoevae.ui import current, guards, layout, resources, training
 
 layout.page_header("Train", "Training runs in the background: leave this page and come back, others can "
                    "keep browsing. Each finished epoch is saved, so Stop never loses finished work.")
-cat = state.require_catalogue()
-job = state.session_job()
+cat = guards.require_catalogue()
+job = current.session_job()
 running = job is not None and job.snapshot().running
 
 settings_col, progress_col = st.columns([2, 3], gap="large")
@@ -21,7 +21,7 @@ with settings_col:
             st.rerun()  # redraw with Start disabled and the monitor polling
         except JobError as e:
             st.error(str(e), icon=":material/error:")
-    for other in state.job_registry().running():
+    for other in resources.job_registry().running():
         if job is None or other.id != job.id:
             s = other.snapshot()
             st.info(f"Someone else is training `{s.name}` (epoch {s.epoch}/{s.epochs}).", icon=":material/group:")

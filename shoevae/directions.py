@@ -6,16 +6,22 @@
   one category's shoes, as a unit vector with the spread of the catalogue along it.
 - end_labels: where each end of a direction leads, for display only: the category whose mean lies
   furthest that way, plus visible traits of the photos (darker, taller...) that change along it.
-- blend: linear or spherical (slerp) interpolation between two vectors.
+- blend: linear or spherical (slerp) interpolation between two vectors; far_shoe: a default partner to blend with.
+- style_directions: all of the above a catalogue offers Generate's sliders, in one bundle.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.decomposition import PCA
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .catalogue import Catalogue
 
 BLENDS = ("linear", "spherical")
 
@@ -162,3 +168,26 @@ def prior_mismatch(embeddings: np.ndarray) -> tuple[float, float]:
     """(median length of the catalogue's style vectors, the typical length of a z ~ N(0, I), sqrt(D)):
     when they differ much, samples of the prior fall where the decoder has seen no shoe."""
     return float(np.median(np.linalg.norm(embeddings, axis=1))), float(np.sqrt(embeddings.shape[1]))
+
+
+def far_shoe(catalogue: Catalogue, item_id: str) -> str:
+    """A default partner for blending: a shoe of another category, the same one for the same first shoe."""
+    cat = catalogue
+    try:
+        own = cat.categories[cat.index_of(item_id)]
+    except KeyError:
+        own = None
+    others = np.flatnonzero(np.asarray(cat.categories) != own) if own else np.arange(len(cat))
+    seed = int(hashlib.md5(item_id.encode()).hexdigest()[:8], 16)
+    return cat.ids[int(others[seed % len(others)])] if len(others) else cat.ids[-1]
+
+
+def style_directions(embeddings: np.ndarray, catalogue: Catalogue, k: int = 8) -> dict[str, Any]:
+    """{"principal": Directions, "labels": [(minus end, plus end)], "categories": {name: Directions},
+    "average": the catalogue's mean vector}; the ends are labelled on a seeded sample of 4,000 shoes."""
+    emb, cat = embeddings, catalogue
+    rows = np.sort(np.random.default_rng(0).choice(len(cat), min(len(cat), 4000), replace=False))
+    principal = principal_directions(emb, k)
+    labels = end_labels(principal, emb[rows], [cat.categories[r] for r in rows], photo_traits(cat.images[rows]))
+    return {"principal": principal, "labels": labels, "categories": category_directions(emb, cat.categories),
+            "average": emb.mean(0).astype(np.float32)}

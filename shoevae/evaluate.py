@@ -176,3 +176,10 @@ def baselines(catalogue: Catalogue, latent_dim: int = 100, k: int = 5, metrics: 
             step(f"{name.split(' (')[0]}, {metric} neighbours")
             out[f"{name}, {metric}" if len(metrics) > 1 else name] = score_features(f, catalogue, k, metric, split)
     return out
+
+
+def pixel_baseline(catalogue: Catalogue, n_components: int) -> tuple[np.ndarray, ShoeIndex]:
+    """The PCA-of-pixels baseline of a catalogue as the app compares with it: every photo's features
+    (see pca_pixels) and a ShoeIndex over them."""
+    features = pca_pixels(catalogue, n_components)
+    return features, ShoeIndex().fit(features)

@@ -13,11 +13,19 @@ import re
 import threading
 import time
 import traceback
-from pathlib import Path
 from unittest.mock import MagicMock
 
 import pytest
 import torch
+from app_support import (
+    captions,
+    grid_buttons,
+    jpeg_bytes,
+    neighbour_captions,
+    open_app,
+    torch_threads_restored,
+    values,
+)
 from streamlit.testing.v1 import AppTest
 from synthetic import make_shoes
 
@@ -27,22 +35,12 @@ from shoevae.config import METRICS
 from shoevae.evaluate import baselines, evaluate_model
 from shoevae.jobs import JobError, JobRegistry, safe_name
 from shoevae.recommend import Recommender
-from shoevae.ui import charts, state
+from shoevae.ui import charts, resources, session
 
-ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["home", "train", "recommend", "reconstruct", "generate", "paint", "latent_map", "evaluate"]
-TIMEOUT = 180  # the first run on the real photos embeds 13.5K of them; later runs take well under a second
+PAGES = ["home", "train", "recommend", "reconstruct", "generate", "paint", "latent_map", "evaluate", "how_it_works"]
 LONG = 200  # epochs (the form's maximum) for a job that must still be running when the test ends (it is stopped then)
 
-pytestmark = pytest.mark.usefixtures("torch_threads_restored")
-
-
-@pytest.fixture(scope="module")
-def torch_threads_restored():
-    """app.py sets torch's thread count for the process; give the other test files theirs back."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures(torch_threads_restored.__name__)
 
 
 @pytest.fixture
@@ -55,44 +53,9 @@ def shapes(shapes_app_env, shapes_catalogue):
 def no_jobs_left():
     """Every job a test starts is stopped and waited for, so the next test may start its own."""
     yield
-    for job in state.job_registry().running():
+    for job in resources.job_registry().running():
         job.stop()
         assert job.join(60), "a training job did not stop"
-
-
-def open_app(page: str | None = None, **session) -> AppTest:
-    """A fresh browser session of the app, on `page` (a pages/<page>.py name) if given.
-
-    `session` sets session-state keys before the first run (e.g. a picked shoe).
-    """
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.run()
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def values(elements) -> list[str]:
-    return [e.value for e in elements]
-
-
-def captions(at: AppTest) -> list[str]:
-    return [c for img in at.image for c in img.captions]
-
-
-def neighbour_captions(at: AppTest) -> list[str]:
-    return [c for c in captions(at) if re.match(r"#\d ", c)]
-
-
-def grid_buttons(at: AppTest):
-    return [b for b in at.button if (b.key or "").startswith("shoevae.grid.")]
-
-
-def jpeg_bytes(env) -> bytes:
-    return next((env["data"] / "Sandal").glob("*.jpg")).read_bytes()
 
 
 # ----------------------------------------------------------------------------- every page
@@ -132,7 +95,7 @@ def test_clicking_a_shoe_shows_five_neighbours_with_distances(shapes):
     picked = button.key.removeprefix("shoevae.grid.")
     button.click().run()
     assert not at.exception and not at.error
-    assert at.session_state[state.PICK] == picked
+    assert at.session_state[session.PICK] == picked
     found = neighbour_captions(at)
     assert len(found) == 5, found
     distances = [float(c.split("d=")[1]) for c in found]
@@ -170,8 +133,8 @@ def test_random_pick_and_category_filter(shapes):
     shown = [c for c in captions(at) if " · " in c and not c.startswith("#")]
     assert shown and all(c.startswith("Sandal") for c in shown)
     at.button(key="shoevae.browse.random").click().run()
-    assert at.session_state[state.PICK] in shapes.ids and len(neighbour_captions(at)) == 5
-    assert shapes.categories[shapes.index_of(at.session_state[state.PICK])] == "Sandal"
+    assert at.session_state[session.PICK] in shapes.ids and len(neighbour_captions(at)) == 5
+    assert shapes.categories[shapes.index_of(at.session_state[session.PICK])] == "Sandal"
 
 
 def test_uploaded_photo_gives_five_catalogue_shoes(shapes, shapes_app_env):
@@ -197,7 +160,7 @@ def test_bad_photo_upload_is_a_clear_error(shapes, shapes_app_env, name, data):
 def test_an_unknown_picked_shoe_is_named_on_every_page(shapes):
     """Recommend says there is no such shoe; Reconstruct and Generate say so and name the shoe they show."""
     first = shapes.ids[0]
-    at = open_app("recommend", **{state.PICK: "no-such-shoe"})
+    at = open_app("recommend", **{session.PICK: "no-such-shoe"})
     assert any("no shoe with item id 'no-such-shoe'" in e for e in values(at.error)), values(at.error)
     assert not neighbour_captions(at)
 
@@ -227,14 +190,14 @@ def test_a_fresh_session_says_no_shoe_is_picked_and_names_the_one_shown(shapes):
     assert any(n.startswith("No shoe picked yet") and f"showing `{first}`" in n for n in notes), notes
     assert any(c.startswith(f"decoded from {shapes.categories[0]} `{first}`,") for c in captions(at))
     # once a shoe is picked, the sliders start from it and there is nothing to explain
-    at.session_state[state.PICK] = shapes.ids[70]
+    at.session_state[session.PICK] = shapes.ids[70]
     at.run()
     assert not any("showing `" in n for n in values(at.info))
     assert any(c.startswith(f"decoded from {shapes.categories[70]} `{shapes.ids[70]}`,") for c in captions(at))
 
 
 def test_latent_map_says_an_unknown_picked_shoe_is_not_there(shapes):
-    at = open_app("latent_map", **{state.PICK: "no-such-shoe"})
+    at = open_app("latent_map", **{session.PICK: "no-such-shoe"})
     assert any("no shoe with item id 'no-such-shoe'" in e for e in values(at.error)), values(at.error)
     assert at.get("vega_lite_chart") and not neighbour_captions(at)
 
@@ -255,11 +218,11 @@ def test_bad_checkpoint_upload_keeps_the_model(shapes, shapes_app_env, kind):
             "truncated": lambda: env["checkpoint"].read_bytes()[:5000],
             "other architecture": lambda: other_architecture(env)}[kind]()
     at = open_app()
-    before = at.session_state[state.CHECKPOINT]
+    before = at.session_state[session.CHECKPOINT]
     at.file_uploader(key="shoevae.home.upload").set_value(("bad.pt", data, "application/octet-stream")).run()
     assert not at.exception
     assert any(e.startswith("Kept the current model") for e in values(at.error)), values(at.error)
-    assert at.session_state[state.CHECKPOINT] == before
+    assert at.session_state[session.CHECKPOINT] == before
     assert {m.label: m.value for m in at.metric}["Preset"] == "paper"
     at.switch_page("pages/recommend.py").run()
     assert not at.exception and grid_buttons(at)
@@ -270,7 +233,7 @@ def test_good_checkpoint_upload_becomes_this_sessions_model(shapes, shapes_app_e
     at.file_uploader(key="shoevae.home.upload").set_value(
         ("mine.pt", shapes_app_env["checkpoint"].read_bytes(), "application/octet-stream")).run()
     assert not at.exception and not at.error
-    assert at.session_state[state.CHECKPOINT]["label"] == "mine.pt (uploaded)"
+    assert at.session_state[session.CHECKPOINT]["label"] == "mine.pt (uploaded)"
     assert "mine.pt (uploaded)" in " ".join(values(at.sidebar.markdown))
 
 
@@ -283,7 +246,7 @@ def test_loading_a_broken_file_from_weights_keeps_the_model(shapes, shapes_app_e
         at.button(key="shoevae.home.load").click().run()
         assert not at.exception
         assert any("Kept the current model" in e for e in values(at.error))
-        assert at.session_state[state.CHECKPOINT]["label"] == "shapes.pt"
+        assert at.session_state[session.CHECKPOINT]["label"] == "shapes.pt"
     finally:
         broken.unlink()
 
@@ -407,12 +370,13 @@ def test_evaluate_on_a_handful_of_photos_says_why_instead_of_a_traceback(shapes,
     at = open_app("evaluate")
     assert any("all 6 shoes loaded" in i for i in values(at.info)), values(at.info)
     at.button(key="shoevae.eval.run").click().run()
-    assert not at.exception, at.exception
-    if at.error:  # a metric that cannot be computed: one line that says on what, and why
-        assert len(at.error) == 1
-        assert values(at.error)[0].startswith("Cannot evaluate on all 6 shoes loaded: too few shoes")
-    else:  # or a table where what cannot be computed is marked and explained
-        assert at.dataframe and "VAE (paper, 16 dims), cosine" in at.dataframe[0].value.index
+    assert not at.exception and not at.error, (at.exception, values(at.error))
+    table = at.dataframe[0].value  # what cannot be computed is marked in the table, and the caption says why
+    assert "VAE (paper, 16 dims), cosine" in table.index and "PCA of pixels (6 dims), cosine" in table.index
+    assert (table["holdout_precision@5"] == "–").all() and (table["holdout_bce"] == "–").all()  # no hold-out shoe
+    assert table.loc["VAE (paper, 16 dims), cosine", "loo_precision@5"] != "–"  # what can be computed is
+    why = "–: cannot be computed here (too few shoes, or no hold-out)."
+    assert any(c.startswith("On all 6 shoes loaded.") and c.endswith(why) for c in values(at.caption)), values(at.caption)
     # the app still works on these photos
     at.switch_page("pages/recommend.py").run()
     assert not at.exception and len(grid_buttons(at)) == 6
@@ -434,7 +398,7 @@ def test_evaluate_compares_with_baselines_on_the_real_photos(app_env):
 
 # ----------------------------------------------------------------------------- training
 def job_of(at: AppTest):
-    job = state.job_registry().get(at.session_state[state.JOB])
+    job = resources.job_registry().get(at.session_state[session.JOB])
     assert job is not None
     return job
 
@@ -470,7 +434,7 @@ def test_training_runs_in_the_background_and_the_result_can_be_used(shapes, shap
         values(at.success)  # the file's name, not the server's path
     assert at.get("plotly_chart"), "the loss curves are shown"
     at.button(key="shoevae.train.use").click().run()
-    assert at.session_state[state.CHECKPOINT]["label"] == "apptest-run.pt"
+    assert at.session_state[session.CHECKPOINT]["label"] == "apptest-run.pt"
     # the same name again is refused: saved models are never overwritten
     at.text_input(key="shoevae.train.name").input("apptest-run").run()
     at.button(key="shoevae.train.start").click().run()
@@ -515,8 +479,8 @@ def test_a_second_job_is_refused_while_one_runs(shapes, shapes_app_env, no_jobs_
     assert not second.exception
     assert any("another training job is running (apptest-first)" in e for e in values(second.error)), \
         values(second.error)
-    assert state.JOB not in second.session_state
-    assert [j.id for j in state.job_registry().running()] == [job.id] and job.snapshot().running
+    assert session.JOB not in second.session_state
+    assert [j.id for j in resources.job_registry().running()] == [job.id] and job.snapshot().running
     assert any("Someone else is training `apptest-first`" in i for i in values(second.info))
     job.stop()
     assert job.join(60)
@@ -586,7 +550,7 @@ def test_two_sessions_at_once_while_one_trains(shapes, no_jobs_left):
     ready, both_picked = threading.Barrier(2, timeout=120), threading.Barrier(2, timeout=120)
     seen: dict[int, dict] = {}
 
-    def session(slot: int) -> None:
+    def browse(slot: int) -> None:
         try:
             at = open_app("recommend")
             button = grid_buttons(at)[slot]
@@ -597,14 +561,14 @@ def test_two_sessions_at_once_while_one_trains(shapes, no_jobs_left):
             mine = button.key.removeprefix("shoevae.grid.")
             at.switch_page("pages/reconstruct.py").run()
             at.segmented_control(key="shoevae.recon.source").set_value("Picked shoe and its neighbours").run()
-            seen[slot] = {"mine": mine, "pick": at.session_state[state.PICK], "exception": at.exception,
+            seen[slot] = {"mine": mine, "pick": at.session_state[session.PICK], "exception": at.exception,
                           "errors": values(at.error), "first": captions(at)[0], "training": job.snapshot().running}
         except Exception:  # reported below, in the test's thread
             seen[slot] = {"failed": traceback.format_exc()}
             ready.abort()
             both_picked.abort()
 
-    threads = [threading.Thread(target=session, args=(slot,)) for slot in (0, 5)]
+    threads = [threading.Thread(target=browse, args=(slot,)) for slot in (0, 5)]
     with apptests_in_threads():
         for t in threads:
             t.start()

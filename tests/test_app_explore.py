@@ -10,23 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_support import ROOT, captions, grid_buttons, open_app, torch_threads_restored
 from PIL import Image
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from shoevae.ui import charts
 
-ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT = 300  # the first run embeds 13.5K photos and fits the mixture; later runs take well under a second
-
-
-@pytest.fixture(scope="module")
-def torch_threads_restored():
-    """app.py sets torch's thread count for the process; give the other test files theirs back."""
-    import torch
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures(torch_threads_restored.__name__)
 
 
 @pytest.fixture(scope="module")
@@ -38,32 +29,19 @@ def style_model(app_env):
         yield
 
 
-def open_app(page: str | None = None) -> AppTest:
-    """A fresh browser session of the app, on `page` (a pages/<page>.py name) if given."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def captions(at: AppTest) -> list[str]:
-    return [c for img in at.image for c in img.captions]
-
-
 def image_with(at: AppTest, prefix: str):
     return next(i for i in at.image if any(c.startswith(prefix) for c in i.captions))
 
 
 def pick_third_shoe(at: AppTest) -> str:
     at.switch_page("pages/recommend.py").run()
-    button = [b for b in at.button if (b.key or "").startswith("shoevae.grid.")][2]
+    button = grid_buttons(at)[2]
     button.click().run()
     return button.key.removeprefix("shoevae.grid.")
 
 
 # ----------------------------------------------------------------------------- Generate
-@pytest.mark.usefixtures("style_model", "torch_threads_restored")
+@pytest.mark.usefixtures("style_model")
 def test_noise_tab_draws_from_the_mixture_and_the_prior_is_one_click_away():
     at = open_app("generate")
     assert at.segmented_control(key="shoevae.gen.sampler").value == "mixture"
@@ -81,7 +59,7 @@ def test_noise_tab_draws_from_the_mixture_and_the_prior_is_one_click_away():
     assert [i.value for i in at.image if any(c.startswith("sample ") for c in i.captions)] == warm != other_seed
 
 
-@pytest.mark.usefixtures("style_model", "torch_threads_restored")
+@pytest.mark.usefixtures("style_model")
 def test_direction_sliders_are_labelled_previewed_and_move_the_shoe():
     at = open_app()
     item = pick_third_shoe(at)
@@ -98,7 +76,7 @@ def test_direction_sliders_are_labelled_previewed_and_move_the_shoe():
     assert not at.exception and after.value != before and after.captions[0].endswith("1 direction moved")
 
 
-@pytest.mark.usefixtures("style_model", "torch_threads_restored")
+@pytest.mark.usefixtures("style_model")
 def test_average_start_category_sliders_and_raw_coordinates():
     at = open_app("generate")
     at.segmented_control(key="shoevae.gen.start").set_value("Average shoe").run()
@@ -114,7 +92,7 @@ def test_average_start_category_sliders_and_raw_coordinates():
     assert not at.exception and len(raw) == 8 and all(s.label.startswith("dimension ") for s in raw)
 
 
-@pytest.mark.usefixtures("style_model", "torch_threads_restored")
+@pytest.mark.usefixtures("style_model")
 def test_spherical_blend_differs_from_the_linear_one_in_the_middle():
     at = open_app("generate")
     strip = lambda: [i.value for i in at.image if any(re.fullmatch(r"\d+/\d+", c) for c in i.captions)]
@@ -127,7 +105,7 @@ def test_spherical_blend_differs_from_the_linear_one_in_the_middle():
 
 
 # ----------------------------------------------------------------------------- How it works
-@pytest.mark.usefixtures("style_model", "torch_threads_restored")
+@pytest.mark.usefixtures("style_model")
 def test_how_it_works_draws_the_loaded_network_and_the_picked_shoe():
     at = open_app()
     item = pick_third_shoe(at)
@@ -149,7 +127,7 @@ def test_how_it_works_draws_the_loaded_network_and_the_picked_shoe():
     assert not at.exception and image_with(at, "4 · decoded from z").value != before, "another z, another drawing"
 
 
-@pytest.mark.usefixtures("app_env", "torch_threads_restored")
+@pytest.mark.usefixtures("app_env")
 def test_how_it_works_names_the_feature_terms_layers_and_weight_from_the_checkpoint(monkeypatch):
     monkeypatch.setenv("SHOEVAE_CHECKPOINT", str(ROOT / "weights" / "parts.pt"))
     at = open_app("how_it_works")
@@ -160,7 +138,7 @@ def test_how_it_works_names_the_feature_terms_layers_and_weight_from_the_checkpo
 
 
 # ----------------------------------------------------------------------------- Recommend and Latent map
-@pytest.mark.usefixtures("app_env", "torch_threads_restored")
+@pytest.mark.usefixtures("app_env")
 def test_compare_toggle_shows_the_pixel_baselines_five_beside_the_vaes():
     at = open_app()
     pick_third_shoe(at)
@@ -174,12 +152,12 @@ def test_compare_toggle_shows_the_pixel_baselines_five_beside_the_vaes():
     assert len([c for c in captions(at) if re.match(r"#\d ", c)]) == n_before + 10
 
 
-def test_compare_toggle_waits_for_a_picked_shoe(app_env, torch_threads_restored):
+def test_compare_toggle_waits_for_a_picked_shoe(app_env):
     at = open_app("recommend")
     assert at.toggle(key="shoevae.recommend.compare").disabled
 
 
-@pytest.mark.usefixtures("app_env", "torch_threads_restored")
+@pytest.mark.usefixtures("app_env")
 def test_latent_map_dots_carry_thumbnails_and_the_legend_sits_below():
     at = open_app("latent_map")
     proto = at.get("vega_lite_chart")[0].proto

@@ -6,9 +6,9 @@ import io
 
 import numpy as np
 import pytest
+from app_support import captions, jpeg_bytes, neighbour_captions, open_app, torch_threads_restored, values
 from PIL import Image
 from synthetic import draw_shoe
-from test_app import captions, jpeg_bytes, neighbour_captions, open_app, torch_threads_restored, values
 
 pytestmark = pytest.mark.usefixtures(torch_threads_restored.__name__)
 

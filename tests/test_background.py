@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from shoevae import Recommender, projection
 from shoevae.checkpoint import load_checkpoint
 from shoevae.tasks import Task, TaskRegistry, TaskStopped, TooManyRunning
-from shoevae.ui import background, state
+from shoevae.ui import background, resources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,7 +148,7 @@ def shapes_app(shapes_dir, shapes_checkpoint, tmp_path, monkeypatch):
 
 def test_home_shows_a_progress_bar_while_the_photos_load(shapes_app, monkeypatch):
     release, started = threading.Event(), threading.Event()
-    real_load = state.load_catalogue
+    real_load = resources.load_catalogue
 
     def slow_load(path, size, progress):  # decodes for real, after reporting a first step and waiting
         progress(40, 120)
@@ -156,7 +156,7 @@ def test_home_shows_a_progress_bar_while_the_photos_load(shapes_app, monkeypatch
         release.wait(30)
         return real_load(path, size, progress=progress)
 
-    monkeypatch.setattr(state, "load_catalogue", slow_load)
+    monkeypatch.setattr(resources, "load_catalogue", slow_load)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
     assert started.is_set() and not at.exception
     bars = at.get("progress")
@@ -177,14 +177,14 @@ def test_home_shows_a_progress_bar_while_the_photos_load(shapes_app, monkeypatch
 def test_the_sidebar_shows_the_photos_once_a_page_has_waited_for_them(shapes_app, monkeypatch):
     """A page that waits for the photos on the page (Recommend) draws the frame again when they arrive:
     the sidebar, drawn while they loaded, must not keep saying "loading"."""
-    real_load = state.load_catalogue
+    real_load = resources.load_catalogue
 
     def slow_load(path, size, progress):
         progress(40, 120)
         threading.Event().wait(1.0)  # still decoding when the sidebar is drawn
         return real_load(path, size, progress=progress)
 
-    monkeypatch.setattr(state, "load_catalogue", slow_load)
+    monkeypatch.setattr(resources, "load_catalogue", slow_load)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.switch_page("pages/recommend.py")
     at.run()

@@ -113,8 +113,8 @@ def test_a_write_interrupted_midway_leaves_the_previous_checkpoint_intact(good, 
 
 
 def test_the_app_names_an_uploaded_file_in_its_message():
-    from shoevae.ui import state
+    from shoevae.ui import resources, session
     junk = b"\x80\x02 not really a pickle"
     with pytest.raises(CheckpointError) as info:
-        state.load_source(state.upload_source("mine.pt", junk), junk)
+        resources.load_source(session.upload_source("mine.pt", junk), junk)
     assert str(info.value).startswith("'mine.pt (uploaded)' is not a readable checkpoint (corrupt or truncated")

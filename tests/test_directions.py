@@ -8,10 +8,12 @@ from shoevae.directions import (
     blend,
     category_directions,
     end_labels,
+    far_shoe,
     photo_traits,
     principal_directions,
     slider_label,
     stack,
+    style_directions,
 )
 
 
@@ -112,3 +114,20 @@ def test_blend_gap_says_how_far_apart_the_blends_are():
     angle, shorter = blend_gap(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
     assert angle == pytest.approx(90) and shorter == pytest.approx(1 - np.sqrt(0.5))
     assert blend_gap(np.array([1.0, 0.0]), np.array([2.0, 0.0]))[0] == pytest.approx(0, abs=1e-5)
+
+
+def test_far_shoe_is_of_another_category_and_the_same_each_time(shapes_catalogue):
+    cat = shapes_catalogue
+    for item, category in list(zip(cat.ids, cat.categories))[::17]:
+        partner = far_shoe(cat, item)
+        assert cat.categories[cat.index_of(partner)] != category and far_shoe(cat, item) == partner
+    assert far_shoe(cat, "no-such-shoe") in cat.ids  # an unknown id still gets a partner (the page then says why)
+
+
+def test_style_directions_bundle_what_generate_slides_along(shapes_catalogue):
+    cat = shapes_catalogue
+    emb = np.random.default_rng(0).standard_normal((len(cat), 6)).astype(np.float32)
+    found = style_directions(emb, cat, k=3)
+    assert found["principal"].vectors.shape == (3, 6) and len(found["labels"]) == 3
+    assert set(found["categories"]) == set(cat.categories)
+    np.testing.assert_allclose(found["average"], emb.mean(0), rtol=1e-6)

@@ -17,7 +17,7 @@ from shoevae.config import TrainConfig
 from shoevae.jobs import JobError, JobRegistry
 from shoevae.presets import PRESETS, RECIPES, preset, train_configs
 from shoevae.tasks import Task, TaskRegistry, TaskStatus, TooManyRunning
-from shoevae.ui import background, charts, state
+from shoevae.ui import background, charts, resources, session
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_a_training_job_is_a_task_of_the_shared_registry(shapes_catalogue, tmp_p
 
 
 def test_the_apps_training_jobs_are_tasks_of_the_apps_task_registry():
-    assert state.job_registry().tasks is background.registry()
+    assert resources.job_registry().tasks is background.registry()
 
 def test_running_mean_and_thinning():
     np.testing.assert_allclose(charts.running_mean([2, 4, 6, 8], window=2), [2, 3, 5, 7])
@@ -170,8 +170,7 @@ def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_a
     at.text_input(key="shoevae.train.name").input("live-test")
     at.button(key="shoevae.train.start").click().run()
     assert not at.exception and not at.error, (at.exception, at.error)
-    from shoevae.ui import state
-    job = state.job_registry().get(at.session_state[state.JOB])
+    job = resources.job_registry().get(at.session_state[session.JOB])
     assert job.join(60)
     at.run()
     s = job.snapshot()

@@ -20,7 +20,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from ..catalogue import Catalogue
-from .state import pick
+from .session import pick
 
 PALETTE = ["#1f77b4", "#e8710a", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
@@ -212,7 +212,7 @@ def label_rows(path: str, labels: list[str], width: int = 150, top: int = 0, bot
 
 # ----------------------------------------------------------------------------- evaluation
 def evaluation_table(results: dict[str, dict[str, float]]) -> pd.DataFrame:
-    return pd.DataFrame(results).T.rename_axis("features")
+    return pd.DataFrame(results).T.rename_axis("compared by")
 
 
 def readable(table: pd.DataFrame, fmt: str = "{:.4f}", missing: str = "–") -> pd.DataFrame:

@@ -14,7 +14,7 @@ import streamlit as st
 
 from ..triplets import load_triplets, model_table
 from . import background
-from .state import data_key
+from .session import data_key
 
 if TYPE_CHECKING:
     from ..recommend import Recommender
@@ -37,7 +37,7 @@ def agreement_task(rec: Recommender, model_key: str, data: str, folder: Path) ->
         label = f"VAE ({rec.model.cfg.preset}, {rec.model.cfg.latent_dim} dims)"
         table = model_table(judged, rec.model, label, rec.catalogue, baselines=True)
         df = pd.DataFrame(table).T.rename(index=lambda s: s.removeprefix("triplets: "))
-        return df.rename_axis(f"features ({len(judged):,} judgements)")
+        return df.rename_axis(f"compared by ({len(judged):,} judgements)")
     return background.start(("judgements", model_key, data, str(folder)), "Scoring the human judgements", score)
 
 
@@ -46,7 +46,7 @@ def triplet_section(rec: Recommender, model_key: str) -> None:
     st.subheader("Do people agree?")
     folder = triplets_folder(rec)
     st.caption("People were shown a shoe and two others and picked the more similar one. Agreement: the share of "
-               "these judgements where the features put the picked shoe nearer (ties count as wrong; chance is 50 %).")
+               "these judgements where a row's vectors put the picked shoe nearer (ties count as wrong; chance is 50 %).")
     if not (folder / "triplets.csv").is_file():
         st.info(f"No human judgements at `{folder}` (set SHOEVAE_TRIPLETS to their folder).", icon=":material/info:")
         return

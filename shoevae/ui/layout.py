@@ -14,7 +14,9 @@ from typing import Iterator
 import streamlit as st
 
 from . import background, warmup
-from .state import FRAME, LOADING, ROOT, catalogue_task, current_catalogue, current_model, data_key, session_job
+from .current import LOADING, current_catalogue, current_model, session_job
+from .resources import catalogue_task
+from .session import FRAME, ROOT, data_key
 from .text import plural
 
 STYLE = """<style>
@@ -63,9 +65,14 @@ def frame() -> Iterator[None]:
 def ensure_frame() -> None:
     """Run app.py around this page when Streamlit ran the page file on its own.
 
-    That happens for a page URL opened first on a freshly started server: until app.py has called
-    st.navigation once, Streamlit treats pages/ as a legacy auto-discovered folder. app.py then runs
-    this page again, inside the frame; the outer run stops here.
+    Why: the folder is called pages/, Streamlit's name for its older multipage scheme. A fresh server
+    finds a pages/ folder beside app.py and stays in that scheme until some run calls st.navigation
+    (streamlit 1.67: PagesManager.uses_pages_directory, read by ScriptRunner). So the first request of a
+    fresh server that is a page URL (a bookmarked /recommend) runs pages/recommend.py alone, without
+    app.py's page config, sidebar and session defaults. Here app.py runs instead (its st.navigation
+    ends that scheme for the server) and runs this page again inside the frame; the outer run stops.
+    Naming the folder otherwise (Streamlit's docs use app_pages/) would make this unnecessary; pages/ is
+    the name the project was asked for. tests/test_browser.py opens a page URL first on a fresh server.
     """
     if not st.session_state.get(FRAME):
         runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
@@ -97,7 +104,7 @@ def sidebar() -> None:
                                       else ":orange[loading…]" if problem == LOADING else ":orange[none loaded]"))
         # a small bar that redraws every page (this sidebar too) once they are read; read in the moment
         # between the two looks: draw again now, or this line says "loading…" until the next click
-        if problem == LOADING and background.show(catalogue_task()).state == "done":
+        if problem == LOADING and background.show(catalogue_task(data_key())).state == "done":
             st.rerun()
     with model:
         if loaded:

@@ -13,8 +13,9 @@ from streamlit_drawable_canvas import st_canvas
 
 from .. import paint
 from ..recommend import Recommender
-from . import state
 from .photos import matches_row
+from .resources import sampler
+from .session import data_key, shoe_to_show
 
 CANVAS = 408  # canvas pixels (3 x the catalogue's 136): big enough to paint on at 1280 px
 STARTS = ["Blank", "Picked shoe"]
@@ -55,7 +56,7 @@ def tools(rec: Recommender) -> dict[str, Any]:
     width = c4.slider("Brush width", 2, 60, 24, key="shoevae.paint.width")
     row = None
     if start == STARTS[1]:
-        item, note = state.shoe_to_show(rec)
+        item, note = shoe_to_show(rec)
         if note:
             st.info(note, icon=":material/info:")
         row = rec.catalogue.index_of(item)
@@ -83,10 +84,10 @@ def drawn_shoe(rec: Recommender, model_key: str, rgba: np.ndarray | None, row: i
         st.info("Paint a few strokes: the colour of the upper, a sole, an outline. The decoder then draws the shoe "
                 "whose picture fits them best.", icon=":material/brush:")
         return None
-    prior = _prior(model_key, state.data_key(), state.sampler(rec, model_key, "mixture"))
+    prior = _prior(model_key, data_key(), sampler(rec, model_key, "mixture"))
     digest = hashlib.sha256(strokes.colour.tobytes() + strokes.weight.tobytes()).hexdigest()
     with st.spinner("Finding the style vector that draws your strokes…"):
-        z, err, took = _fitted(model_key, state.data_key(), digest, rec, strokes, row, prior)
+        z, err, took = _fitted(model_key, data_key(), digest, rec, strokes, row, prior)
     st.image(rec.decode(z)[0], width="stretch", caption=f"drawn from your strokes ({took:.1f} s)")
     st.caption(f"Mean squared colour error on the painted pixels: {err:.3f} (0 = exact). Unpainted pixels are "
                "left to the model; the mixture fitted to the catalogue keeps the drawing a shoe.")

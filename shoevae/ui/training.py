@@ -1,7 +1,7 @@
 """The Train page's pieces: the settings form, starting this session's job, and its live monitor.
 
 The job itself runs in a background thread owned by shoevae.jobs; the registry is one cached
-resource shared by every session (state.job_registry), and each session remembers only its own
+resource shared by every session (resources.job_registry), and each session remembers only its own
 job id. The monitor is a fragment that polls every 2 s while the job runs, shows progress, loss
 curves and reconstructions, and offers Stop and "Use this model".
 """
@@ -20,7 +20,9 @@ from ..errors import ConfigError
 from ..jobs import JobError, TrainingJob, safe_name
 from ..presets import PRESETS, train_configs
 from .charts import loss_figure
-from .state import JOB, job_registry, path_source, use_checkpoint, weights_dir
+from .current import use_checkpoint
+from .resources import job_registry
+from .session import JOB, path_source, weights_dir
 from .text import duration, plural
 from .widgets import card_grid, pairs_grid
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import background, judgements, state
+from . import background, judgements, resources
+from .session import cache_dir
 
 STEPS = ("style vectors of every shoe", "pixel baseline", "shoe check for your own photos", "Generate's mixture",
          "human judgements", "evaluation on all shoes", "t-SNE map")
@@ -31,26 +32,26 @@ def _wait(task: background.Task) -> Any:
     return status.result if status.state == "done" else None
 
 
-def start(loaded: state.Loaded, data: str) -> background.Task:
+def start(loaded: resources.Loaded, data: str) -> background.Task:
     """The warm-up for this model and data folder (started once, shared by every session)."""
-    catalogue_task = state.catalogue_task(data)
+    catalogue_task = resources.catalogue_task(data)
 
     def run(progress: background.Progress) -> int:
         from . import charts
         total = len(STEPS)
         progress(0, total, STEPS[0])
         cat = _wait(catalogue_task)
-        rec = _wait(state.recommender_task(loaded, cat, data)) if cat is not None else None
+        rec = _wait(resources.recommender_task(loaded, cat, data)) if cat is not None else None
         if rec is None:
             return 0
         steps = [
-            lambda: state.pixel_task(cat, data, rec.model.cfg.latent_dim),
+            lambda: resources.pixel_task(cat, data, rec.model.cfg.latent_dim),
             lambda: _shoe_check(rec, loaded.key, data),
             lambda: _mixture(rec, loaded.key, data),
             lambda: _judgements(rec, loaded.key, data, judgements.triplets_folder(rec)),
-            lambda: state.evaluation_task(rec, loaded.key, data, len(cat), loaded.meta),
-            lambda: state.projection_task(rec, loaded.key, data, "tsne",
-                                          charts.map_rows(len(cat), charts.default_shown(len(cat)))),
+            lambda: resources.evaluation_task(rec, loaded.key, data, len(cat), loaded.meta),
+            lambda: resources.projection_task(rec, loaded.key, data, "tsne",
+                                              charts.map_rows(len(cat), charts.default_shown(len(cat)))),
         ]
         for i, make in enumerate(steps, 1):
             progress(i, total, STEPS[i])
@@ -67,7 +68,7 @@ def _mixture(rec: Any, model_key: str, data: str) -> background.Task:
     def fit(progress: background.Progress) -> None:
         from ..sampling import cached_mixture
         progress(0, 1, "a Gaussian mixture of the style vectors")
-        cached_mixture(rec.embeddings, state.cache_dir())
+        cached_mixture(rec.embeddings, cache_dir())
     return background.start(("mixture", model_key, data), "Fitting Generate's mixture", fit)
 
 

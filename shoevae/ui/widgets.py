@@ -1,7 +1,7 @@
 """Widgets the pages are built from: shoe cards and grids, browsing, uploads, checkpoints, sliders.
 
 Each function draws one reusable piece and, where the page needs it, returns what the person chose
-(the catalogue rows to show, an uploaded photo). A click on a shoe goes through state.pick(), so the
+(the catalogue rows to show, an uploaded photo). A click on a shoe goes through session.pick(), so the
 picked shoe follows the person from page to page; every widget keeps its "shoevae.*" key.
 """
 from __future__ import annotations
@@ -17,21 +17,9 @@ from ..catalogue import IMAGE_SUFFIXES, Catalogue, CatalogueError
 from ..checkpoint import CheckpointError
 from ..recommend import Match, Recommender
 from .charts import loss_figure
-from .state import (
-    CHECKPOINT,
-    DATA,
-    PICK,
-    UPLOAD_SEEN,
-    Loaded,
-    path_source,
-    pick,
-    top_dimensions,
-    upload_source,
-    use_checkpoint,
-    use_data_folder,
-    weights_dir,
-)
-from .state import decode as state_decode
+from .current import use_checkpoint, use_data_folder
+from .resources import Loaded, decode, top_dimensions
+from .session import CHECKPOINT, DATA, PICK, UPLOAD_SEEN, path_source, pick, upload_source, weights_dir
 from .text import duration, match_captions, plural, shoe_caption
 
 if TYPE_CHECKING:
@@ -166,7 +154,7 @@ def latent_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_name:
             st.rerun(scope="fragment")
     with shoe, st.container(key="shoevae-sticky-shoe"):  # layout.STYLE keeps this column in view
         moved = int(np.sum(~np.isclose(z[dims], z0[dims], atol=1e-3)))
-        st.image(state_decode(rec, model_key, z)[0], width="stretch",
+        st.image(decode(rec, model_key, z)[0], width="stretch",
                  caption=f"decoded from {start_name}, {plural(moved, 'dimension')} moved")
 
 
@@ -194,7 +182,7 @@ def direction_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_na
     for i in range(len(labels)):
         one = np.zeros((len(PREVIEW_STEPS), len(labels)), np.float32)
         one[:, i] = PREVIEW_STEPS
-        strips.append(state_decode(rec, model_key, dirs.move(z0, one)))
+        strips.append(decode(rec, model_key, dirs.move(z0, one)))
     change = visible_change(np.stack(strips))
     flat = [i for i in range(len(labels)) if change[i] < INVISIBLE]
     with knobs:
@@ -219,7 +207,7 @@ def direction_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_na
             st.rerun(scope="fragment")
     with shoe, st.container(key="shoevae-sticky-shoe"):  # layout.STYLE keeps this column in view
         moved = int(np.count_nonzero(amounts))
-        st.image(state_decode(rec, model_key, dirs.move(z0, amounts))[0], width="stretch",
+        st.image(decode(rec, model_key, dirs.move(z0, amounts))[0], width="stretch",
                  caption=f"decoded from {start_name}, {plural(moved, 'direction')} moved")
 
 

@@ -1,0 +1,270 @@
+"""What every browser session shares: cached resources (st.cache_*) and the background tasks that compute them.
+
+Models, the photos, recommenders, slider ranges, maps, evaluations, generated shoes, the pixel baseline,
+tooltip images and the training-job registry are each made once per (checkpoint key, data key,
+arguments) and never mutated (models stay in eval()). Slow ones are background tasks
+(shoevae/ui/background.py) shared by key, so a page, another session and the warm-up wait on the same
+one. Which model and photos a session uses is its own choice (session.py, current.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import streamlit as st
+
+from ..catalogue import Catalogue, list_sources, load_catalogue
+from ..config import METRICS
+from . import background
+from .session import cache_dir, data_key
+
+if TYPE_CHECKING:  # torch and scikit-learn load when first used: a fresh server reads the photos meanwhile
+    from ..jobs import JobRegistry
+    from ..model import VAE
+    from ..recommend import Recommender
+    from ..training import Split
+
+CATALOGUE_SIZE = 136  # photos are decoded once at this size; each model resizes to its own
+
+
+# ----------------------------------------------------------------------------- models and training jobs
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded checkpoint: its model (eval, shared, never modify) and metadata."""
+
+    model: VAE
+    meta: dict[str, Any]
+    source: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return self.source["key"]
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the checkpoint…")
+def _model(key: str, path: str | None, _data: bytes | None, _label: str = "") -> tuple[VAE, dict[str, Any]]:
+    from ..checkpoint import load_checkpoint
+    model, ckpt = load_checkpoint(path if path else _data, name=None if path else repr(_label or "uploaded file"))
+    meta = {k: v for k, v in ckpt.items() if k not in ("model_state", "optimizer_state")}
+    return model, meta
+
+
+def load_source(source: dict[str, Any], data: bytes | None = None) -> Loaded:
+    """Load (or fetch from the cache) a checkpoint (session.path_source, upload_source); CheckpointError
+    if it cannot be used."""
+    model, meta = _model(source["key"], source["path"], data, source["label"])
+    return Loaded(model, meta, source)
+
+
+def job_registry() -> JobRegistry:
+    """The app's training jobs: the "training" tasks of the shared registry (each session remembers its own job id)."""
+    from ..jobs import JobRegistry
+    return JobRegistry(background.registry(), max_running=1)
+
+
+# ----------------------------------------------------------------------------- photos and style vectors
+def catalogue_task(data: str) -> background.Task:
+    """The background decode of the data folder `data` (a data key); CatalogueError at once for a
+    missing or empty folder, which is checked only while no task for it exists."""
+    if background.registry().get(("catalogue", data)) is None:
+        list_sources(data)
+
+    def decode(progress: background.Progress) -> Catalogue:
+        return load_catalogue(data, CATALOGUE_SIZE, progress=lambda done, total: progress(done, total, "decoding"))
+    return background.start(("catalogue", data), "Reading the shoe photos", decode)
+
+
+def recommender_task(loaded: Loaded, cat: Catalogue, data: str) -> background.Task:
+    """The background embedding of the catalogue (of data key `data`) by this model."""
+    model = loaded.model
+    cores = (os.cpu_count() or 1) if not job_registry().running() else None  # nobody trains: use every core
+    cache = cache_dir()
+
+    def build(progress: background.Progress) -> Recommender:
+        import torch
+
+        from ..embedding import cached_embed
+        from ..recommend import Recommender
+        before = torch.get_num_threads()
+        if cores:  # this thread's own setting (session.configure_torch): the cold start's longest step
+            torch.set_num_threads(cores)
+        try:
+            emb = cached_embed(model, cat.images, cat.ids, cache,
+                               progress=lambda done, total: progress(done, total, "embedding"))
+        finally:
+            torch.set_num_threads(before)
+        return Recommender(model, cat, emb)
+    return background.start(("recommender", loaded.key, data), "Embedding every shoe with this model", build)
+
+
+# ----------------------------------------------------------------------------- maps and evaluation
+@st.cache_resource(max_entries=4)
+def _dimensions(model_key: str, data_key: str, _emb: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from ..embedding import rank_dimensions
+    dims = rank_dimensions(_emb)[:top]
+    return dims, _emb[:, dims].min(axis=0), _emb[:, dims].max(axis=0)
+
+
+def top_dimensions(rec: Recommender, loaded_key: str, top: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(top dims, their min, their max over the catalogue) for the latent sliders."""
+    return _dimensions(loaded_key, data_key(), rec.embeddings, top)
+
+
+@st.cache_resource(max_entries=8)
+def _projection(model_key: str, data_key: str, method: str, _emb: np.ndarray) -> np.ndarray:
+    from ..projection import cached_project
+    return cached_project(_emb, method, cache_dir())
+
+
+def projection(rec: Recommender, loaded_key: str, method: str, rows: np.ndarray | None = None) -> np.ndarray | None:
+    """(N, 2) map coordinates. PCA of every shoe at once; t-SNE of the shown `rows` only, in the
+    background with a progress bar (None meanwhile; shoes outside `rows` sit on their nearest shown shoe)."""
+    if method == "pca" or rows is None:
+        return _projection(loaded_key, data_key(), method, rec.embeddings)
+    task = projection_task(rec, loaded_key, data_key(), method, np.asarray(rows))
+    status = background.show(task, wait=background.PAGE_WAIT_S, retry=True, stoppable=True)
+    return status.result if status.state == "done" else None
+
+
+def projection_task(rec: Recommender, loaded_key: str, data: str, method: str, rows: np.ndarray) -> background.Task:
+    """The background map of the shoes at `rows` (the Latent map and the warm-up)."""
+    from ..projection import project_sample
+    key = ("projection", loaded_key, data, method, hashlib.sha256(rows.tobytes()).hexdigest()[:16])
+    cache = cache_dir()
+    return background.start(key, f"t-SNE map of {len(rows):,} shoes", lambda progress: project_sample(
+        rec.embeddings, rows, method, cache, progress=progress))
+
+
+def _evaluation(rec: Recommender, n: int, split: Split, progress: background.Progress) -> dict[str, dict[str, float]]:
+    """The model (both metrics) and the two baselines on n shoes (a seeded sample when n < all), on the model's split."""
+    from ..evaluate import baselines, evaluate_model
+    cat, emb = rec.catalogue, rec.embeddings
+    if n < len(cat):  # a seeded sample of rows, sorted so categories stay grouped
+        rows = np.sort(np.random.default_rng(0).choice(len(cat), n, replace=False))
+        cat, emb = cat.subset(rows), emb[rows]
+    label = f"VAE ({rec.model.cfg.preset}, {rec.model.cfg.latent_dim} dims)"
+    total, done = 2 + 3 * len(METRICS), iter(range(100))
+
+    def step(name: str) -> None:  # the bar moves once per step, so bar and text always agree
+        progress(next(done), total, name)
+    own = {f"{label}, {m}": r for m, r in evaluate_model(rec.model, cat, embeddings=emb, metrics=METRICS,
+                                                         split=split, step=step).items()}
+    return {**own, **baselines(cat, rec.model.cfg.latent_dim, metrics=METRICS, split=split, step=step)}
+
+
+def evaluation(rec: Recommender, loaded: Loaded, n: int) -> dict[str, dict[str, float]] | None:
+    """Evaluation results of the model `loaded` (whose recommender `rec` is) on its own train/hold-out
+    split, computed in the background with a progress bar (None meanwhile)."""
+    task = evaluation_task(rec, loaded.key, data_key(), n, loaded.meta)
+    status = background.show(task, wait=background.PAGE_WAIT_S, retry=True, stoppable=True)
+    return status.result if status.state == "done" else None
+
+
+def evaluation_task(rec: Recommender, loaded_key: str, data: str, n: int, meta: dict[str, Any]) -> background.Task:
+    """The background evaluation on n shoes, on the split stored in the checkpoint's `meta`."""
+    from ..training import Split
+    n = min(n, len(rec.catalogue))
+    split = Split.of(meta) if meta else Split()
+    return background.start(("evaluation", loaded_key, data, n), f"Evaluating on {n:,} shoes",
+                            lambda progress: _evaluation(rec, n, split, progress))
+
+
+# ----------------------------------------------------------------------------- generated shoes
+@st.cache_data(max_entries=64, show_spinner=False)
+def _interpolated(model_key: str, data: str, first: str, second: str, steps: int, _rec: Recommender,
+                  mode: str = "linear") -> list[np.ndarray]:
+    from ..directions import blend
+    rec = _rec
+    cat = rec.catalogue
+    a, b = cat.index_of(first), cat.index_of(second)  # KeyError for unknown ids
+    z = blend(rec.embeddings[a], rec.embeddings[b], np.linspace(0, 1, steps), mode)
+    return [cat.images[a], *rec.decode(z), cat.images[b]]  # a list: a model's size may differ from the photos'
+
+
+def interpolate(rec: Recommender, model_key: str, first: str, second: str, steps: int,
+                mode: str = "linear") -> list[np.ndarray]:
+    """[first photo, `steps` shoes decoded between their vectors (linear or spherical), second photo] (cached)."""
+    return list(_interpolated(model_key, data_key(), first, second, steps, rec, mode))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Fitting a mixture to the catalogue's style vectors (first time only, "
+                                               "10 to 60 s)…")
+def _sampler(model_key: str, data_key: str, kind: str, _emb: np.ndarray) -> Any:
+    from ..sampling import cached_mixture, make_sampler
+    return cached_mixture(_emb, cache_dir()) if kind == "mixture" else make_sampler(kind).fit(_emb)
+
+
+def sampler(rec: Recommender, model_key: str, kind: str) -> Any:
+    """The fitted sampler ("mixture" or "normal") for this (model, catalogue)."""
+    return _sampler(model_key, data_key(), kind, rec.embeddings)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _sampled(model_key: str, data: str, kind: str, n: int, temperature: float, seed: int,
+             _rec: Recommender) -> np.ndarray:
+    return _rec.decode(_sampler(model_key, data, kind, _rec.embeddings).sample(n, temperature, seed))
+
+
+def sample_shoes(rec: Recommender, model_key: str, kind: str, n: int, temperature: float, seed: int) -> list[np.ndarray]:
+    """n shoes decoded from style vectors drawn by `kind` (cached per sampler, temperature and seed)."""
+    return list(_sampled(model_key, data_key(), kind, n, float(temperature), int(seed), rec))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _decoded(model_key: str, z: np.ndarray, _rec: Recommender) -> np.ndarray:
+    return _rec.decode(z)
+
+
+def decode(rec: Recommender, model_key: str, z: np.ndarray) -> np.ndarray:
+    """Decoded shoes for style vectors (B, D), remembered by their values (sliders revisit the same ones)."""
+    return _decoded(model_key, np.ascontiguousarray(np.atleast_2d(z), np.float32), rec)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Finding the main directions of the style space…")
+def _directions(model_key: str, data_key: str, _rec: Recommender, k: int) -> dict[str, Any]:
+    from ..directions import style_directions
+    return style_directions(_rec.embeddings, _rec.catalogue, k)
+
+
+def directions(rec: Recommender, model_key: str, k: int = 8) -> dict[str, Any]:
+    """directions.style_directions of this (model, catalogue), computed once."""
+    return _directions(model_key, data_key(), rec, k)
+
+
+# ----------------------------------------------------------------------------- the pixel baseline, tooltip images
+def pixel_task(cat: Catalogue, data: str, n_components: int) -> background.Task:
+    """The PCA-of-pixels baseline (features, index) of a catalogue, fitted in the background."""
+    def fit(progress: background.Progress) -> tuple[np.ndarray, Any]:
+        from ..evaluate import pixel_baseline
+        progress(0, 1, "PCA of every photo's pixels")
+        return pixel_baseline(cat, n_components)
+    return background.start(("pixels", data, n_components), "Fitting the pixel baseline (PCA of pixels)", fit)
+
+
+def pixel_neighbours(rec: Recommender, item_id: str, k: int = 5) -> list[Any] | None:
+    """The k shoes nearest to a catalogue shoe in the PCA-of-pixels baseline (same dims as the model);
+    None while the baseline is fitted (a progress bar is drawn) or if it failed (its error is drawn)."""
+    from ..recommend import Match
+    cat = rec.catalogue
+    row = cat.index_of(item_id)
+    status = background.show(pixel_task(cat, data_key(), rec.model.cfg.latent_dim), wait=background.PAGE_WAIT_S,
+                             retry=True)
+    if status.state != "done":
+        return None
+    features, index = status.result
+    dist, idx = index.kneighbors(features[row], k, exclude=np.array([row]))
+    return [Match(int(i), cat.ids[i], cat.categories[i], float(d)) for d, i in zip(dist[0], idx[0])]
+
+
+@st.cache_resource(max_entries=4, show_spinner="Making thumbnails for the map's tooltips (first time only)…")
+def _tooltip_images(data_key: str, _cat: Catalogue) -> list[str]:
+    from .charts import thumbnail_uris
+    return thumbnail_uris(_cat.images)
+
+
+def tooltip_images(cat: Catalogue) -> list[str]:
+    """A small JPEG data URI per catalogue shoe (hover tooltips on the latent map), made once per catalogue."""
+    return _tooltip_images(data_key(), cat)
