@@ -155,9 +155,9 @@ def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_a
     assert at.number_input(key="shoevae.train.lr").value == pytest.approx(paper.lr) != quick.lr
     assert at.number_input(key="shoevae.train.latent").value == paper_model.latent_dim
     assert at.number_input(key="shoevae.train.limit").value == 0 and paper.limit is None  # 0 = all photos
-    assert not at.toggle(key="shoevae.train.perceptual").value
+    assert not at.toggle(key="shoevae.train.feature_term").value
     at.selectbox(key="shoevae.train.preset").select("sharp").run()  # its recipe switches the feature term on
-    assert at.toggle(key="shoevae.train.perceptual").value and at.toggle(key="shoevae.train.cosine").value
+    assert at.toggle(key="shoevae.train.feature_term").value and at.toggle(key="shoevae.train.cosine").value
     assert not at.toggle(key="shoevae.train.augment").value
     assert at.number_input(key="shoevae.train.epochs").value == RECIPES["sharp"]["epochs"]
     # a full run says what it costs: epochs x the photos trained on (the shapes: 120, 108 after the hold-out)
@@ -165,7 +165,7 @@ def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_a
                for c in at.caption), [c.value for c in at.caption]
 
     at.selectbox(key="shoevae.train.preset").select("quick").run()
-    assert not at.toggle(key="shoevae.train.perceptual").value
+    assert not at.toggle(key="shoevae.train.feature_term").value
     at.number_input(key="shoevae.train.epochs").set_value(1)
     at.text_input(key="shoevae.train.name").input("live-test")
     at.button(key="shoevae.train.start").click().run()
@@ -182,7 +182,7 @@ def test_train_page_starts_from_the_quick_preset_and_follows_the_preset(shapes_a
 
 # what a user sets on the Train page, and the same on the command line
 USER_SET = [({}, []),
-            ({"epochs": 2, "lr": 0.002, "latent": 16, "perceptual": False},
+            ({"epochs": 2, "lr": 0.002, "latent": 16, "feature_term": False},
              ["--epochs", "2", "--lr", "0.002", "--latent-dim", "16", "--perceptual", "0"])]
 
 
@@ -221,11 +221,11 @@ def test_the_train_page_trains_a_preset_with_its_recipes_feature_layers():
     from shoevae.ui.training import form_configs, form_defaults
 
     def configs(name: str, **changed):
-        return form_configs({**form_defaults(name), "preset": name, "perceptual": True, **changed})[1]
+        return form_configs({**form_defaults(name), "preset": name, "feature_term": True, **changed})[1]
     sharp, style = configs("sharp"), configs("style")
     assert sharp.feature_layers == RECIPES["sharp"]["feature_layers"] != TrainConfig.feature_layers
     assert style.feature_layers == TrainConfig.feature_layers and style.perceptual == 1.0  # the toggle, weight 1
     parts = configs("parts")
     assert parts.perceptual == RECIPES["parts"]["perceptual"] and parts.feature_layers == RECIPES["parts"]["feature_layers"]
     assert parts.feature_weights == RECIPES["parts"]["feature_weights"] and sharp.feature_weights is None
-    assert configs("parts", perceptual=False).perceptual == 0
+    assert configs("parts", feature_term=False).perceptual == 0

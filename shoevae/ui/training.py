@@ -40,17 +40,17 @@ def form_defaults(name: str) -> dict[str, Any]:
     model_cfg, tc = train_configs({"preset": name})
     return {"latent_dim": model_cfg.latent_dim, "epochs": tc.epochs, "beta": float(tc.beta), "lr": float(tc.lr),
             "batch_size": tc.batch_size, "limit": tc.limit, "time_limit": tc.time_limit, "cosine": tc.cosine,
-            "perceptual": tc.perceptual > 0, "augment": tc.augment}
+            "feature_term": tc.perceptual > 0, "augment": tc.augment}
 
 
 def form_configs(settings: dict[str, Any]) -> tuple[VAEConfig, TrainConfig]:
     """The form's values as configs, through the resolver `train --preset` uses: the form's fields are what the
     user set, and what it does not show (feature layers, shares, sizes, seed) comes from the preset's recipe.
-    The feature term's switch turns the recipe's weight on or off (weight 1 where the recipe has none)."""
+    The feature term's switch turns the recipe's weight (TrainConfig.perceptual) on or off (1 where the recipe has none)."""
     given = {k: settings[k] for k in ("preset", "latent_dim", "epochs", "beta", "lr", "batch_size", "limit",
                                       "time_limit", "cosine", "augment")}
     weight = train_configs({"preset": settings["preset"]})[1].perceptual or 1.0
-    return train_configs({**given, "perceptual": weight if settings["perceptual"] else 0.0})
+    return train_configs({**given, "perceptual": weight if settings["feature_term"] else 0.0})
 
 
 _KEYS = {"latent_dim": "latent", "batch_size": "batch", "time_limit": "minutes"}  # setting -> widget key, where they differ
@@ -70,7 +70,7 @@ def run_size(settings: dict[str, Any], photos: int) -> str:
     term's cost and the time limit."""
     trained = min(settings["limit"] or photos, round(photos * (1 - TrainConfig.holdout)))
     text = f"**This run:** {plural(settings['epochs'], 'epoch')} × about {trained:,} photos"
-    if settings["perceptual"]:
+    if settings["feature_term"]:
         text += " with the feature term (about 2× slower per photo)"
     if settings["time_limit"]:
         text += f", stopped after {duration(settings['time_limit'])} of training"
@@ -99,7 +99,7 @@ def train_settings(cat: Catalogue) -> dict[str, Any]:
                               help="No epoch starts that would end after this much training time.")
     # the toggles and the name get whole rows: in half of this column their labels were cut at 1280 px
     cosine = st.toggle("Cosine learning-rate decay", key="shoevae.train.cosine")
-    perceptual = st.toggle("Feature term", key="shoevae.train.perceptual",
+    feature_term = st.toggle("Feature term", key="shoevae.train.feature_term",
                            help="Reconstructions must also match the photo in layers of an ImageNet network "
                                 "(EfficientNet-Lite0; the preset's layers and weight): sharper details, about 2x "
                                 "slower per batch.")
@@ -109,7 +109,7 @@ def train_settings(cat: Catalogue) -> dict[str, Any]:
                         key="shoevae.train.name")
     settings = {"preset": name, "latent_dim": int(latent), "epochs": int(epochs), "beta": float(beta), "lr": float(lr),
                 "batch_size": int(batch), "limit": int(limit) or None, "name": out, "cosine": bool(cosine),
-                "time_limit": float(minutes) * 60 or None, "perceptual": bool(perceptual), "augment": bool(augment)}
+                "time_limit": float(minutes) * 60 or None, "feature_term": bool(feature_term), "augment": bool(augment)}
     st.caption(run_size(settings, len(cat)))
     return settings
 
