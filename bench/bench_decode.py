@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _old_decode(path: Path, size: int):
     from PIL import Image, ImageOps
 
-    from shoevae.catalogue import MAX_BYTES, ImageError
+    from shoevae.images import MAX_BYTES, ImageError
     try:
         data = path.read_bytes() if path.stat().st_size <= MAX_BYTES else None
         if data is None:

@@ -23,7 +23,7 @@ from shoevae import load_catalogue
 from shoevae.evaluate import score_features
 from shoevae.model import prepare
 from shoevae.perceptual import FEATURE_SIZE, FeatureLoss
-from shoevae.training import Split
+from shoevae.split import Split
 from shoevae.triplets import agreement, load_triplets
 
 BLOCKS = (0, 2, 4, 7, 10, 12, 15)

@@ -41,7 +41,7 @@ from shoevae.embedding import embed
 from shoevae.features import JUDGE, ImageNetFeatures, frechet_from_stats, kid
 from shoevae.model import VAE, prepare, to_uint8
 from shoevae.sampling import MixtureSampler
-from shoevae.training import Split
+from shoevae.split import Split
 
 OFF_COLOUR = 10.0  # CIEDE2000 between mean colours above which a shoe reads as another colour
 BLANK = 0.03  # a sample with fewer non-white pixels than this share is a blank tile

@@ -19,11 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     from shoevae import load_catalogue, load_checkpoint
-    from shoevae.catalogue import default_cache_dir, holdout_mask
+    from shoevae.cache import default_cache_dir
     from shoevae.embedding import cached_embed
     from shoevae.evaluate import HOLDOUT
     from shoevae.sampling import MixtureSampler
-    from shoevae.training import SPLIT_SEED
+    from shoevae.split import SPLIT_SEED, holdout_mask
     model, _ = load_checkpoint(os.environ.get("SHOEVAE_CHECKPOINT") or ROOT / "weights" / "style.pt")
     cat = load_catalogue(os.environ.get("SHOEVAE_DATA") or "data", 136)
     emb = cached_embed(model, cat.images, cat.ids, default_cache_dir())

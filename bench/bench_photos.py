@@ -37,7 +37,7 @@ from shoevae.catalogue import load_catalogue
 from shoevae.checkpoint import load_checkpoint
 from shoevae.embedding import cached_embed
 from shoevae.recommend import Recommender
-from shoevae.training import Split
+from shoevae.split import Split
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "zappos"
 WAYS = ("catalogue", "small", "backdrop", "coloured", "handheld", "mirrored", "tilted", "dim", "jpeg", "big")

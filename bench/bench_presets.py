@@ -28,7 +28,7 @@ import torch
 from bench_quality import cached_features, decode_all, reconstructions
 
 from shoevae import load_catalogue
-from shoevae.catalogue import default_cache_dir
+from shoevae.cache import default_cache_dir
 from shoevae.checkpoint import load_checkpoint
 from shoevae.config import TrainConfig
 from shoevae.embedding import embed
@@ -36,7 +36,7 @@ from shoevae.evaluate import evaluate_model
 from shoevae.features import JUDGE, NETWORKS, ImageNetFeatures, kid
 from shoevae.perceptual import feature_layers_text
 from shoevae.sampling import MixtureSampler
-from shoevae.training import Split
+from shoevae.split import Split
 from shoevae.triplets import agreement, agreement_interval, load_triplets
 
 

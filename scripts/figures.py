@@ -25,14 +25,14 @@ except ImportError as e:
     raise SystemExit(f"scripts/figures.py needs matplotlib and torchvision: pip install -e '.[figures]' ({e})") \
         from None
 
-from shoevae.catalogue import holdout_mask, load_catalogue
+from shoevae.catalogue import load_catalogue
 from shoevae.checkpoint import load_checkpoint
 from shoevae.config import METRICS, TrainConfig
 from shoevae.evaluate import HOLDOUT, baselines, evaluate_model
 from shoevae.perceptual import feature_layers_text
 from shoevae.projection import project
 from shoevae.recommend import Recommender
-from shoevae.training import SPLIT_SEED
+from shoevae.split import SPLIT_SEED, holdout_mask
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)

@@ -9,8 +9,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Catalogue": "catalogue", "CatalogueError": "catalogue", "ImageError": "catalogue",
-    "load_catalogue": "catalogue", "load_image": "catalogue",
+    "Catalogue": "catalogue", "CatalogueError": "catalogue", "ImageError": "images",
+    "load_catalogue": "catalogue", "load_image": "images",
     "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "PRESETS": "config", "TrainConfig": "config", "VAEConfig": "config", "preset": "config",
     "embed": "embedding", "VAE": "model", "vae_loss": "model",

@@ -137,7 +137,7 @@ def _checkpoint_alias(checkpoint: str | os.PathLike):
 
 
 def _print_matches(cat, rows_distances) -> None:
-    from .catalogue import safe_name
+    from .images import safe_name
     for rank, (row, distance) in enumerate(rows_distances, 1):
         print(f"{rank}. {cat.ids[row]}  {cat.categories[row]:<8} distance {distance:.3f}  {safe_name(cat.paths[row])}")
 
@@ -185,9 +185,10 @@ def cmd_recommend(args: argparse.Namespace) -> None:
         return cmd_recommend_all(args)
     if args.item and _recommend_from_cache(args):  # warm caches: no torch import (issue 8, item 15)
         return
-    from .catalogue import ImageError, load_catalogue, load_image
+    from .catalogue import load_catalogue
     from .checkpoint import load_checkpoint
     from .embedding import model_fingerprint
+    from .images import ImageError, load_image
     from .recommend import Recommender
     model, _ = load_checkpoint(args.checkpoint)
     size = max(model.cfg.image_size, 136)
@@ -231,7 +232,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import math
 
     from .evaluate import baselines, evaluate_model, why_not
-    from .training import Split
+    from .split import Split
     if args.json:
         check_output(args.json, "--json", force=True, reads=[args.checkpoint], photos=[args.data, args.triplets])
     from .triplets import load_triplets, model_table
@@ -294,7 +295,8 @@ def cmd_data(args: argparse.Namespace) -> None:
         manifest = fetch_dataset(Path(args.dest), url=args.url, keep_archive=args.keep_archive)
         print(f"dataset ready: {manifest}")
         return
-    from .catalogue import load_catalogue, odd_names, safe_name
+    from .catalogue import load_catalogue
+    from .images import odd_names, safe_name
     cat = load_catalogue(args.data, args.image_size, progress=True)
     _report_skipped(cat.skipped)
     for path in odd_names(cat.paths):  # kept: such a photo is read and recommended like any other
@@ -303,7 +305,7 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 
 def _report_skipped(skipped: list[tuple[str, str]]) -> None:
-    from .catalogue import safe_name
+    from .images import safe_name
     for path, reason in skipped:
         print(f"skipped {safe_name(path)}: {reason}", file=sys.stderr)
 

@@ -111,6 +111,14 @@ class VAE(nn.Module):
         return self.decode(z.to(device))
 
 
+def reconstruction_bce(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (B,3,H,W) in [0,1] -> (logits decoded from the mean vector, no sampling; BCE per image (B,)).
+
+    The one reconstruction error that evaluation (hold-out BCE) and the app's Reconstruct page report."""
+    logits = model.decode_logits(model.encode(x)[0])
+    return logits, F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
+
+
 def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
              beta: float = 1.0, likelihood: str = "bernoulli") -> dict[str, torch.Tensor]:
     """Per-image loss, averaged over the batch: reconstruction term ("rec") summed over pixels + beta * KL.

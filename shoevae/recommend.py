@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from . import photo, shoelike
-from .catalogue import Catalogue, load_image, load_photo
+from .catalogue import Catalogue
 from .config import METRIC
 from .embedding import embed, mean_encoder
-from .model import VAE, prepare, to_uint8
+from .images import load_image, load_photo
+from .model import VAE, prepare, reconstruction_bce, to_uint8
 from .neighbours import ShoeIndex
 
 __all__ = ["Match", "PhotoQuery", "Recommender", "ShoeIndex"]
@@ -128,8 +129,7 @@ class Recommender:
     def reconstruct(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """(uint8 reconstructions from the mean vector, per-image BCE) for catalogue rows."""
         x = prepare(self.catalogue.images[np.asarray(rows)], self.model.cfg.image_size)
-        logits = self.model.decode_logits(self.model.encode(x)[0])
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
+        logits, bce = reconstruction_bce(self.model, x)
         return to_uint8(torch.sigmoid(logits)), bce.numpy()
 
     def generate(self, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:

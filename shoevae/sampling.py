@@ -191,7 +191,8 @@ def generate_grid(checkpoint: str | Path, n: int, *, sampler: str = "mixture", t
     """
     import torch
 
-    from .catalogue import default_cache_dir, load_catalogue
+    from .cache import default_cache_dir
+    from .catalogue import load_catalogue
     from .checkpoint import load_checkpoint
     from .embedding import cached_embed
     from .model import to_uint8

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .catalogue import Catalogue, ImageError, load_image, read_photo
+from .catalogue import Catalogue
 from .config import METRICS
 from .errors import ShoevaeError
+from .images import ImageError, load_image, read_photo
 from .neighbours import ShoeIndex
 
 THUMB = (34, 26)  # (width, height): a quarter of the 136x102 photos

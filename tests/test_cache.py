@@ -17,11 +17,12 @@ import pytest
 import torch
 from PIL import Image
 
-from shoevae import cache, catalogue, embedding, projection
+from shoevae import cache, catalogue, decoding, embedding, projection
 from shoevae.atomic import atomic_write
 from shoevae.cache import CacheWarning, Entry
-from shoevae.catalogue import load_catalogue, load_image
+from shoevae.catalogue import load_catalogue
 from shoevae.config import preset
+from shoevae.images import load_image
 from shoevae.model import VAE
 
 
@@ -197,14 +198,14 @@ def test_an_interrupted_decode_keeps_the_previous_catalogue(photos, tmp_path, mo
     saved, st = photo.read_bytes(), photo.stat()
     Image.new("RGB", (136, 102), (0, 0, 255)).save(photo)  # a changed photo: the next load decodes again
     calls = []
-    real = catalogue._decode_rows
+    real = decoding._decode_rows
 
     def killed_midway(*args):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
         return real(*args)
-    monkeypatch.setattr(catalogue, "_decode_rows", killed_midway)
+    monkeypatch.setattr(decoding, "_decode_rows", killed_midway)
     with pytest.raises(KeyboardInterrupt):
         load_catalogue(photos, 32, cache_dir=store, executor="thread", workers=1)
     assert 3 <= len(calls) < 8 and not list(store.glob(".*"))  # stopped early; the half-filled file is gone
@@ -212,7 +213,7 @@ def test_an_interrupted_decode_keeps_the_previous_catalogue(photos, tmp_path, mo
     # the photo back as it was: the previous entry is read, nothing decoded
     photo.write_bytes(saved)
     os.utime(photo, ns=(st.st_atime_ns, st.st_mtime_ns))
-    monkeypatch.setattr(catalogue, "_decode_rows", lambda *a: pytest.fail("decoded instead of reading the cache"))
+    monkeypatch.setattr(decoding, "_decode_rows", lambda *a: pytest.fail("decoded instead of reading the cache"))
     after = load_catalogue(photos, 32, cache_dir=store)
     assert after.ids == before.ids and np.array_equal(after.images, expected)
 
@@ -307,7 +308,7 @@ def test_written_files_get_the_umask_mode_not_0600(photos, tmp_path):
 def test_the_first_decode_peaks_below_1_3x_the_final_array(shapes_dir, tmp_path, monkeypatch, where):
     load_catalogue(shapes_dir, 24, cache_dir=tmp_path / "warm-up", executor="thread")  # imports, PIL plugins
     if where == "memory":  # no file can be made anywhere: a preallocated array in memory
-        monkeypatch.setattr(catalogue.tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
+        monkeypatch.setattr(decoding.tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
     tracemalloc.start()
     try:
         cat = load_catalogue(shapes_dir, 136, cache_dir=tmp_path / "cache", use_cache=where == "cache",
@@ -324,9 +325,9 @@ def test_the_first_decode_peaks_below_1_3x_the_final_array(shapes_dir, tmp_path,
 def test_worker_processes_decode_the_same_images_as_one_thread(photos, tmp_path, monkeypatch):
     (photos / "Boot" / "boot-0205.jpg").write_bytes(b"broken")  # in the middle: later rows move up
     one = load_catalogue(photos, 64, cache_dir=tmp_path / "one", executor="thread", workers=1)
-    real, left = catalogue._decode_in_processes, []
-    monkeypatch.setattr(catalogue, "_decode_in_processes", lambda *a: left.append(real(*a)) or left[-1])
-    monkeypatch.setattr(catalogue, "_collect", lambda *a: pytest.fail("threads had to step in"))
+    real, left = decoding._decode_in_processes, []
+    monkeypatch.setattr(decoding, "_decode_in_processes", lambda *a: left.append(real(*a)) or left[-1])
+    monkeypatch.setattr(decoding, "_collect", lambda *a: pytest.fail("threads had to step in"))
     procs = load_catalogue(photos, 64, cache_dir=tmp_path / "procs", executor="process", workers=2)
     assert left == [[]]  # the processes did all of it
     assert procs.ids == one.ids and procs.paths == one.paths and procs.skipped == one.skipped
@@ -353,12 +354,13 @@ def test_worker_processes_do_not_rerun_the_callers_script(shapes_dir, tmp_path):
     """Streamlit runs pages as __main__ and scripts often lack a main guard: the workers must not import them."""
     script = tmp_path / "unguarded.py"
     script.write_text("import shoevae.catalogue as c\n"
-                      "real = c._decode_in_processes\n"
+                      "import shoevae.decoding as d\n"
+                      "real = d._decode_in_processes\n"
                       "def spy(*a):\n"
                       "    left = real(*a)\n"
                       "    print('left for threads', len(left))\n"
                       "    return left\n"
-                      "c._decode_in_processes = spy\n"
+                      "d._decode_in_processes = spy\n"
                       f"cat = c.load_catalogue({str(shapes_dir)!r}, 32, cache_dir={str(tmp_path / 'c')!r}, "
                       "executor='process', workers=2)\n"
                       "print('loaded', len(cat))\n")

@@ -7,13 +7,9 @@ import pytest
 from PIL import Image
 from shoe_data import SHARED_DATA, write_manifest
 
-from shoevae.catalogue import (
-    CatalogueError,
-    ImageError,
-    holdout_mask,
-    load_catalogue,
-    load_image,
-)
+from shoevae.catalogue import CatalogueError, load_catalogue
+from shoevae.images import ImageError, load_image
+from shoevae.split import holdout_mask
 
 
 def _save(path, img, fmt=None, **kw):

@@ -13,14 +13,13 @@ import torch
 from PIL import Image
 
 import shoevae.projection
-from shoevae.catalogue import ImageError
 from shoevae.checkpoint import load_checkpoint
 from shoevae.cli import main
-from shoevae.evaluate import leave_one_out, precision_at_k
+from shoevae.evaluate import leave_one_out, mean_bce, precision_at_k
+from shoevae.images import ImageError
 from shoevae.model import prepare, to_uint8
 from shoevae.projection import cached_project
 from shoevae.recommend import Recommender, ShoeIndex
-from shoevae.training import mean_bce
 
 ROOT = Path(__file__).resolve().parents[1]
 

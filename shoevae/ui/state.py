@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # torch and scikit-learn load when first used: a fresh server
     from ..jobs import JobRegistry, TrainingJob
     from ..model import VAE
     from ..recommend import Recommender
-    from ..training import Split
+    from ..split import Split
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: app.py, pages/, weights/
 CATALOGUE_SIZE = 136  # photos are decoded once at this size; each model resizes to its own
@@ -423,7 +423,7 @@ def evaluation(rec: Recommender, loaded_key: str, n: int) -> dict[str, dict[str,
 
 def evaluation_task(rec: Recommender, loaded_key: str, data: str, n: int, meta: dict[str, Any]) -> background.Task:
     """The background evaluation on n shoes, on the split stored in the checkpoint's `meta` (shared by all sessions)."""
-    from ..training import Split
+    from ..split import Split
     n = min(n, len(rec.catalogue))
     split = Split.of(meta) if meta else Split()
     return background.start(("evaluation", loaded_key, data, n), f"Evaluating on {n:,} shoes",
