@@ -103,13 +103,6 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         return self.decode_logits(self.reparameterize(mu, logvar)), mu, logvar
 
-    @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode n draws of z ~ N(0, temperature^2 I) into images (n,3,H,W)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.cfg.latent_dim, generator=generator) * temperature
-        return self.decode(z.to(device))
-
 
 def reconstruction_bce(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (B,3,H,W) in [0,1] -> (logits decoded from the mean vector, no sampling; BCE per image (B,)).

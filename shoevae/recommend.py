@@ -131,9 +131,3 @@ class Recommender:
         x = prepare(self.catalogue.images[np.asarray(rows)], self.model.cfg.image_size)
         logits, bce = reconstruction_bce(self.model, x)
         return to_uint8(torch.sigmoid(logits)), bce.numpy()
-
-    def generate(self, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
-        """n shoes decoded from z ~ N(0, temperature^2 I), repeatable by seed."""
-        g = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.model.cfg.latent_dim, generator=g) * temperature
-        return self.decode(z.numpy())
