@@ -63,11 +63,15 @@ class VAEConfig:
 
     def _fits(self, size: int) -> bool:
         """Whether every encoder convolution leaves at least one pixel at this input size."""
+        return min(self.encoder_sizes(size)) >= 1
+
+    def encoder_sizes(self, size: int | None = None) -> list[int]:
+        """Spatial size before the first and after every encoder convolution, for input `size` (default
+        image_size); a size below 1 means the network does not fit (__post_init__ refuses such a config)."""
+        sizes = [self.image_size if size is None else size]
         for k, s, p in zip(self.kernels, self.strides, self.paddings):
-            size = (size + 2 * p - k) // s + 1
-            if size < 1:
-                return False
-        return True
+            sizes.append((sizes[-1] + 2 * p - k) // s + 1)
+        return sizes
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,24 +25,13 @@ def _act(cfg: VAEConfig) -> nn.Module:
     return nn.LeakyReLU(0.2) if cfg.activation == "leaky_relu" else nn.ReLU()
 
 
-def _conv_sizes(cfg: VAEConfig) -> list[int]:
-    """Spatial size before the first and after every encoder convolution."""
-    sizes = [cfg.image_size]
-    for k, s, p in zip(cfg.kernels, cfg.strides, cfg.paddings):
-        out = (sizes[-1] + 2 * p - k) // s + 1
-        if out < 1:
-            raise ValueError(f"image_size {cfg.image_size} is too small for this network")
-        sizes.append(out)
-    return sizes
-
-
 class VAE(nn.Module):
     """Convolutional VAE built only from a VAEConfig."""
 
     def __init__(self, cfg: VAEConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        sizes = _conv_sizes(cfg)
+        sizes = cfg.encoder_sizes()
         chans = (3, *cfg.channels)
         n = len(cfg.channels)
 
