@@ -80,6 +80,18 @@ class Catalogue:
                          [self.categories[i] for i in rows], self.images[rows], self.root, [])
 
 
+def unique_item_id(given: str, md5: str, seen: set[str]) -> str:
+    """A photo's item id: the one `given` (a manifest's), else the first 12 hex digits of its MD5; `-2`, `-3`, ...
+    appended while the id is in `seen` (the same photo twice keeps both, ids stay unique). Added to `seen`."""
+    base = item_id = given or md5[:12]
+    k = 1
+    while item_id in seen:
+        k += 1
+        item_id = f"{base}-{k}"
+    seen.add(item_id)
+    return item_id
+
+
 def list_sources(source: str | os.PathLike) -> tuple[Path, list[tuple[str, str, str]]]:
     """(root, [(item_id or '', path relative to root, category)]) from a folder or a manifest CSV.
 
@@ -246,12 +258,7 @@ def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str
             if not md5:
                 skipped.append((str(path), reason or "not decoded"))
                 continue
-            item_id = item_id or md5[:12]
-            base, k = item_id, 1
-            while item_id in seen:  # the same photo twice: keep both, ids stay unique
-                k += 1
-                item_id = f"{base}-{k}"
-            seen.add(item_id)
+            item_id = unique_item_id(item_id, md5, seen)
             ids.append(item_id), kept_paths.append(str(path)), cats.append(cat), kept.append(row)
         if not ids:
             raise CatalogueError(f"none of the {len(rows)} files in {str(root)!r} is a usable image "

@@ -280,16 +280,15 @@ def _extract_member(
 
 
 def _write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
-    """Write the manifest atomically; item_id = md5[:12], with `-2`, `-3` appended on clashes."""
-    seen: dict[str, int] = {}
+    """Write the manifest atomically; item ids by the catalogue's rule (md5[:12], `-2`, `-3` appended on clashes)."""
+    from shoevae.catalogue import unique_item_id  # here: fetching needs numpy and PIL only when it writes the manifest
+
+    seen: set[str] = set()
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=MANIFEST_HEADER, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        base = row["md5"][:12]
-        seen[base] = seen.get(base, 0) + 1
-        item_id = base if seen[base] == 1 else f"{base}-{seen[base]}"
-        writer.writerow({"item_id": item_id, **row})
+        writer.writerow({"item_id": unique_item_id("", row["md5"], seen), **row})
     try:
         with atomic_write(path, "wb") as f:
             f.write(buf.getvalue().encode("utf-8"))
