@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from shoevae.catalogue import load_catalogue
-from shoevae.config import METRICS, RECIPES, TrainConfig, preset
+from shoevae.config import METRICS, PHOTO_SIZE, RECIPES, TrainConfig, preset
 from shoevae.embedding import embed
 from shoevae.model import VAE
 from shoevae.perceptual import FeatureLoss
@@ -87,7 +87,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--queries", type=int, default=1000)
     args = p.parse_args()
-    cat = load_catalogue(args.data, 136, progress=True)
+    cat = load_catalogue(args.data, PHOTO_SIZE, progress=True)
     batch = np.asarray(cat.images[:args.batch])
     print(f"catalogue: {len(cat)} images; torch {torch.__version__}, {torch.get_num_threads()} threads")
 

@@ -20,6 +20,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from shoevae import load_catalogue
+from shoevae.config import PHOTO_SIZE
 from shoevae.evaluate import score_features
 from shoevae.model import prepare
 from shoevae.perceptual import FEATURE_SIZE, FeatureLoss
@@ -47,7 +48,7 @@ def main() -> None:
     ap.add_argument("--data", default=os.environ.get("SHOEVAE_DATA", "data"))
     ap.add_argument("--triplets", default=None, help="folder with triplets.csv and images/ (checks only)")
     args = ap.parse_args()
-    cat = load_catalogue(args.data, 136)
+    cat = load_catalogue(args.data, PHOTO_SIZE)
     trip = load_triplets(args.triplets) if args.triplets else None
     split = Split()
     net = FeatureLoss(taps=BLOCKS)

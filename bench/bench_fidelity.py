@@ -37,6 +37,7 @@ from shoevae import load_catalogue
 from shoevae.atomic import atomic_write
 from shoevae.checkpoint import load_checkpoint
 from shoevae.colour import BACKGROUND, delta_e
+from shoevae.config import PHOTO_SIZE
 from shoevae.embedding import embed
 from shoevae.features import JUDGE, ImageNetFeatures, frechet_from_stats, kid
 from shoevae.model import VAE, prepare, to_uint8
@@ -141,7 +142,7 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
 
-    cat = load_catalogue(args.data, 136)
+    cat = load_catalogue(args.data, PHOTO_SIZE)
     ckpts = {path: load_checkpoint(path) for path in args.checkpoints}
     train_rows, held = Split.of(next(iter(ckpts.values()))[1]).rows(cat.ids)
     rng = np.random.default_rng(args.seed)

@@ -30,7 +30,7 @@ from bench_quality import cached_features, decode_all, reconstructions
 from shoevae import load_catalogue
 from shoevae.cache import default_cache_dir
 from shoevae.checkpoint import load_checkpoint
-from shoevae.config import TrainConfig
+from shoevae.config import PHOTO_SIZE, TrainConfig
 from shoevae.embedding import embed
 from shoevae.evaluate import evaluate_model
 from shoevae.features import JUDGE, NETWORKS, ImageNetFeatures, kid
@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--no-pictures", action="store_true", help="skip the KID columns (the slow part: the judge network)")
     args = ap.parse_args()
 
-    cat = load_catalogue(args.data, 136)
+    cat = load_catalogue(args.data, PHOTO_SIZE)
     trip = load_triplets(args.triplets)
     train_rows, held = Split().rows(cat.ids)
     rng = np.random.default_rng(args.seed)

@@ -32,6 +32,7 @@ from shoevae.atomic import atomic_write
 from shoevae.cache import default_cache_dir
 from shoevae.catalogue import Catalogue
 from shoevae.checkpoint import load_checkpoint
+from shoevae.config import PHOTO_SIZE
 from shoevae.embedding import embed
 from shoevae.features import JUDGE, NETWORKS, ImageNetFeatures, frechet_distance, kid
 from shoevae.model import VAE, prepare, to_uint8
@@ -95,7 +96,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    cat = load_catalogue(args.data, 136)
+    cat = load_catalogue(args.data, PHOTO_SIZE)
     held = np.zeros(len(cat), bool)
     held[Split().rows(cat.ids)[1]] = True  # the shipped checkpoints' hold-out (shoevae.split.Split)
     rng = np.random.default_rng(args.seed)

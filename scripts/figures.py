@@ -27,7 +27,7 @@ except ImportError as e:
 
 from shoevae.catalogue import load_catalogue
 from shoevae.checkpoint import load_checkpoint
-from shoevae.config import METRICS, TrainConfig
+from shoevae.config import METRICS, PHOTO_SIZE, TrainConfig
 from shoevae.evaluate import HOLDOUT, baselines, evaluate_model
 from shoevae.perceptual import feature_layers_text
 from shoevae.projection import project
@@ -160,7 +160,7 @@ def main() -> None:
     p.add_argument("--sweep", default=None, help="folder of beta-sweep checkpoints (beta-*.pt)")
     args = p.parse_args()
     (OUT / "local").mkdir(parents=True, exist_ok=True)
-    cat = load_catalogue(args.data, 136, progress=True)
+    cat = load_catalogue(args.data, PHOTO_SIZE, progress=True)
     paths = {"parts": Path(args.best), "sharp": Path(args.sharp), "style": Path(args.style), "paper": Path(args.paper)}
     models = {name: load_checkpoint(path) for name, path in paths.items() if path.is_file()}
     quality = {Path(r["checkpoint"]).resolve(): r for r in json.loads(Path(args.quality).read_text())} if args.quality else {}

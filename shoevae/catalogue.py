@@ -23,6 +23,7 @@ import numpy as np
 from . import cache
 from .atomic import commit_temp, discard_temp
 from .cache import default_cache_dir
+from .config import PHOTO_SIZE
 from .decoding import compact_npy, decode_all, decode_target, progress_reporter
 from .errors import ShoevaeError, UnknownItemError
 from .images import safe_name
@@ -223,7 +224,7 @@ def _read_cached(entry: cache.Entry, root: Path, size: int) -> Catalogue | None:
                      [tuple(s) for s in meta["skipped"]])
 
 
-def load_catalogue(source: str | os.PathLike, size: int = 136, *, cache_dir: str | os.PathLike | None = None,
+def load_catalogue(source: str | os.PathLike, size: int = PHOTO_SIZE, *, cache_dir: str | os.PathLike | None = None,
                    use_cache: bool = True, progress: Callable[[int, int], None] | bool = False,
                    workers: int | None = None,
                    executor: Literal["auto", "process", "thread"] = "auto") -> Catalogue:

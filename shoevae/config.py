@@ -9,6 +9,7 @@ from .errors import ConfigError
 
 # Bounds on sizes a user can ask for, refused up front instead of failing in an allocation:
 MAX_LATENT_DIM = 1024  # ten times the shipped models' 100; the latent layers grow with it (parts: 4096 x it x 3 weights)
+PHOTO_SIZE = 136  # every catalogue is decoded at this size (app, CLI, training); each model resizes to its own
 MAX_IMAGE_SIZE = 512  # the photos are 136 px squares; at 512 the 13.5K sample decodes to 10.6 GB, the cache's bound
 MAX_SEED = 2**32 - 1  # what every generator takes (numpy's legacy ones need < 2**32; torch's per-epoch seed stays in range)
 MAX_GENERATE = 1024  # shoes in one generated grid: 32 x 32 tiles, a 4.4K-pixel square at 136 px

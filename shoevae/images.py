@@ -18,6 +18,7 @@ from typing import BinaryIO, Iterable, Iterator
 import numpy as np
 from PIL import Image, ImageOps
 
+from .config import PHOTO_SIZE
 from .errors import ShoevaeError
 
 MAX_PIXELS = 50_000_000  # larger images are refused as absurd (PIL's bomb guard is 89M)
@@ -103,7 +104,7 @@ def odd_names(paths: Iterable[str]) -> list[str]:
     return [p for p in paths if safe_name(p) != p]
 
 
-def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = 136) -> np.ndarray:
+def load_image(source: str | os.PathLike | bytes | BinaryIO, size: int = PHOTO_SIZE) -> np.ndarray:
     """Read one image as uint8 (size, size, 3): RGB, transparency on white, padded square with white.
 
     Raises ImageError with a short reason for anything unusable (not an image, truncated, empty,

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .catalogue import Catalogue
-from .config import METRICS
+from .config import METRICS, PHOTO_SIZE
 from .errors import ShoevaeError
 from .images import ImageError, load_image, read_photo
 from .neighbours import ShoeIndex
@@ -47,7 +47,7 @@ class Triplets:
         return len(self.rows)
 
 
-def load_triplets(folder: str | os.PathLike, size: int = 136) -> Triplets:
+def load_triplets(folder: str | os.PathLike, size: int = PHOTO_SIZE) -> Triplets:
     """Read triplets.csv and the photos it names from `folder` (TripletsError if unusable)."""
     folder = Path(folder)
     csv_path = folder / "triplets.csv"
