@@ -247,6 +247,23 @@ def test_ctrl_c_during_a_process_decode_stops_the_workers_and_leaves_no_file(pho
 
 # --- invalidation and read-back -----------------------------------------------------------------------------
 
+def test_a_remembered_checkpoint_is_known_until_its_file_changes(tmp_path):
+    ckpt, store = tmp_path / "model.pt", tmp_path / "cache"
+    ckpt.write_bytes(b"weights")
+    model = _model(0)
+    assert cache.cached_checkpoint(ckpt, store) is None  # never remembered
+    cache.remember_checkpoint(ckpt, model, "0123456789abcdef", store)
+    known = {"fingerprint": "0123456789abcdef", "image_size": model.cfg.image_size, "latent_dim": model.cfg.latent_dim}
+    assert cache.cached_checkpoint(ckpt, store) == known
+    assert cache.cached_checkpoint(tmp_path / "." / "model.pt", store) == known  # the same file by another name
+    assert [f.name.split("-")[:2] for f in store.iterdir()] == [["checkpoint", "alias"]]  # cache.py's naming
+    st = ckpt.stat()
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # rewritten: another model, whatever it holds
+    assert cache.checkpoint_identity(ckpt) != (ckpt.resolve(), f"{st.st_size}:{st.st_mtime_ns}")
+    assert cache.cached_checkpoint(ckpt, store) is None
+    assert cache.checkpoint_identity(tmp_path / "missing.pt") is None and cache.cached_checkpoint(tmp_path / "missing.pt") is None
+
+
 def test_the_embedding_cache_follows_the_model(shapes_catalogue, tmp_path, monkeypatch):
     images, ids = shapes_catalogue.images[:16], shapes_catalogue.ids[:16]
     a_model, b_model = _model(0), _model(1)
