@@ -25,8 +25,8 @@ from shoevae.catalogue import load_catalogue
 from shoevae.config import METRICS, PHOTO_SIZE, RECIPES, TrainConfig, preset
 from shoevae.embedding import embed
 from shoevae.model import VAE
+from shoevae.neighbours import ShoeIndex
 from shoevae.perceptual import FeatureLoss
-from shoevae.recommend import ShoeIndex
 from shoevae.training import TrainingPhotos, batch_loss, use_bfloat16
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "zappos"

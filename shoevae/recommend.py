@@ -20,7 +20,7 @@ from .images import load_image, load_photo
 from .model import VAE, prepare, reconstruction_bce, to_uint8
 from .neighbours import ShoeIndex
 
-__all__ = ["Match", "PhotoQuery", "Recommender", "ShoeIndex"]
+__all__ = ["Match", "PhotoQuery", "Recommender"]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
     agreement(embed(model, t.images), t, "cosine")         # share of rows where close is nearer to head
 
 A row counts as agreement when `close` is strictly nearer to `head` than `far` (ties are wrong; chance
-is 50 %). Distances are those of shoevae.recommend.ShoeIndex: "euclidean" on the vectors as they are,
+is 50 %). Distances are those of shoevae.neighbours.ShoeIndex: "euclidean" on the vectors as they are,
 "cosine" on the vectors scaled to unit length. Baselines: RGB pixels and a binary silhouette
 (grey < 240) of a 34x26 thumbnail of each photo, as in the data's README (60.2 % and 64.3 %), and PCA of
 32x32 pixels fitted on the catalogue's training split (the same as shoevae.evaluate's baseline).

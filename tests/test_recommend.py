@@ -18,8 +18,9 @@ from shoevae.cli import main
 from shoevae.evaluate import leave_one_out, mean_bce, precision_at_k
 from shoevae.images import ImageError
 from shoevae.model import prepare, to_uint8
+from shoevae.neighbours import ShoeIndex
 from shoevae.projection import cached_project
-from shoevae.recommend import Recommender, ShoeIndex
+from shoevae.recommend import Recommender
 from shoevae.sampling import NormalSampler
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -491,7 +491,7 @@ def pixel_task(cat: Catalogue, data: str, n_components: int) -> background.Task:
     """The PCA-of-pixels baseline (features, index) of a catalogue, fitted in the background (shared by all sessions)."""
     def fit(progress: background.Progress) -> tuple[np.ndarray, Any]:
         from ..evaluate import pca_pixels
-        from ..recommend import ShoeIndex
+        from ..neighbours import ShoeIndex
         progress(0, 1, "PCA of every photo's pixels")
         features = pca_pixels(cat, n_components)
         return features, ShoeIndex().fit(features)
