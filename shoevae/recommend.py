@@ -50,7 +50,7 @@ class Recommender:
                  metric: str = METRIC) -> None:
         self.model = model.eval()
         self.catalogue = catalogue
-        self.embeddings = embed(model, catalogue.images) if embeddings is None else embeddings
+        self.embeddings = self._embed(catalogue.images) if embeddings is None else embeddings
         self.index = ShoeIndex(metric=metric).fit(self.embeddings)
 
     def _matches(self, dist: np.ndarray, idx: np.ndarray) -> list[Match]:
@@ -69,7 +69,7 @@ class Recommender:
     def encode_image(self, source: str | os.PathLike | bytes | BinaryIO) -> np.ndarray:
         """Mean latent vector of any image file, unprepared (ImageError if unusable)."""
         img = load_image(source, self.catalogue.image_size)
-        return embed(self.model, img[None])[0]
+        return self._embed(img[None])[0]
 
     def similar_to_image(self, source: str | os.PathLike | bytes | BinaryIO, k: int = 5) -> list[Match]:
         """The k catalogue shoes nearest to a new photo, prepared as photo_query prepares it."""
