@@ -167,8 +167,8 @@ def test_only_the_projects_own_errors_are_user_errors(monkeypatch, capsys):
         main(["data", "check"])
     from shoevae.catalogue import CatalogueError
     from shoevae.checkpoint import CheckpointError
+    from shoevae.download import FetchError
     from shoevae.errors import UnknownItemError
-    from shoevae.fetch import FetchError
     from shoevae.images import ImageError
     assert all(issubclass(e, ShoevaeError) for e in (CatalogueError, ImageError, CheckpointError, FetchError,
                                                      UnknownItemError, cli.UserError))
