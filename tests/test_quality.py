@@ -63,7 +63,7 @@ def test_imagenet_features_tell_shoes_from_noise():
     from bench.features import ImageNetFeatures
     rng = np.random.default_rng(6)
     kinds = ("Boot", "Shoe", "Sandal", "Boot", "Shoe")
-    shoes = [np.asarray(draw_shoe(c, rng).resize((96, 96))) for c in kinds]  # tests/synthetic.py's shoe photos
+    shoes = [np.array(draw_shoe(c, rng).resize((96, 96))) for c in kinds]  # tests/synthetic.py's shoe photos
     noise = list(rng.integers(0, 256, (3, 96, 96, 3), dtype=np.uint8))
     judge = ImageNetFeatures(batch_size=3)
     f = judge(np.stack([*shoes, *noise]))
