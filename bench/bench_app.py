@@ -164,10 +164,10 @@ def _decode_only(repeats: int) -> list[float]:
     from shoevae import load_catalogue
     from shoevae.checkpoint import load_checkpoint
     from shoevae.recommend import Recommender
-    from shoevae.ui.resources import CATALOGUE_SIZE
+    from shoevae.config import PHOTO_SIZE
     from shoevae.ui.session import default_checkpoint, resolve
     model, _ = load_checkpoint(default_checkpoint())
-    cat = load_catalogue(resolve(os.environ["SHOEVAE_DATA"]), CATALOGUE_SIZE)
+    cat = load_catalogue(resolve(os.environ["SHOEVAE_DATA"]), PHOTO_SIZE)
     rec = Recommender(model, cat.subset(range(8)))
     z = rec.embeddings[0].copy()
 

@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from shoevae.catalogue import load_catalogue
-from shoevae.config import METRICS, TrainConfig
+from shoevae.config import METRICS, PHOTO_SIZE, TrainConfig
 from shoevae.embedding import embed
 from shoevae.model import VAE
+from shoevae.neighbours import ShoeIndex
 from shoevae.perceptual import FeatureLoss
 from shoevae.presets import RECIPES, preset
-from shoevae.recommend import ShoeIndex
 from shoevae.training import TrainingPhotos, batch_loss, use_bfloat16
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "zappos"
@@ -88,7 +88,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--queries", type=int, default=1000)
     args = p.parse_args()
-    cat = load_catalogue(args.data, 136, progress=True)
+    cat = load_catalogue(args.data, PHOTO_SIZE, progress=True)
     batch = np.asarray(cat.images[:args.batch])
     print(f"catalogue: {len(cat)} images; torch {torch.__version__}, {torch.get_num_threads()} threads")
 

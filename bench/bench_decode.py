@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shoevae.config import PHOTO_SIZE
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -41,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _old_decode(path: Path, size: int):
     from PIL import Image, ImageOps
 
-    from shoevae.catalogue import MAX_BYTES, ImageError
+    from shoevae.images import MAX_BYTES, ImageError
     try:
         data = path.read_bytes() if path.stat().st_size <= MAX_BYTES else None
         if data is None:
@@ -196,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", action="append", help="catalogue folder or manifest (repeatable; default the shared "
                                                    "sample)")
-    p.add_argument("--size", type=int, default=136)
+    p.add_argument("--size", type=int, default=PHOTO_SIZE)
     p.add_argument("--paths", nargs="+", default=["old", "new"], choices=["old", "new"])
     p.add_argument("--one", choices=["old", "new"], help=argparse.SUPPRESS)
     p.add_argument("--cache", type=Path, help=argparse.SUPPRESS)

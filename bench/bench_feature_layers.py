@@ -20,10 +20,11 @@ import torch
 from sklearn.decomposition import PCA
 
 from shoevae import load_catalogue
+from shoevae.config import PHOTO_SIZE
 from shoevae.evaluate import score_features
 from shoevae.model import prepare
 from shoevae.perceptual import FEATURE_SIZE, FeatureLoss
-from shoevae.training import Split
+from shoevae.split import Split
 from shoevae.triplets import agreement, load_triplets
 
 BLOCKS = (0, 2, 4, 7, 10, 12, 15)
@@ -47,7 +48,7 @@ def main() -> None:
     ap.add_argument("--data", default=os.environ.get("SHOEVAE_DATA", "data"))
     ap.add_argument("--triplets", default=None, help="folder with triplets.csv and images/ (checks only)")
     args = ap.parse_args()
-    cat = load_catalogue(args.data, 136)
+    cat = load_catalogue(args.data, PHOTO_SIZE)
     trip = load_triplets(args.triplets) if args.triplets else None
     split = Split()
     net = FeatureLoss(taps=BLOCKS)

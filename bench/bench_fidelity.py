@@ -1,7 +1,7 @@
 """Picture fidelity without a neural network: colour, structure, detail and grid artefacts of every checkpoint.
 
     pip install -r requirements-dev.txt     # scikit-image (colour and image metrics) comes with the app
-    flock /tmp/shoevae-bench.lock python bench/bench_fidelity.py --data ../shared/data/zappos \
+    flock /tmp/shoevae-bench.lock python -m bench.bench_fidelity --data ../shared/data/zappos \
         weights/parts.pt weights/sharp.pt weights/style.pt weights/paper.pt [--kid] [--json runs/fidelity.json]
 
 Reconstructions (decoded mean vectors) of N seeded hold-out photos (the split stored in the first checkpoint, which
@@ -33,15 +33,16 @@ from skimage.color import deltaE_ciede2000, rgb2gray, rgb2lab
 from skimage.filters import sobel
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from bench.features import JUDGE, ImageNetFeatures, frechet_from_stats, kid
 from shoevae import load_catalogue
 from shoevae.atomic import atomic_write
 from shoevae.checkpoint import load_checkpoint
 from shoevae.colour import BACKGROUND, delta_e
+from shoevae.config import PHOTO_SIZE
 from shoevae.embedding import embed
-from shoevae.features import JUDGE, ImageNetFeatures, frechet_from_stats, kid
 from shoevae.model import VAE, prepare, to_uint8
 from shoevae.sampling import MixtureSampler
-from shoevae.training import Split
+from shoevae.split import Split
 
 OFF_COLOUR = 10.0  # CIEDE2000 between mean colours above which a shoe reads as another colour
 BLANK = 0.03  # a sample with fewer non-white pixels than this share is a blank tile
@@ -141,7 +142,7 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
 
-    cat = load_catalogue(args.data, 136)
+    cat = load_catalogue(args.data, PHOTO_SIZE)
     ckpts = {path: load_checkpoint(path) for path in args.checkpoints}
     train_rows, held = Split.of(next(iter(ckpts.values()))[1]).rows(cat.ids)
     rng = np.random.default_rng(args.seed)

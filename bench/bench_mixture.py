@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     from shoevae import load_catalogue, load_checkpoint
-    from shoevae.catalogue import default_cache_dir, holdout_mask
+    from shoevae.cache import default_cache_dir
+    from shoevae.config import PHOTO_SIZE
     from shoevae.embedding import cached_embed
     from shoevae.evaluate import HOLDOUT
     from shoevae.sampling import MixtureSampler
-    from shoevae.training import SPLIT_SEED
+    from shoevae.split import SPLIT_SEED, holdout_mask
     model, _ = load_checkpoint(os.environ.get("SHOEVAE_CHECKPOINT") or ROOT / "weights" / "style.pt")
-    cat = load_catalogue(os.environ.get("SHOEVAE_DATA") or "data", 136)
+    cat = load_catalogue(os.environ.get("SHOEVAE_DATA") or "data", PHOTO_SIZE)
     emb = cached_embed(model, cat.images, cat.ids, default_cache_dir())
     held = holdout_mask(cat.ids, HOLDOUT, SPLIT_SEED)
     print(f"{(~held).sum()} training vectors, {held.sum()} held out, {emb.shape[1]} dims")

@@ -35,9 +35,10 @@ from PIL import Image, ImageFilter
 from shoevae.cache import default_cache_dir
 from shoevae.catalogue import load_catalogue
 from shoevae.checkpoint import load_checkpoint
+from shoevae.config import PHOTO_SIZE
 from shoevae.embedding import cached_embed
 from shoevae.recommend import Recommender
-from shoevae.training import Split
+from shoevae.split import Split
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "zappos"
 WAYS = ("catalogue", "small", "backdrop", "coloured", "handheld", "mirrored", "tilted", "dim", "jpeg", "big")
@@ -204,7 +205,7 @@ def main() -> None:
 
     torch.set_num_threads(1)  # as the app runs queries (session.configure_torch: half of 2 cores); see README Speed
     model, ckpt = load_checkpoint(args.checkpoint)
-    cat = load_catalogue(args.data, max(model.cfg.image_size, 136))
+    cat = load_catalogue(args.data, PHOTO_SIZE)
     rec = Recommender(model, cat, cached_embed(model, cat.images, cat.ids, default_cache_dir()))
     t = time.perf_counter()
     check = rec.shoe_check

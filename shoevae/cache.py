@@ -28,11 +28,14 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .atomic import atomic_write
+
+if TYPE_CHECKING:
+    from .model import VAE
 
 DEFAULT_MAX_GB = 10.0
 ORPHAN_SECONDS = 6 * 3600  # a temporary file untouched this long belongs to a killed process
@@ -101,6 +104,51 @@ def embeddings_entry(directory: str | os.PathLike, fingerprint: str, image_shape
     image size, content = the image ids. Here, without torch, so the CLI's warm path can read it too."""
     return Entry(Path(directory), "embeddings", digest(fingerprint, str(tuple(image_shape))),
                  digest(str(len(ids)), *ids))
+
+
+def checkpoint_identity(checkpoint: str | os.PathLike) -> tuple[Path, str] | None:
+    """(resolved path, "size:mtime_ns") of a checkpoint file, None if it cannot be read: a rewritten file is
+    another model. The one identity the app's model cache and the CLI's checkpoint alias key on."""
+    try:
+        path = Path(checkpoint).resolve()
+        st = path.stat()
+    except OSError:
+        return None
+    return path, f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _checkpoint_alias(checkpoint: str | os.PathLike, directory: str | os.PathLike | None) -> Entry | None:
+    """The entry naming a checkpoint file's model: source = its resolved path, content = its size and mtime."""
+    identity = checkpoint_identity(checkpoint)
+    if identity is None:
+        return None
+    path, stamp = identity
+    return Entry(Path(directory) if directory is not None else default_cache_dir(), "checkpoint-alias",
+                 digest(str(path)), digest(*stamp.split(":")))
+
+
+def remember_checkpoint(checkpoint: str | os.PathLike, model: VAE, fingerprint: str,
+                        directory: str | os.PathLike | None = None) -> None:
+    """Remember which model a checkpoint file holds (its fingerprint, image size and latent size), so
+    cached_checkpoint can find its cached embeddings without loading it (the CLI's recommend without torch)."""
+    alias = _checkpoint_alias(checkpoint, directory)
+    if alias is None:
+        return
+    known = {"fingerprint": fingerprint, "image_size": model.cfg.image_size, "latent_dim": model.cfg.latent_dim}
+    if write(alias, lambda f: json.dump(known, f), ext="json", mode="w"):
+        committed(alias)
+
+
+def cached_checkpoint(checkpoint: str | os.PathLike, directory: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """What remember_checkpoint stored for this very file ({"fingerprint": str, "image_size": int, "latent_dim": int}),
+    or None: never remembered, rewritten since, or unreadable."""
+    alias = _checkpoint_alias(checkpoint, directory)
+    known = read_json(alias) if alias else None
+    try:
+        return {"fingerprint": str(known["fingerprint"]), "image_size": int(known["image_size"]),
+                "latent_dim": int(known["latent_dim"])}
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def report_failure(kind: str, directory: str | os.PathLike, error: BaseException) -> None:

@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"latent size, 1 to {config.MAX_LATENT_DIM} ({_defaults('latent_dim')})")
     t.add_argument("--image-size", type=_number(int, 8, high=config.MAX_IMAGE_SIZE), default=None,
                    help=f"model input size, 8 to {config.MAX_IMAGE_SIZE} pixels ({_defaults('image_size')}; "
-                        "the photos are 136)")
+                        f"the photos are {config.PHOTO_SIZE})")
     t.add_argument("--decoder", choices=DECODERS, default=None, help="transposed convolutions (the report's) or "
                    f"nearest-neighbour upsampling + 3x3 convolution ({_defaults('decoder')})")
     t.add_argument("--likelihood", choices=LIKELIHOODS, default=None, help="bernoulli: the report's BCE; gaussian: "
@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dest", default="data/zappos50k", help="fetch: where to unpack (default %(default)s)")
     d.add_argument("--url", default=OFFICIAL_URL, help="fetch: archive URL (default: the dataset's page)")
     d.add_argument("--keep-archive", action="store_true", help="fetch: keep the zip after unpacking")
-    d.add_argument("--image-size", type=_number(int, 8, high=config.MAX_IMAGE_SIZE), default=136,
+    d.add_argument("--image-size", type=_number(int, 8, high=config.MAX_IMAGE_SIZE), default=config.PHOTO_SIZE,
                    help=f"check: decode size, 8 to {config.MAX_IMAGE_SIZE} (default %(default)s)")
     d.set_defaults(func=commands.cmd_data)
     return p

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import presets
-from .config import METRICS, TrainConfig, VAEConfig
+from .config import METRICS, PHOTO_SIZE, TrainConfig, VAEConfig
 from .errors import ShoevaeError
 from .outputs import check_output, hold, refuse_existing
 
@@ -32,14 +32,14 @@ def _load(args: argparse.Namespace):
     from .catalogue import load_catalogue
     from .checkpoint import load_checkpoint
     model, ckpt = load_checkpoint(args.checkpoint)
-    cat = load_catalogue(args.data, max(model.cfg.image_size, 136), progress=True)
+    cat = load_catalogue(args.data, PHOTO_SIZE, progress=True)
     _count_skipped(cat)
     return cat, model, ckpt
 
 
 def _embeddings(model, cat, fingerprint: str | None = None):
     """The catalogue's mean vectors, from the on-disk cache the app uses when they are there."""
-    from .catalogue import default_cache_dir
+    from .cache import default_cache_dir
     from .embedding import cached_embed
     return cached_embed(model, cat.images, cat.ids, default_cache_dir(), fingerprint=fingerprint)
 
@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     check_output(args.out or out, "--out", force=args.force or same, photos=[args.data], training=True)
     with hold(out):  # a second run with this --out is refused until this one ends
         refuse_existing(out, args.force or same)  # made by a run that ended since the check
-        cat = load_catalogue(args.data, 136, progress=True)
+        cat = load_catalogue(args.data, PHOTO_SIZE, progress=True)
         _report_skipped(cat.skipped)
         ckpt = train(model_cfg, tc, cat, out=out, resume=args.resume, progress_bar=True)
     last = ckpt["history"][-1]
@@ -93,21 +93,8 @@ def cmd_embed(args: argparse.Namespace) -> None:
     print(f"{emb.shape[0]} embeddings of size {emb.shape[1]} -> {out} (+ {ids_out})")
 
 
-def _checkpoint_alias(checkpoint: str | os.PathLike):
-    """The cache entry naming a checkpoint file's model (its fingerprint): source = the resolved path,
-    content = its size and modification time, so a rewritten file never reads a stale alias. None if unreadable."""
-    from . import cache
-    try:
-        path = Path(checkpoint).resolve()
-        st = path.stat()
-    except OSError:
-        return None
-    return cache.Entry(cache.default_cache_dir(), "checkpoint-alias", cache.digest(str(path)),
-                       cache.digest(str(st.st_size), str(st.st_mtime_ns)))
-
-
 def _print_matches(cat, rows_distances) -> None:
-    from .catalogue import safe_name
+    from .images import safe_name
     for rank, (row, distance) in enumerate(rows_distances, 1):
         print(f"{rank}. {cat.ids[row]}  {cat.categories[row]:<8} distance {distance:.3f}  {safe_name(cat.paths[row])}")
 
@@ -120,16 +107,14 @@ def _recommend_from_cache(args: argparse.Namespace) -> bool:
     from . import cache
     from .catalogue import load_catalogue
     from .neighbours import ShoeIndex
-    alias = _checkpoint_alias(args.checkpoint)
-    known = cache.read_json(alias) if alias else None
-    try:
-        fingerprint, image_size, latent_dim = known["fingerprint"], int(known["image_size"]), int(known["latent_dim"])
-    except (TypeError, KeyError, ValueError):
+    known = cache.cached_checkpoint(args.checkpoint)
+    if known is None:
         return False
-    cat = load_catalogue(args.data, max(image_size, 136), progress=True)
+    fingerprint, latent_dim = known["fingerprint"], known["latent_dim"]
+    cat = load_catalogue(args.data, PHOTO_SIZE, progress=True)
     row = cat.index_of(args.item)  # UnknownItemError, as on the full path
     _count_skipped(cat)
-    entry = cache.embeddings_entry(alias.directory, fingerprint, cat.images.shape[1:], cat.ids)  # as cached_embed
+    entry = cache.embeddings_entry(cache.default_cache_dir(), fingerprint, cat.images.shape[1:], cat.ids)  # as cached_embed
     emb = cache.read_array(entry, shape=(len(cat.ids), latent_dim), dtype=np.float32)
     if emb is None:
         return False
@@ -138,42 +123,31 @@ def _recommend_from_cache(args: argparse.Namespace) -> bool:
     return True
 
 
-def _remember_checkpoint(checkpoint: str | os.PathLike, model, fingerprint: str) -> None:
-    """Write the alias _recommend_from_cache reads: the checkpoint file -> its model's fingerprint."""
-    from . import cache
-    alias = _checkpoint_alias(checkpoint)
-    if alias is None:
-        return
-    known = {"fingerprint": fingerprint, "image_size": model.cfg.image_size,
-             "latent_dim": model.cfg.latent_dim}
-    if cache.write(alias, lambda f: json.dump(known, f), ext="json", mode="w"):
-        cache.committed(alias)
-
-
 def cmd_recommend(args: argparse.Namespace) -> None:
     if args.all:
         return cmd_recommend_all(args)
     if args.item and _recommend_from_cache(args):  # warm caches: no torch import (issue 8, item 15)
         return
-    from .catalogue import ImageError, load_catalogue, load_image
+    from . import cache
+    from .catalogue import load_catalogue
     from .checkpoint import load_checkpoint
     from .embedding import model_fingerprint
+    from .images import ImageError, load_image
     from .recommend import Recommender
     model, _ = load_checkpoint(args.checkpoint)
-    size = max(model.cfg.image_size, 136)
     if args.image:  # check the query before reading and embedding the catalogue
         try:
-            load_image(args.image, size)
+            load_image(args.image, PHOTO_SIZE)
         except ImageError as e:
             raise UserError(f"--image {args.image}: {e}") from None
-    cat = load_catalogue(args.data, size, progress=True)
+    cat = load_catalogue(args.data, PHOTO_SIZE, progress=True)
     if args.item:
         cat.index_of(args.item)  # UnknownItemError before embedding
     _count_skipped(cat)
     fingerprint = model_fingerprint(model)  # once: it keys the embeddings and the alias
     rec = Recommender(model, cat, _embeddings(model, cat, fingerprint), metric=args.metric)
     if args.item:
-        _remember_checkpoint(args.checkpoint, model, fingerprint)
+        cache.remember_checkpoint(args.checkpoint, model, fingerprint)
     if args.image:  # prepared as the app prepares photos; the note says what was done, or that it is no shoe
         query = rec.photo_query(args.image, args.k)
         print(query.note)
@@ -201,7 +175,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import math
 
     from .evaluate import baselines, evaluate_model, why_not
-    from .training import Split
+    from .split import Split
     if args.json:
         check_output(args.json, "--json", force=True, reads=[args.checkpoint], photos=[args.data, args.triplets])
     from .triplets import load_triplets, model_table
@@ -264,7 +238,8 @@ def cmd_data(args: argparse.Namespace) -> None:
         manifest = fetch_dataset(Path(args.dest), url=args.url, keep_archive=args.keep_archive)
         print(f"dataset ready: {manifest}")
         return
-    from .catalogue import load_catalogue, odd_names, safe_name
+    from .catalogue import load_catalogue
+    from .images import odd_names, safe_name
     cat = load_catalogue(args.data, args.image_size, progress=True)
     _report_skipped(cat.skipped)
     for path in odd_names(cat.paths):  # kept: such a photo is read and recommended like any other
@@ -273,7 +248,7 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 
 def _report_skipped(skipped: list[tuple[str, str]]) -> None:
-    from .catalogue import safe_name
+    from .images import safe_name
     for path, reason in skipped:
         print(f"skipped {safe_name(path)}: {reason}", file=sys.stderr)
 

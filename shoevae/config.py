@@ -10,6 +10,7 @@ from .errors import ConfigError
 
 # Bounds on sizes a user can ask for, refused up front instead of failing in an allocation:
 MAX_LATENT_DIM = 1024  # ten times the shipped models' 100; the latent layers grow with it (parts: 4096 x it x 3 weights)
+PHOTO_SIZE = 136  # every catalogue is decoded at this size (app, CLI, training); each model resizes to its own
 MAX_IMAGE_SIZE = 512  # the photos are 136 px squares; at 512 the 13.5K sample decodes to 10.6 GB, the cache's bound
 MAX_SEED = 2**32 - 1  # what every generator takes (numpy's legacy ones need < 2**32; torch's per-epoch seed stays in range)
 MAX_GENERATE = 1024  # shoes in one generated grid: 32 x 32 tiles, a 4.4K-pixel square at 136 px
@@ -64,11 +65,15 @@ class VAEConfig:
 
     def _fits(self, size: int) -> bool:
         """Whether every encoder convolution leaves at least one pixel at this input size."""
+        return min(self.encoder_sizes(size)) >= 1
+
+    def encoder_sizes(self, size: int | None = None) -> list[int]:
+        """Spatial size before the first and after every encoder convolution, for input `size` (default
+        image_size); a size below 1 means the network does not fit (__post_init__ refuses such a config)."""
+        sizes = [self.image_size if size is None else size]
         for k, s, p in zip(self.kernels, self.strides, self.paddings):
-            size = (size + 2 * p - k) // s + 1
-            if size < 1:
-                return False
-        return True
+            sizes.append((sizes[-1] + 2 * p - k) // s + 1)
+        return sizes
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,6 +1,7 @@
 """Catalogue embeddings: the encoder's mean vector mu for every shoe (deterministic, no sampling)."""
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 from typing import Callable
@@ -15,13 +16,12 @@ from .model import VAE, prepare
 
 
 def mean_encoder(model: VAE) -> nn.Module:
-    """Images -> mu only (no log variance), with batch norm folded into the convolutions (torch.fx's `fuse`,
-    on a copy: the model's weights stay as they are; it is put in eval mode): the same mean vectors to float
-    rounding, in fewer passes over memory."""
-    model.eval()
+    """Images -> mu only (no log variance) as the model in eval mode computes it, with batch norm folded into
+    the convolutions (torch.fx's `fuse`, on a copy in eval mode: the model's weights and its train/eval mode stay
+    as they are): the same mean vectors to float rounding, in fewer passes over memory."""
     net = nn.Sequential(model.encoder, model.fc_mu)
-    if model.cfg.batch_norm:
-        net = fuse(net).to(memory_format=torch.channels_last)  # folded weights come back NCHW
+    if model.cfg.batch_norm:  # without batch norm the layers behave the same in either mode: no copy needed
+        net = fuse(copy.deepcopy(net).eval(), inplace=True).to(memory_format=torch.channels_last)  # folded: NCHW
     return net
 
 

@@ -14,21 +14,23 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
 
 from .catalogue import Catalogue
 from .config import METRIC
 from .embedding import embed
-from .model import VAE, prepare
-from .recommend import ShoeIndex
-from .training import SPLIT_SEED, Split, mean_bce
+from .model import VAE, prepare, reconstruction_bce
+from .neighbours import ShoeIndex
+from .split import Split
 
 HOLDOUT = Split().holdout  # the default split's share (training's default); use Split.of(checkpoint) instead
-__all__ = ["HOLDOUT", "SPLIT_SEED", "Split", "baselines", "evaluate_model", "precision_at_k", "leave_one_out",
+if TYPE_CHECKING:
+    from sklearn.decomposition import PCA
+
+__all__ = ["HOLDOUT", "baselines", "evaluate_model", "mean_bce", "precision_at_k", "leave_one_out",
            "score_features", "why_not"]
 
 
@@ -57,6 +59,16 @@ def why_not(catalogue: Catalogue, split: Split, k: int = 5) -> dict[str, str]:
         reason = f"k={k} is more than the {len(catalogue) - 1} other shoes each photo can be matched with"
         out[f"loo_precision@{k}"] = out[f"coverage@{k}"] = reason
     return out
+
+
+@torch.no_grad()
+def mean_bce(model: VAE, images: np.ndarray, batch_size: int = 256, device: torch.device | str = "cpu") -> float:
+    """Mean per-image reconstruction BCE (decoding the mean, no sampling; model.reconstruction_bce)."""
+    model.eval()
+    total = 0.0
+    for i in range(0, len(images), batch_size):
+        total += reconstruction_bce(model, prepare(images[i:i + batch_size], model.cfg.image_size, device))[1].sum().item()
+    return total / max(1, len(images))
 
 
 def precision_at_k(features: np.ndarray, categories: list[str], query_rows: np.ndarray,
@@ -114,6 +126,8 @@ def fit_pixel_pca(catalogue: Catalogue, n_components: int, size: int = 32, split
 
     The number of components is capped by the photos and pixels there are (see pca_components).
     """
+    from sklearn.decomposition import PCA  # here, not at the top: training imports this module for mean_bce
+
     x = thumbnails(catalogue.images, size) if thumbs is None else thumbs
     fit_rows = (split or Split()).rows(catalogue.ids)[0]
     if len(fit_rows) == 0:  # everything held out: there are no hold-out scores to protect anyway

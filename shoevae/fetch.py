@@ -5,30 +5,25 @@
 
 Images end up at `<dest_dir>/<Category>/<SubCategory>/<Brand>/<file>.jpg`, and
 `<dest_dir>/manifest.csv` lists `item_id,path,category,subcategory,md5` for every image.
-Every failure a user can hit (network, HTTP, corrupt archive, disk) raises `FetchError`.
+Every failure a user can hit (network, HTTP, corrupt archive, disk) raises `FetchError`
+(shoevae/download.py: the resumable HTTP download).
 """
 from __future__ import annotations
 
 import contextlib
 import csv
 import hashlib
-import http.client
 import io
-import os
-import re
 import shutil
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import BinaryIO, Iterable
 
 from tqdm import tqdm
 
 from shoevae.atomic import atomic_write
-from shoevae.errors import ShoevaeError
+from shoevae.download import FetchError, download, make_folder, one_line_reason
 
 OFFICIAL_URL = (
     "http://vision.cs.utexas.edu/projects/finegrained/utzap50k/ut-zap50k-images-square.zip"
@@ -37,139 +32,12 @@ MANIFEST_NAME = "manifest.csv"
 MANIFEST_HEADER = ("item_id", "path", "category", "subcategory", "md5")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 _TOP_DIR_PREFIX = "ut-zap50k-images"  # the archive's own top folder, dropped on extraction
-_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
 # Errors a broken or corrupt zip can raise while reading; testzip() only catches BadZipFile.
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 
-class FetchError(ShoevaeError):
-    """A download, verification or extraction failure, with a one-line message for the user."""
-
-
 class ArchiveError(FetchError):
     """The downloaded archive itself is unusable (corrupt, unsafe names, no images): fetch it again."""
-
-
-# --- download ---------------------------------------------------------------------------------
-
-
-def download(
-    url: str,
-    dest: Path,
-    *,
-    progress: bool = True,
-    chunk_size: int = 1 << 20,
-    timeout: float = 60,
-) -> Path:
-    """Download `url` to `dest` through `dest.part`, resuming a partial `.part` with HTTP Range.
-
-    `dest` appears (atomically) only once the whole file is there; an interrupted download,
-    KeyboardInterrupt included, leaves the `.part` file for the next call to resume.
-    """
-    dest = Path(dest)
-    check_url(url, dest)
-    part = dest.with_suffix(dest.suffix + ".part")
-    _mkdir(dest.parent)
-    offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
-    except urllib.error.HTTPError as e:
-        e.close()
-        if e.code == 416 and offset:
-            return _finish_416(part, dest, offset, e.headers.get("Content-Range"))
-        raise FetchError(f"download failed: HTTP {e.code} {e.reason} for {url}") from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
-        raise FetchError(f"cannot reach {url}: {_reason(e)}") from None
-    with resp:
-        start, total = _response_range(resp, offset, url)
-        _save_body(resp, part, start, total, chunk_size=chunk_size, progress=progress)
-    _check_size(part, total)
-    os.replace(part, dest)
-    return dest
-
-
-def check_url(url: str, archive: Path | None = None) -> None:
-    """FetchError unless `url` is an http:// or https:// address (urllib would open file:// and others
-    without an HTTP status); says where to put an archive the user already has."""
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        have = f"; to use an archive you already have, put it at {archive} and run again" if archive else ""
-        raise FetchError(f"--url must be an http:// or https:// address, not {url!r}{have}")
-
-
-def _response_range(
-    resp: http.client.HTTPResponse, offset: int, url: str
-) -> tuple[int, int | None]:
-    """Return (byte offset the body starts at, total file size or None) for a 200/206 reply."""
-    if resp.status == 200:
-        length = resp.headers.get("Content-Length", "")
-        return 0, int(length) if length.isdigit() else None
-    if resp.status == 206:
-        start, total = _parse_content_range(resp.headers.get("Content-Range"))
-        if start != offset:
-            raise FetchError(
-                f"server did not honour resume from byte {offset} for {url}; "
-                "delete the .part file and run again"
-            )
-        return start, total
-    raise FetchError(f"download failed: unexpected HTTP {resp.status} for {url}")
-
-
-def _parse_content_range(value: str | None) -> tuple[int | None, int | None]:
-    """Parse `bytes START-END/TOTAL` (or `bytes */TOTAL`) into (START, TOTAL); None if unknown."""
-    m = _CONTENT_RANGE.fullmatch((value or "").strip())
-    if not m:
-        return None, None
-    start, total = m.groups()
-    return (int(start) if start else None), (int(total) if total.isdigit() else None)
-
-
-def _finish_416(part: Path, dest: Path, offset: int, content_range: str | None) -> Path:
-    """Range not satisfiable: the `.part` file is complete iff its size is the server's total."""
-    _, total = _parse_content_range(content_range)
-    if total != offset:
-        raise FetchError(
-            f"server refused to resume at byte {offset} (HTTP 416, total size {total}); "
-            f"delete {part} and run again"
-        )
-    os.replace(part, dest)
-    return dest
-
-
-def _save_body(
-    resp: BinaryIO, part: Path, start: int, total: int | None, *, chunk_size: int, progress: bool
-) -> None:
-    """Stream the response body into `part`: append when resuming (start > 0), else truncate."""
-    bar = tqdm(
-        total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-        desc=part.name.removesuffix(".part"), disable=not progress,
-    )
-    try:
-        with bar, open(part, "ab" if start else "wb") as f:
-            for chunk in _read_chunks(resp, chunk_size):
-                f.write(chunk)
-                bar.update(len(chunk))
-    except OSError as e:  # network errors were already turned into FetchError by _read_chunks
-        raise FetchError(f"cannot write {part}: {_reason(e)}") from None
-
-
-def _read_chunks(resp: BinaryIO, chunk_size: int) -> Iterable[bytes]:
-    """Yield the body in chunks; a dropped connection becomes a FetchError."""
-    while True:
-        try:
-            chunk = resp.read(chunk_size)
-        except (OSError, http.client.HTTPException) as e:
-            raise FetchError(f"download interrupted ({_reason(e)}); run again to resume") from None
-        if not chunk:
-            return
-        yield chunk
-
-
-def _check_size(part: Path, total: int | None) -> None:
-    size = part.stat().st_size
-    if total is not None and size != total:
-        raise FetchError(f"download incomplete: got {size} of {total} bytes; run again to resume")
 
 
 # --- verify -----------------------------------------------------------------------------------
@@ -189,9 +57,9 @@ def verify_zip(path: Path, expected_md5: str | None = None) -> None:
         with zipfile.ZipFile(path) as zf:
             bad = zf.testzip()
     except _ZIP_ERRORS as e:
-        raise ArchiveError(f"{path} is not a valid zip archive ({_reason(e)})") from None
+        raise ArchiveError(f"{path} is not a valid zip archive ({one_line_reason(e)})") from None
     except OSError as e:
-        raise FetchError(f"cannot read {path}: {_reason(e)}") from None
+        raise FetchError(f"cannot read {path}: {one_line_reason(e)}") from None
     if bad is not None:
         raise ArchiveError(f"corrupt archive {path}: bad CRC for member {bad!r}")
 
@@ -203,7 +71,7 @@ def _md5_of(path: Path, chunk_size: int = 1 << 20) -> str:
             while chunk := f.read(chunk_size):
                 h.update(chunk)
     except OSError as e:
-        raise FetchError(f"cannot read {path}: {_reason(e)}") from None
+        raise FetchError(f"cannot read {path}: {one_line_reason(e)}") from None
     return h.hexdigest()
 
 
@@ -223,13 +91,13 @@ def extract(archive: Path, dest_dir: Path, *, progress: bool = True) -> Path:
             members = _image_members(zf)
             if not members:
                 raise ArchiveError(f"no images (.jpg/.jpeg/.png) found in {archive}")
-            _mkdir(dest_dir)
+            make_folder(dest_dir)
             items = tqdm(members.items(), desc="extract", unit="img", disable=not progress)
             rows = [_extract_member(zf, info, rel, dest_dir) for rel, info in items]
     except _ZIP_ERRORS as e:
-        raise ArchiveError(f"corrupt archive {archive} ({_reason(e)})") from None
+        raise ArchiveError(f"corrupt archive {archive} ({one_line_reason(e)})") from None
     except OSError as e:
-        raise FetchError(f"extraction into {dest_dir} failed: {_reason(e)}") from None
+        raise FetchError(f"extraction into {dest_dir} failed: {one_line_reason(e)}") from None
     return _write_manifest(dest_dir / MANIFEST_NAME, rows)
 
 
@@ -280,21 +148,20 @@ def _extract_member(
 
 
 def _write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
-    """Write the manifest atomically; item_id = md5[:12], with `-2`, `-3` appended on clashes."""
-    seen: dict[str, int] = {}
+    """Write the manifest atomically; item ids by the catalogue's rule (md5[:12], `-2`, `-3` appended on clashes)."""
+    from shoevae.catalogue import unique_item_id  # here: fetching needs numpy and PIL only when it writes the manifest
+
+    seen: set[str] = set()
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=MANIFEST_HEADER, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        base = row["md5"][:12]
-        seen[base] = seen.get(base, 0) + 1
-        item_id = base if seen[base] == 1 else f"{base}-{seen[base]}"
-        writer.writerow({"item_id": item_id, **row})
+        writer.writerow({"item_id": unique_item_id("", row["md5"], seen), **row})
     try:
         with atomic_write(path, "wb") as f:
             f.write(buf.getvalue().encode("utf-8"))
     except OSError as e:
-        raise FetchError(f"cannot write {path}: {_reason(e)}") from None
+        raise FetchError(f"cannot write {path}: {one_line_reason(e)}") from None
     return path
 
 
@@ -344,17 +211,3 @@ def fetch_dataset(
 def _archive_name(url: str) -> str:
     name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
     return name if name not in ("", ".", "..") else "ut-zap50k-images-square.zip"
-
-
-def _mkdir(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FetchError(f"cannot create folder {path}: {_reason(e)}") from None
-
-
-def _reason(e: BaseException) -> str:
-    """A short one-line reason for an exception (URLError wraps the real one in .reason)."""
-    reason = getattr(e, "reason", None) or e
-    text = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
-    return " ".join(str(text).split())

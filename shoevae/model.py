@@ -25,24 +25,13 @@ def _act(cfg: VAEConfig) -> nn.Module:
     return nn.LeakyReLU(0.2) if cfg.activation == "leaky_relu" else nn.ReLU()
 
 
-def _conv_sizes(cfg: VAEConfig) -> list[int]:
-    """Spatial size before the first and after every encoder convolution."""
-    sizes = [cfg.image_size]
-    for k, s, p in zip(cfg.kernels, cfg.strides, cfg.paddings):
-        out = (sizes[-1] + 2 * p - k) // s + 1
-        if out < 1:
-            raise ValueError(f"image_size {cfg.image_size} is too small for this network")
-        sizes.append(out)
-    return sizes
-
-
 class VAE(nn.Module):
     """Convolutional VAE built only from a VAEConfig."""
 
     def __init__(self, cfg: VAEConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        sizes = _conv_sizes(cfg)
+        sizes = cfg.encoder_sizes()
         chans = (3, *cfg.channels)
         n = len(cfg.channels)
 
@@ -103,12 +92,13 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         return self.decode_logits(self.reparameterize(mu, logvar)), mu, logvar
 
-    @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode n draws of z ~ N(0, temperature^2 I) into images (n,3,H,W)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.cfg.latent_dim, generator=generator) * temperature
-        return self.decode(z.to(device))
+
+def reconstruction_bce(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (B,3,H,W) in [0,1] -> (logits decoded from the mean vector, no sampling; BCE per image (B,)).
+
+    The one reconstruction error that evaluation (hold-out BCE) and the app's Reconstruct page report."""
+    logits = model.decode_logits(model.encode(x)[0])
+    return logits, F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
 
 
 def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,

@@ -199,7 +199,7 @@ def as_is(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def prepare_photo(img: np.ndarray, size: int, framing: Framing = Framing()) -> Prepared:
-    """A photo (uint8 (H,W,3), as read by catalogue.load_photo) as the model should see it (see module doc)."""
+    """A photo (uint8 (H,W,3), as read by images.load_photo) as the model should see it (see module doc)."""
     h, w = img.shape[:2]
     if min(h, w) < MIN_SIDE:  # nothing to separate: frame it whole
         return Prepared(as_is(img, size), False, "plain", (0, 0, w, h))

@@ -13,13 +13,14 @@ import numpy as np
 import torch
 
 from . import photo, shoelike
-from .catalogue import Catalogue, load_image, load_photo
+from .catalogue import Catalogue
 from .config import METRIC
 from .embedding import embed, mean_encoder
-from .model import VAE, prepare, to_uint8
+from .images import load_image, load_photo
+from .model import VAE, prepare, reconstruction_bce, to_uint8
 from .neighbours import ShoeIndex
 
-__all__ = ["Match", "PhotoQuery", "Recommender", "ShoeIndex"]
+__all__ = ["Match", "PhotoQuery", "Recommender"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Recommender:
                  metric: str = METRIC) -> None:
         self.model = model.eval()
         self.catalogue = catalogue
-        self.embeddings = embed(model, catalogue.images) if embeddings is None else embeddings
+        self.embeddings = self._embed(catalogue.images) if embeddings is None else embeddings
         self.index = ShoeIndex(metric=metric).fit(self.embeddings)
 
     def _matches(self, dist: np.ndarray, idx: np.ndarray) -> list[Match]:
@@ -68,7 +69,7 @@ class Recommender:
     def encode_image(self, source: str | os.PathLike | bytes | BinaryIO) -> np.ndarray:
         """Mean latent vector of any image file, unprepared (ImageError if unusable)."""
         img = load_image(source, self.catalogue.image_size)
-        return embed(self.model, img[None])[0]
+        return self._embed(img[None])[0]
 
     def similar_to_image(self, source: str | os.PathLike | bytes | BinaryIO, k: int = 5) -> list[Match]:
         """The k catalogue shoes nearest to a new photo, prepared as photo_query prepares it."""
@@ -128,12 +129,5 @@ class Recommender:
     def reconstruct(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """(uint8 reconstructions from the mean vector, per-image BCE) for catalogue rows."""
         x = prepare(self.catalogue.images[np.asarray(rows)], self.model.cfg.image_size)
-        logits = self.model.decode_logits(self.model.encode(x)[0])
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
+        logits, bce = reconstruction_bce(self.model, x)
         return to_uint8(torch.sigmoid(logits)), bce.numpy()
-
-    def generate(self, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
-        """n shoes decoded from z ~ N(0, temperature^2 I), repeatable by seed."""
-        g = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.model.cfg.latent_dim, generator=g) * temperature
-        return self.decode(z.numpy())

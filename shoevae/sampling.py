@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from . import cache
-from .config import MAX_GENERATE, MAX_SEED, MAX_TEMPERATURE
+from .config import MAX_GENERATE, MAX_SEED, MAX_TEMPERATURE, PHOTO_SIZE
 from .errors import ConfigError
 
 SAMPLERS = ("mixture", "normal")
@@ -191,7 +191,8 @@ def generate_grid(checkpoint: str | Path, n: int, *, sampler: str = "mixture", t
     """
     import torch
 
-    from .catalogue import default_cache_dir, load_catalogue
+    from .cache import default_cache_dir
+    from .catalogue import load_catalogue
     from .checkpoint import load_checkpoint
     from .embedding import cached_embed
     from .model import to_uint8
@@ -201,7 +202,7 @@ def generate_grid(checkpoint: str | Path, n: int, *, sampler: str = "mixture", t
     if sampler == "mixture":
         if data is None:
             raise ConfigError("the mixture sampler needs the catalogue's photos: give --data")
-        cat = load_catalogue(data, max(model.cfg.image_size, 136), progress=progress)
+        cat = load_catalogue(data, PHOTO_SIZE, progress=progress)
         drawer: MixtureSampler | NormalSampler = cached_mixture(cached_embed(model, cat.images, cat.ids, cache), cache)
     else:
         drawer = make_sampler(sampler).fit(np.zeros((1, model.cfg.latent_dim), np.float32))

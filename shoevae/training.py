@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .catalogue import Catalogue, holdout_mask
+from .catalogue import Catalogue
 from .checkpoint import (
     CheckpointError,
     data_fingerprint,
@@ -32,12 +32,13 @@ from .checkpoint import (
 )
 from .config import TrainConfig, VAEConfig
 from .errors import ConfigError
+from .evaluate import mean_bce
 from .model import VAE, prepare, vae_loss
 from .outputs import hold
 from .perceptual import FeatureLoss, shift_and_scale
 from .presets import CHANGEABLE_ON_RESUME, changeable_on_resume
+from .split import SPLIT_SEED, Split
 
-SPLIT_SEED = 0  # the hold-out split is the same for every run, so evaluations compare
 VAL_IMAGES = 512  # hold-out images scored after each epoch (a seeded random sample of the hold-out)
 LOSS_TERMS = ("loss", "rec", "bce", "kl", "feat")  # per image, in every history row ("feat" with --perceptual)
 
@@ -61,42 +62,6 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 class _Stopped(Exception):
     """The stop event was set: end after this batch."""
-
-
-@dataclass(frozen=True)
-class Split:
-    """The train/hold-out split: `holdout` share of the photos, chosen by a `seed`ed hash of their ids.
-
-    The one definition every part uses (training, its per-epoch hold-out BCE, every metric); stored in
-    the checkpoint, so evaluation's hold-out queries are exactly the photos the model never trained on.
-    """
-
-    holdout: float = 0.1
-    seed: int = SPLIT_SEED
-
-    def rows(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(training-side rows, hold-out rows) of a catalogue's ids, each sorted."""
-        held = holdout_mask(ids, self.holdout, self.seed)
-        return np.flatnonzero(~held), np.flatnonzero(held)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"holdout": float(self.holdout), "seed": int(self.seed)}
-
-    @classmethod
-    def of(cls, ckpt: dict[str, Any]) -> Split:
-        """The split a checkpoint was trained with (older files: their train config's holdout, seed 0)."""
-        data = ckpt.get("data")
-        stored = data.get("split") if isinstance(data, dict) else None
-        if not stored:  # older files: their train config's holdout, seed 0
-            stored = {"holdout": (ckpt.get("train_config") or {}).get("holdout", TrainConfig.holdout), "seed": SPLIT_SEED}
-        try:
-            holdout, seed = float(stored["holdout"]), stored["seed"]
-            if not (0 <= holdout < 1 and isinstance(seed, int) and not isinstance(seed, bool)):
-                raise ValueError
-        except (TypeError, ValueError, KeyError, AttributeError):  # NaN, out of range, not numbers, missing
-            raise CheckpointError(f"the checkpoint's stored hold-out split is unusable ({stored!r}): the file is damaged "
-                                  "or was not written by shoevae; train again or use another checkpoint") from None
-        return cls(holdout, seed)
 
 
 @dataclass
@@ -173,19 +138,6 @@ def split(catalogue: Catalogue, tc: TrainConfig) -> tuple[np.ndarray, np.ndarray
         rng = np.random.default_rng(tc.seed)
         train_rows = np.sort(rng.choice(train_rows, tc.limit, replace=False))
     return train_rows, val_rows
-
-
-@torch.no_grad()
-def mean_bce(model: VAE, images: np.ndarray, batch_size: int = 256, device: torch.device | str = "cpu") -> float:
-    """Mean per-image reconstruction BCE (decoding the mean, no sampling)."""
-    model.eval()
-    total = 0.0
-    for i in range(0, len(images), batch_size):
-        x = prepare(images[i:i + batch_size], model.cfg.image_size, device)
-        mu, _ = model.encode(x)
-        total += torch.nn.functional.binary_cross_entropy_with_logits(
-            model.decode_logits(mu), x, reduction="sum").item()
-    return total / max(1, len(images))
 
 
 def validation_rows(val_rows: np.ndarray, n: int = VAL_IMAGES, seed: int = SPLIT_SEED) -> np.ndarray:

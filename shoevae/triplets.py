@@ -5,7 +5,7 @@
     agreement(embed(model, t.images), t, "cosine")         # share of rows where close is nearer to head
 
 A row counts as agreement when `close` is strictly nearer to `head` than `far` (ties are wrong; chance
-is 50 %). Distances are those of shoevae.recommend.ShoeIndex: "euclidean" on the vectors as they are,
+is 50 %). Distances are those of shoevae.neighbours.ShoeIndex: "euclidean" on the vectors as they are,
 "cosine" on the vectors scaled to unit length. Baselines: RGB pixels and a binary silhouette
 (grey < 240) of a 34x26 thumbnail of each photo, as in the data's README (60.2 % and 64.3 %), and PCA of
 32x32 pixels fitted on the catalogue's training split (the same as shoevae.evaluate's baseline).
@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .catalogue import Catalogue, ImageError, load_image, read_photo
-from .config import METRICS
+from .catalogue import Catalogue
+from .config import METRICS, PHOTO_SIZE
 from .errors import ShoevaeError
+from .images import ImageError, load_image, read_photo
 from .neighbours import ShoeIndex
 
 THUMB = (34, 26)  # (width, height): a quarter of the 136x102 photos
@@ -46,7 +47,7 @@ class Triplets:
         return len(self.rows)
 
 
-def load_triplets(folder: str | os.PathLike, size: int = 136) -> Triplets:
+def load_triplets(folder: str | os.PathLike, size: int = PHOTO_SIZE) -> Triplets:
     """Read triplets.csv and the photos it names from `folder` (TripletsError if unusable)."""
     folder = Path(folder)
     csv_path = folder / "triplets.csv"

@@ -18,9 +18,11 @@ from synthetic import make_shoes
 
 from shoevae import cache, cli
 from shoevae import catalogue as catmod
-from shoevae.catalogue import ImageError, load_catalogue, load_image, read_photo, safe_name
+from shoevae import images as imgmod
+from shoevae.catalogue import load_catalogue
 from shoevae.config import MAX_SEED, TrainConfig, VAEConfig
 from shoevae.errors import ConfigError
+from shoevae.images import ImageError, load_image, read_photo, safe_name
 from shoevae.sampling import check_draw
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +73,7 @@ def test_a_fifo_and_a_link_to_dev_zero_are_skipped_not_read(few, tmp_path):
 def test_photos_are_read_with_a_size_limit(tmp_path, monkeypatch):
     big = tmp_path / "big.jpg"
     big.write_bytes(b"\xff" * 2000)
-    monkeypatch.setattr(catmod, "MAX_BYTES", 1000)
+    monkeypatch.setattr(imgmod, "MAX_BYTES", 1000)
     with pytest.raises(ImageError, match="file too large"):
         read_photo(big)
     with pytest.raises(ImageError, match="empty file"):
@@ -95,7 +97,7 @@ def test_photos_are_read_with_a_size_limit(tmp_path, monkeypatch):
             return b"x" * (n if n > 0 else 10**7)
     small = tmp_path / "small.jpg"
     small.write_bytes(b"0123456789")
-    monkeypatch.setattr(catmod, "open", Growing, raising=False)
+    monkeypatch.setattr(imgmod, "open", Growing, raising=False)
     with pytest.raises(ImageError, match="file too large"):
         read_photo(small)
     assert read_size[0] == 11 and sum(read_size) == 1001

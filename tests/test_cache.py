@@ -17,10 +17,11 @@ import pytest
 import torch
 from PIL import Image
 
-from shoevae import cache, catalogue, embedding, projection
+from shoevae import cache, catalogue, decoding, embedding, projection
 from shoevae.atomic import atomic_write
 from shoevae.cache import CacheWarning, Entry
-from shoevae.catalogue import load_catalogue, load_image
+from shoevae.catalogue import load_catalogue
+from shoevae.images import load_image
 from shoevae.model import VAE
 from shoevae.presets import preset
 
@@ -197,14 +198,14 @@ def test_an_interrupted_decode_keeps_the_previous_catalogue(photos, tmp_path, mo
     saved, st = photo.read_bytes(), photo.stat()
     Image.new("RGB", (136, 102), (0, 0, 255)).save(photo)  # a changed photo: the next load decodes again
     calls = []
-    real = catalogue._decode_rows
+    real = decoding._decode_rows
 
     def killed_midway(*args):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
         return real(*args)
-    monkeypatch.setattr(catalogue, "_decode_rows", killed_midway)
+    monkeypatch.setattr(decoding, "_decode_rows", killed_midway)
     with pytest.raises(KeyboardInterrupt):
         load_catalogue(photos, 32, cache_dir=store, executor="thread", workers=1)
     assert 3 <= len(calls) < 8 and not list(store.glob(".*"))  # stopped early; the half-filled file is gone
@@ -212,7 +213,7 @@ def test_an_interrupted_decode_keeps_the_previous_catalogue(photos, tmp_path, mo
     # the photo back as it was: the previous entry is read, nothing decoded
     photo.write_bytes(saved)
     os.utime(photo, ns=(st.st_atime_ns, st.st_mtime_ns))
-    monkeypatch.setattr(catalogue, "_decode_rows", lambda *a: pytest.fail("decoded instead of reading the cache"))
+    monkeypatch.setattr(decoding, "_decode_rows", lambda *a: pytest.fail("decoded instead of reading the cache"))
     after = load_catalogue(photos, 32, cache_dir=store)
     assert after.ids == before.ids and np.array_equal(after.images, expected)
 
@@ -245,6 +246,23 @@ def test_ctrl_c_during_a_process_decode_stops_the_workers_and_leaves_no_file(pho
 
 
 # --- invalidation and read-back -----------------------------------------------------------------------------
+
+def test_a_remembered_checkpoint_is_known_until_its_file_changes(tmp_path):
+    ckpt, store = tmp_path / "model.pt", tmp_path / "cache"
+    ckpt.write_bytes(b"weights")
+    model = _model(0)
+    assert cache.cached_checkpoint(ckpt, store) is None  # never remembered
+    cache.remember_checkpoint(ckpt, model, "0123456789abcdef", store)
+    known = {"fingerprint": "0123456789abcdef", "image_size": model.cfg.image_size, "latent_dim": model.cfg.latent_dim}
+    assert cache.cached_checkpoint(ckpt, store) == known
+    assert cache.cached_checkpoint(tmp_path / "." / "model.pt", store) == known  # the same file by another name
+    assert [f.name.split("-")[:2] for f in store.iterdir()] == [["checkpoint", "alias"]]  # cache.py's naming
+    st = ckpt.stat()
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # rewritten: another model, whatever it holds
+    assert cache.checkpoint_identity(ckpt) != (ckpt.resolve(), f"{st.st_size}:{st.st_mtime_ns}")
+    assert cache.cached_checkpoint(ckpt, store) is None
+    assert cache.checkpoint_identity(tmp_path / "missing.pt") is None and cache.cached_checkpoint(tmp_path / "missing.pt") is None
+
 
 def test_the_embedding_cache_follows_the_model(shapes_catalogue, tmp_path, monkeypatch):
     images, ids = shapes_catalogue.images[:16], shapes_catalogue.ids[:16]
@@ -307,7 +325,7 @@ def test_written_files_get_the_umask_mode_not_0600(photos, tmp_path):
 def test_the_first_decode_peaks_below_1_3x_the_final_array(shapes_dir, tmp_path, monkeypatch, where):
     load_catalogue(shapes_dir, 24, cache_dir=tmp_path / "warm-up", executor="thread")  # imports, PIL plugins
     if where == "memory":  # no file can be made anywhere: a preallocated array in memory
-        monkeypatch.setattr(catalogue.tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
+        monkeypatch.setattr(decoding.tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
     tracemalloc.start()
     try:
         cat = load_catalogue(shapes_dir, 136, cache_dir=tmp_path / "cache", use_cache=where == "cache",
@@ -324,9 +342,9 @@ def test_the_first_decode_peaks_below_1_3x_the_final_array(shapes_dir, tmp_path,
 def test_worker_processes_decode_the_same_images_as_one_thread(photos, tmp_path, monkeypatch):
     (photos / "Boot" / "boot-0205.jpg").write_bytes(b"broken")  # in the middle: later rows move up
     one = load_catalogue(photos, 64, cache_dir=tmp_path / "one", executor="thread", workers=1)
-    real, left = catalogue._decode_in_processes, []
-    monkeypatch.setattr(catalogue, "_decode_in_processes", lambda *a: left.append(real(*a)) or left[-1])
-    monkeypatch.setattr(catalogue, "_collect", lambda *a: pytest.fail("threads had to step in"))
+    real, left = decoding._decode_in_processes, []
+    monkeypatch.setattr(decoding, "_decode_in_processes", lambda *a: left.append(real(*a)) or left[-1])
+    monkeypatch.setattr(decoding, "_collect", lambda *a: pytest.fail("threads had to step in"))
     procs = load_catalogue(photos, 64, cache_dir=tmp_path / "procs", executor="process", workers=2)
     assert left == [[]]  # the processes did all of it
     assert procs.ids == one.ids and procs.paths == one.paths and procs.skipped == one.skipped
@@ -353,12 +371,13 @@ def test_worker_processes_do_not_rerun_the_callers_script(shapes_dir, tmp_path):
     """Streamlit runs pages as __main__ and scripts often lack a main guard: the workers must not import them."""
     script = tmp_path / "unguarded.py"
     script.write_text("import shoevae.catalogue as c\n"
-                      "real = c._decode_in_processes\n"
+                      "import shoevae.decoding as d\n"
+                      "real = d._decode_in_processes\n"
                       "def spy(*a):\n"
                       "    left = real(*a)\n"
                       "    print('left for threads', len(left))\n"
                       "    return left\n"
-                      "c._decode_in_processes = spy\n"
+                      "d._decode_in_processes = spy\n"
                       f"cat = c.load_catalogue({str(shapes_dir)!r}, 32, cache_dir={str(tmp_path / 'c')!r}, "
                       "executor='process', workers=2)\n"
                       "print('loaded', len(cat))\n")

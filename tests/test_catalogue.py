@@ -1,4 +1,5 @@
 """Catalogue loading: odd but usable images are converted, bad ones skipped and reported, cache."""
+import hashlib
 import io
 import os
 
@@ -7,13 +8,9 @@ import pytest
 from PIL import Image
 from shoe_data import SHARED_DATA, write_manifest
 
-from shoevae.catalogue import (
-    CatalogueError,
-    ImageError,
-    holdout_mask,
-    load_catalogue,
-    load_image,
-)
+from shoevae.catalogue import CatalogueError, load_catalogue, scan_sources, unique_item_id
+from shoevae.images import ImageError, load_image
+from shoevae.split import holdout_mask
 
 
 def _save(path, img, fmt=None, **kw):
@@ -136,5 +133,11 @@ def test_holdout_mask_is_seeded_and_order_free():
     assert not np.array_equal(holdout_mask(ids, 0.1, seed=1), m)
 
 
-def test_shared_catalogue_is_there():
-    assert (SHARED_DATA / "manifest.csv").is_file(), f"tests need the shared Zappos sample at {SHARED_DATA}"
+def test_the_shared_manifest_lists_every_photo_under_the_catalogue_id_rule():
+    root, rows, passed_over = scan_sources(SHARED_DATA)
+    assert root == SHARED_DATA and not passed_over and len(rows) > 13_000
+    assert {c for _, _, c in rows} == {"Boot", "Sandal", "Shoe"}
+    seen: set[str] = set()  # its ids are what load_catalogue would give its photos: the first 12 hex digits of their MD5
+    for item_id, rel, _ in rows[::50]:
+        md5 = hashlib.md5((root / rel).read_bytes()).hexdigest()
+        assert unique_item_id("", md5, seen) == item_id, rel

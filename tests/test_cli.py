@@ -165,10 +165,11 @@ def test_only_the_projects_own_errors_are_user_errors(monkeypatch, capsys):
     monkeypatch.setattr(commands, "cmd_data", lambda args: {}["missing"])
     with pytest.raises(KeyError):
         main(["data", "check"])
-    from shoevae.catalogue import CatalogueError, ImageError
+    from shoevae.catalogue import CatalogueError
     from shoevae.checkpoint import CheckpointError
+    from shoevae.download import FetchError
     from shoevae.errors import UnknownItemError
-    from shoevae.fetch import FetchError
+    from shoevae.images import ImageError
     assert all(issubclass(e, ShoevaeError) for e in (CatalogueError, ImageError, CheckpointError, FetchError,
                                                      UnknownItemError, commands.UserError))
 
@@ -278,7 +279,7 @@ def test_export_never_overwrites_a_file_without_force(shapes_checkpoint, tmp_pat
 
 def test_holdout_metrics_are_nan_not_made_up_for_a_checkpoint_without_holdout(shapes_catalogue):
     from shoevae.evaluate import score_features
-    from shoevae.training import Split
+    from shoevae.split import Split
     feats = np.random.default_rng(0).normal(size=(len(shapes_catalogue), 4)).astype(np.float32)
     row = score_features(feats, shapes_catalogue, 5, split=Split(0.0))
     assert math.isnan(row["holdout_precision@5"]) and not math.isnan(row["loo_precision@5"])

@@ -16,7 +16,8 @@ import shoevae.checkpoint
 import shoevae.neighbours
 from shoevae.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from shoevae.cli import main
-from shoevae.recommend import Recommender, ShoeIndex
+from shoevae.neighbours import ShoeIndex
+from shoevae.recommend import Recommender
 
 ROOT = Path(__file__).resolve().parents[1]
 

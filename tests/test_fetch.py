@@ -15,8 +15,9 @@ from typing import Callable, Iterator
 import pytest
 from PIL import Image
 
-from shoevae import fetch
-from shoevae.fetch import FetchError, download, extract, fetch_dataset, verify_zip
+from shoevae import download as dl
+from shoevae.download import FetchError, download
+from shoevae.fetch import extract, fetch_dataset, verify_zip
 
 TOP = "ut-zap50k-images-square"
 ARCHIVE_NAME = f"{TOP}.zip"
@@ -271,7 +272,7 @@ def test_keyboard_interrupt_keeps_part_file(tmp_path, serve, archive_bytes, monk
         yield resp.read(100)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fetch, "_read_chunks", interrupted)
+    monkeypatch.setattr(dl, "_read_chunks", interrupted)
     url, _ = serve(archive_bytes)
     dest = tmp_path / ARCHIVE_NAME
     with pytest.raises(KeyboardInterrupt):

@@ -44,7 +44,7 @@ def test_round_trip_decodes_a_sample_of_the_encoding(name, size):
         assert not torch.allclose(logits, m.decode_logits(mu), atol=1e-5), "forward decodes a sample, not the mean"
         assert torch.allclose(m.decode(mu), torch.sigmoid(m.decode_logits(mu)))
         assert not torch.allclose(m.encode(x)[0], m.encode(x.flip(-1))[0]), "the code depends on the photo"
-    assert m.sample(4).shape == (4, 3, size, size)
+    assert m.decode(torch.randn(4, 16)).shape == (4, 3, size, size)
 
 
 def test_the_reconstruction_loss_reaches_the_encoder_through_the_sample():
@@ -122,7 +122,8 @@ def test_config_validation_and_round_trip():
 
 @pytest.mark.parametrize("name", ["paper", "style"])
 def test_embed_gives_the_encoders_mean_and_leaves_the_model_alone(name):
-    """embed folds batch norm into the convolutions for speed: same mu as model.encode, model untouched."""
+    """embed folds batch norm into the convolutions for speed: same mu as model.encode in eval mode, and the
+    model untouched: its weights, its running statistics and its mode (a model in training stays in training)."""
     from shoevae.embedding import embed, mean_encoder
 
     torch.manual_seed(0)
@@ -133,10 +134,11 @@ def test_embed_gives_the_encoders_mean_and_leaves_the_model_alone(name):
     before = {k: v.clone() for k, v in m.state_dict().items()}
     images = (np.random.default_rng(1).random((5, 64, 64, 3)) * 255).astype(np.uint8)
     got = embed(m, images, batch_size=2)
-    with torch.no_grad():
-        want, _ = m.encode(prepare(images, 64))
-    np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
-    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
     folded = mean_encoder(m)
+    assert m.training and all(layer.training for layer in m.modules())  # still in training mode, every layer
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
+    with torch.no_grad():
+        want, _ = m.eval().encode(prepare(images, 64))
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
     assert not any(isinstance(layer, nn.BatchNorm2d) for layer in folded.modules())
     assert any(isinstance(layer, nn.BatchNorm2d) for layer in m.modules()) == (name == "style")

@@ -13,7 +13,7 @@ from PIL import Image
 from synthetic import draw_shoe
 
 from shoevae import ImageError, load_checkpoint
-from shoevae.catalogue import load_photo
+from shoevae.images import load_photo
 from shoevae.neighbours import ShoeIndex
 from shoevae.paint import Strokes, fit, starts, strokes_from_canvas, thumbnails
 from shoevae.photo import Framing, Prepared, choose_view, content_box, prepare_photo

@@ -5,8 +5,9 @@ import itertools
 
 import numpy as np
 import pytest
+from synthetic import draw_shoe
 
-from shoevae.features import frechet_distance, frechet_from_stats, kid, mmd2_unbiased, polynomial_kernel
+from bench.features import frechet_distance, frechet_from_stats, kid, mmd2_unbiased, polynomial_kernel
 
 
 def test_mmd2_matches_a_direct_computation():
@@ -59,12 +60,17 @@ def test_frechet_from_samples():
 
 def test_imagenet_features_tell_shoes_from_noise():
     pytest.importorskip("efficientnet_lite_pytorch", reason="development dependency (requirements-dev.txt)")
-    from shoevae.features import ImageNetFeatures
+    from bench.features import ImageNetFeatures
     rng = np.random.default_rng(6)
-    white = np.full((2, 96, 96, 3), 255, np.uint8)
-    white[:, 30:70, 10:86] = (120, 60, 20)  # a brown bar on white, twice
-    noise = rng.integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
-    f = ImageNetFeatures(batch_size=3)(np.concatenate([white, noise]))
-    assert f.shape == (4, 1280) and np.isfinite(f).all()
-    assert np.allclose(f[0], f[1])  # the same picture, the same features (eval mode, batched)
-    assert np.linalg.norm(f[0] - f[1]) < np.linalg.norm(f[0] - f[2])
+    kinds = ("Boot", "Shoe", "Sandal", "Boot", "Shoe")
+    shoes = [np.array(draw_shoe(c, rng).resize((96, 96))) for c in kinds]  # tests/synthetic.py's shoe photos
+    noise = list(rng.integers(0, 256, (3, 96, 96, 3), dtype=np.uint8))
+    judge = ImageNetFeatures(batch_size=3)
+    f = judge(np.stack([*shoes, *noise]))
+    assert f.shape == (8, 1280) and np.isfinite(f).all()
+    assert np.allclose(judge(shoes[3][None])[0], f[3], atol=1e-4)  # alone or batched, the same features (eval mode)
+    dist = np.linalg.norm(f[:, None] - f[None], axis=-1)
+    np.fill_diagonal(dist, np.inf)
+    nearest = dist.argmin(axis=1)
+    assert all((nearest[i] < 5) == (i < 5) for i in range(8))  # every shoe's nearest picture is a shoe, noise's noise
+    assert nearest[0] == 3 and nearest[1] == 4  # and a boot's is the other boot, a shoe's the other shoe

@@ -51,7 +51,7 @@ def test_parts_is_sharp_with_its_feature_term_led_by_part_layers():
 
 def test_the_shipped_default_checkpoint_holds_the_parts_recipe():
     from shoevae.cli import DEFAULT_CHECKPOINT
-    from shoevae.config import SHIPPED
+    from shoevae.presets import SHIPPED
     assert DEFAULT_CHECKPOINT == f"weights/{SHIPPED[0]}.pt"
     _, ck = load_checkpoint(Path(__file__).resolve().parents[1] / DEFAULT_CHECKPOINT)
     assert ck["model_config"]["preset"] == SHIPPED[0] == "parts"

@@ -18,7 +18,8 @@ from shoevae.config import TrainConfig
 from shoevae.errors import ConfigError
 from shoevae.evaluate import baselines, evaluate_model, why_not
 from shoevae.presets import preset
-from shoevae.training import Split, TrainingInterrupted, train
+from shoevae.split import Split
+from shoevae.training import TrainingInterrupted, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = preset("paper", image_size=64, latent_dim=16)  # the paper's layers, at 64 px for speed

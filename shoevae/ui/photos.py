@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ..catalogue import ImageError, load_photo
+from ..images import ImageError, load_photo
 from ..recommend import Match, PhotoQuery, Recommender
 from .text import match_captions
 from .widgets import shoe_card

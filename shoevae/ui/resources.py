@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from ..catalogue import Catalogue, list_sources, load_catalogue
-from ..config import METRICS
+from ..config import METRICS, PHOTO_SIZE
 from . import background
 from .session import cache_dir, data_key
 
@@ -25,9 +25,8 @@ if TYPE_CHECKING:  # torch and scikit-learn load when first used: a fresh server
     from ..jobs import JobRegistry
     from ..model import VAE
     from ..recommend import Recommender
-    from ..training import Split
+    from ..split import Split
 
-CATALOGUE_SIZE = 136  # photos are decoded once at this size; each model resizes to its own
 
 
 # ----------------------------------------------------------------------------- models and training jobs
@@ -73,7 +72,7 @@ def catalogue_task(data: str) -> background.Task:
         list_sources(data)
 
     def decode(progress: background.Progress) -> Catalogue:
-        return load_catalogue(data, CATALOGUE_SIZE, progress=lambda done, total: progress(done, total, "decoding"))
+        return load_catalogue(data, PHOTO_SIZE, progress=lambda done, total: progress(done, total, "decoding"))
     return background.start(("catalogue", data), "Reading the shoe photos", decode)
 
 
@@ -165,7 +164,7 @@ def evaluation(rec: Recommender, loaded: Loaded, n: int) -> dict[str, dict[str, 
 
 def evaluation_task(rec: Recommender, loaded_key: str, data: str, n: int, meta: dict[str, Any]) -> background.Task:
     """The background evaluation on n shoes, on the split stored in the checkpoint's `meta`."""
-    from ..training import Split
+    from ..split import Split
     n = min(n, len(rec.catalogue))
     split = Split.of(meta) if meta else Split()
     return background.start(("evaluation", loaded_key, data, n), f"Evaluating on {n:,} shoes",

