@@ -163,8 +163,8 @@ def _decode_only(repeats: int) -> list[float]:
 
     from shoevae import load_catalogue
     from shoevae.checkpoint import load_checkpoint
-    from shoevae.recommend import Recommender
     from shoevae.config import PHOTO_SIZE
+    from shoevae.recommend import Recommender
     from shoevae.ui.session import default_checkpoint, resolve
     model, _ = load_checkpoint(default_checkpoint())
     cat = load_catalogue(resolve(os.environ["SHOEVAE_DATA"]), PHOTO_SIZE)
