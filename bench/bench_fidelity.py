@@ -16,7 +16,7 @@ no shipped model trained on), scored against the photos:
 Samples, from N(0, I) and from the mixture sampler: the share of blank tiles (less than 3 % of non-white pixels) and
 the Frechet distance between the 3-D Gaussians of the shoes' mean CIELAB colours, samples against the hold-out photos
 (0 for the photos' own colours; a sampler that draws only beige shoes, or blanks, scores high).
-`--kid` adds EfficientNet-Lite2 KID (x 1e-3) as one more column; it never decides (see the README).
+`--kid` adds EfficientNet-Lite2 KID (x 1e-3) as one more column; it never decides (docs/model.md).
 """
 from __future__ import annotations
 

@@ -203,7 +203,7 @@ def main() -> None:
     ap.add_argument("--json", help="also write the table here")
     args = ap.parse_args()
 
-    torch.set_num_threads(1)  # as the app runs queries (session.configure_torch: half of 2 cores); see README Speed
+    torch.set_num_threads(1)  # as the app runs queries (session.configure_torch: half of 2 cores); see docs/speed.md
     model, ckpt = load_checkpoint(args.checkpoint)
     cat = load_catalogue(args.data, PHOTO_SIZE)
     rec = Recommender(model, cat, cached_embed(model, cat.images, cat.ids, default_cache_dir()))

@@ -102,7 +102,7 @@ for col, m in zip(cols[1:], matches):
 st.header("The KL weight β")
 sweep = session.ROOT / "docs" / "figures"
 st.markdown("The report saw that weighting KL by 100 \"makes everything look alike\". The sweep trained the "
-            "`style` preset for 5 epochs on 3,000 photos with β = 1, 4, 16 and 100 (README, The KL weight): a "
+            "`style` preset for 5 epochs on 3,000 photos with β = 1, 4, 16 and 100 (docs/model.md, The KL weight): a "
             "larger β pulls every vector towards the origin, so samples get smoother and more alike, "
             "reconstructions blurrier and neighbours less often of the same category.")
 with st.expander("The sweep's numbers and samples"):

@@ -1,4 +1,4 @@
-"""Render the README's figures and metrics table from the shipped checkpoints.
+"""Render the figures (docs/figures, used by the README and docs/) and metrics table from the shipped checkpoints.
 
     python scripts/figures.py [--data ../shared/data/zappos] [--sweep weights/sweep]
 
@@ -133,12 +133,12 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
              *([f"- made: {how}"] if how else []), "",
              "## Retrieval metrics on the shared 13.5K catalogue", "",
              "cosine: Euclidean distance between unit-length vectors (the app's default); euclidean: the "
-             "report's raw distance. See the README's Metrics section.", "",
+             "report's raw distance. See docs/model.md, Metrics.", "",
              metrics_table({**{f"{path.stem}, {m}": v for m, v in metrics.items()}, **baseline_rows})]
     if quality:
         low, high = quality["triplets_cosine_95"]
         lines += ["## Human agreement, picture quality, cost", "",
-                  "From `bench/bench_presets.py` (README, *The shipped model*), one run beside the other checkpoints:", "",
+                  "From `bench/bench_presets.py` (docs/model.md, *The shipped model*), one run beside the other checkpoints:", "",
                   f"- human triplet agreement of the mean vectors: {quality['triplets_cosine']:.1%} cosine "
                   f"(95 % interval over the judged photos {low:.1%} to {high:.1%}),"
                   f" {quality['triplets_euclidean']:.1%} Euclidean",

@@ -37,20 +37,20 @@ PRESETS: dict[str, VAEConfig] = {
     "style": _STYLE,
     # The Train page's default, to watch a VAE learn in a minute on a laptop CPU: 64 px images, the
     # style net's shape one layer shorter (64 -> 32 -> 16 -> 8 -> 4), 32 latent dims; its recipe trains
-    # briefly at a high learning rate (README, Watch it learn).
+    # briefly at a high learning rate (docs/app.md, Watch it learn).
     "quick": replace(_STYLE, preset="quick", image_size=64, latent_dim=32, channels=(16, 32, 64, 128),
                      kernels=(4,) * 4, strides=(2,) * 4, paddings=(1,) * 4),
     # The default before parts: the style encoder (so embedding stays as fast), a decoder that upsamples
     # and convolves instead of transposed convolutions, and a Gaussian likelihood with a learned shared
     # variance; its recipe (RECIPES) adds the feature-consistency term, on early layers and one deeper
-    # layer (block 10: parts rather than edges; README, The shipped model). Shift/scale augmentation
+    # layer (block 10: parts rather than edges; docs/model.md, The shipped model). Shift/scale augmentation
     # (--augment) is left out: it lowered category precision with and without the other changes.
     "sharp": _SHARP,
     # The shipped default (after sharp): the same network, trained so that its latent is organised by shoe parts
     # rather than by colour and outline. Its recipe leads the feature term with part-level layers (blocks 10
     # and 12, whose maps sort the catalogue by category at 0.97-0.98 against <= 0.89 for blocks 0-4,
     # bench/bench_feature_layers.py): they pull twice as hard as the pixels, while the edge and texture layers
-    # (blocks 0 and 4), which keep the drawings' colours and outlines, pull as hard as the pixels (README,
+    # (blocks 0 and 4), which keep the drawings' colours and outlines, pull as hard as the pixels (docs/model.md,
     # The shipped model).
     "parts": replace(_SHARP, preset="parts"),
 }

@@ -18,7 +18,7 @@ from . import cache
 
 METHODS = ("pca", "tsne")
 # t-SNE for a map to browse: half sklearn's iterations (1000) and a coarser Barnes-Hut angle than its 0.5,
-# so that the first map of 6,000 shoes takes about half a minute here (README, The app)
+# so that the first map of 6,000 shoes takes about half a minute here (docs/app.md)
 TSNE_ITER, TSNE_ANGLE = 500, 0.8
 _STDOUT_LOCK = threading.Lock()  # one t-SNE at a time borrows sys.stdout to read its progress
 
