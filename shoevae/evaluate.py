@@ -107,8 +107,8 @@ def score_features(features: np.ndarray, catalogue: Catalogue, k: int = 5, metri
     return {f"holdout_precision@{k}": p_held, f"loo_precision@{k}": p_loo, f"coverage@{k}": cover}
 
 
-def thumbnails(images: np.ndarray, size: int = 16) -> np.ndarray:
-    """Raw-pixel baseline: (N, size*size*3) float32 thumbnails in [0,1]."""
+def pixel_features(images: np.ndarray, size: int = 16) -> np.ndarray:
+    """The raw-pixel baseline's features: each image shrunk to size x size, flattened, (N, size*size*3) float32 in [0, 1]."""
     out = [prepare(images[i:i + 1024], size).permute(0, 2, 3, 1).reshape(-1, size * size * 3).numpy()
            for i in range(0, len(images), 1024)]
     return np.concatenate(out)
@@ -122,13 +122,13 @@ def pca_components(n_components: int, n_fit: int, n_features: int) -> int:
 def fit_pixel_pca(catalogue: Catalogue, n_components: int, size: int = 32, split: Split | None = None,
                   thumbs: np.ndarray | None = None) -> PCA:
     """The PCA-of-pixels baseline's PCA, fitted on the training side of `split` (all photos if it holds
-    none out); `thumbs`: the catalogue's thumbnails(images, size) when the caller has them already.
+    none out); `thumbs`: the catalogue's pixel_features(images, size) when the caller has them already.
 
     The number of components is capped by the photos and pixels there are (see pca_components).
     """
     from sklearn.decomposition import PCA  # here, not at the top: training imports this module for mean_bce
 
-    x = thumbnails(catalogue.images, size) if thumbs is None else thumbs
+    x = pixel_features(catalogue.images, size) if thumbs is None else thumbs
     fit_rows = (split or Split()).rows(catalogue.ids)[0]
     if len(fit_rows) == 0:  # everything held out: there are no hold-out scores to protect anyway
         fit_rows = np.arange(len(x))
@@ -140,7 +140,7 @@ def fit_pixel_pca(catalogue: Catalogue, n_components: int, size: int = 32, split
 
 def pca_pixels(catalogue: Catalogue, n_components: int, size: int = 32, split: Split | None = None) -> np.ndarray:
     """PCA-of-pixels baseline features of every catalogue photo (see fit_pixel_pca)."""
-    x = thumbnails(catalogue.images, size)
+    x = pixel_features(catalogue.images, size)
     return fit_pixel_pca(catalogue, n_components, size, split, x).transform(x).astype(np.float32)
 
 
@@ -182,7 +182,7 @@ def baselines(catalogue: Catalogue, latent_dim: int = 100, k: int = 5, metrics: 
     split = split or Split()
     step("fitting the PCA of pixels")
     pca = pca_pixels(catalogue, latent_dim, split=split)
-    features = {"raw pixels 16x16": thumbnails(catalogue.images, 16),
+    features = {"raw pixels 16x16": pixel_features(catalogue.images, 16),
                 f"PCA of pixels ({pca.shape[1]} dims)": pca}
     out = {}
     for name, f in features.items():

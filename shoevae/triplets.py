@@ -117,8 +117,8 @@ def silhouette_features(triplets: Triplets) -> np.ndarray:
 def pca_features(triplets: Triplets, catalogue: Catalogue, n_components: int = 100, split=None) -> np.ndarray:
     """The catalogue's PCA-of-pixels baseline (shoevae.evaluate.fit_pixel_pca: 32x32 pixels, fitted on the
     training side of `split`), applied to the judged photos."""
-    from .evaluate import fit_pixel_pca, thumbnails
-    return fit_pixel_pca(catalogue, n_components, 32, split).transform(thumbnails(triplets.images, 32)).astype(np.float32)
+    from .evaluate import fit_pixel_pca, pixel_features
+    return fit_pixel_pca(catalogue, n_components, 32, split).transform(pixel_features(triplets.images, 32)).astype(np.float32)
 
 
 def baseline_features(triplets: Triplets, catalogue: Catalogue | None = None,
