@@ -296,7 +296,7 @@ def build(b: Battery, photos: Path, tiny: Path) -> list[Case]:  # noqa: C901 (on
             ("evaluate --json r.json/", ["evaluate", "--json", "r.json/", "--data", photos, *ck], "12"),
             ("train --out m.pt/", ["train", "--out", "m.pt/", "--data", photos, "--epochs", "1", *TINY], "12"),
             ("export to out.pt/", ["export", tiny, "out.pt/"], "12"),
-            ("generate --out g.png/", ["generate", "--out", "g.png/", "--sampler", "normal", *ck], "12"),
+            ("generate --out g.png/", ["generate", "--out", "g.png/", "--sampler", "prior", *ck], "12"),
             ("embed --out e.npy/", ["embed", "--out", "e.npy/", "--data", photos, *ck], "12"),
             ("--out is a folder", ["recommend", "--all", "--out", run / "runs.csv", "--data", photos, *ck], ""),
             ("embed --out over a file, no --force", ["embed", "--out", existing, "--data", photos, *ck], "15"),

@@ -13,7 +13,8 @@ no shipped model trained on), scored against the photos:
   - grid: how far the mean power spectrum of the drawings' fine detail peaks above its own neighbourhood,
     divided by the same for the photos (1 = no periodic artefact beyond the photos' own; the stride-2 lattice
     of an upsampling decoder shows as peaks at fixed frequencies in every drawing, so they add up in the mean).
-Samples, from N(0, I) and from the mixture sampler: the share of blank tiles (less than 3 % of non-white pixels) and
+Samples from each sampler (shoevae/sampling.py: the mixture, N(0, I) through the second stage, N(0, I) straight in):
+the share of blank tiles (less than 3 % of non-white pixels) and
 the Frechet distance between the 3-D Gaussians of the shoes' mean CIELAB colours, samples against the hold-out photos
 (0 for the photos' own colours; a sampler that draws only beige shoes, or blanks, scores high).
 `--kid` adds EfficientNet-Lite2 KID (x 1e-3) as one more column; it never decides (docs/model.md).
@@ -41,7 +42,7 @@ from shoevae.colour import BACKGROUND, delta_e
 from shoevae.config import PHOTO_SIZE
 from shoevae.embedding import embed
 from shoevae.model import VAE, prepare, to_uint8
-from shoevae.sampling import MixtureSampler
+from shoevae.sampling import SAMPLERS, make_sampler
 from shoevae.split import Split
 
 OFF_COLOUR = 10.0  # CIEDE2000 between mean colours above which a shoe reads as another colour
@@ -158,9 +159,9 @@ def main() -> None:
         t0 = time.perf_counter()
         drawings = reconstruct(model, photos)
         r = fidelity(photos, drawings)
-        z_mix = MixtureSampler().fit(embed(model, cat.images[train_rows])).sample(len(rows), seed=args.seed)
-        z_normal = np.random.default_rng(args.seed).standard_normal((len(rows), model.cfg.latent_dim))
-        for name, z in (("normal", z_normal), ("mixture", z_mix)):
+        codes = embed(model, cat.images[train_rows])
+        draws = {name: make_sampler(name).fit(codes).sample(len(rows), seed=args.seed) for name in SAMPLERS}
+        for name, z in draws.items():
             samples = decode(model, z.astype(np.float32))
             colours, blank = mean_colours(samples)
             r[f"{name}_blank"], r[f"{name}_colour_fd"] = blank, colour_fd(colours, photo_colours)
@@ -171,12 +172,13 @@ def main() -> None:
         results[path] = r
         print(f"{path}: {time.perf_counter() - t0:.0f} s {json.dumps({k: round(v, 4) for k, v in r.items()})}", flush=True)
 
-    cols = ["colour_error", "off_colour_share", "ssim", "psnr", "detail", "grid",
-            "normal_blank", "normal_colour_fd", "mixture_blank", "mixture_colour_fd"]
-    cols += [c for c in ("recon_kid", "normal_kid", "mixture_kid") if args.kid]
+    cols = ["colour_error", "off_colour_share", "ssim", "psnr", "detail", "grid"]
+    cols += [f"{name}_{m}" for name in SAMPLERS for m in ("blank", "colour_fd")]
+    cols += [c for c in ("recon_kid", *(f"{name}_kid" for name in SAMPLERS)) if args.kid]
     heads = ["colour error (ΔE00, shoe)", f"off > {OFF_COLOUR:g} ΔE", "SSIM", "PSNR", "detail (edges / photo's)",
-             "grid (x photos')", "N(0,I) blank", "N(0,I) colour FD", "mixture blank", "mixture colour FD"]
-    heads += ["KID recon", "KID N(0,I)", "KID mixture"][:3 if args.kid else 0]
+             "grid (x photos')"]
+    heads += [f"{name} {m}" for name in SAMPLERS for m in ("blank", "colour FD")]
+    heads += ["KID recon", *(f"KID {name}" for name in SAMPLERS)][:4 if args.kid else 0]
     print("\n| checkpoint | " + " | ".join(heads) + " |\n|---" * (len(heads) + 1) + "|")
     for path, r in results.items():
         cells = [f"{r[c] * 100:.0f} %" if c.endswith(("share", "blank")) else f"{r[c]:.3g}" for c in cols]

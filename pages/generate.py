@@ -8,7 +8,8 @@ import streamlit as st
 from shoevae.directions import BLENDS, blend_gap, far_shoe, prior_mismatch, slider_labels, stack
 from shoevae.ui import current, guards, layout, resources, session, widgets
 
-SAMPLERS = {"mixture": "Mixture fitted to the catalogue", "normal": "N(0, I), as the report"}
+SAMPLERS = {"mixture": "Mixture fitted to the catalogue", "normal": "N(0, I) through a second stage",
+            "prior": "N(0, I) straight in, as the report"}
 START = ["Picked shoe", "Average shoe"]
 MODES = ["Principal directions", "Categories", "Raw coordinates"]
 
@@ -31,11 +32,17 @@ def from_noise() -> None:
     images = resources.sample_shoes(rec, loaded.key, kind, 12, temperature, seed)
     widgets.card_grid(images, [f"sample {i + 1}" for i in range(12)], 6)
     real, prior = prior_mismatch(rec.embeddings)
-    st.caption("Mixture: a Gaussian mixture fitted to the style vectors of the catalogue's shoes (ex-post density "
-               "estimation), so samples come from where real shoes lie. N(0, I): the prior the VAE was trained "
-               f"towards. With this model its samples come out near-blank or faint: the catalogue's style vectors "
-               f"are about {real:.0f} long, a draw from N(0, I) about {prior:.0f}, so these draws land where the "
-               "decoder has never seen a shoe (a model trained closer to the prior would do better).")
+    lengths = (f"the catalogue's style vectors are about {real:.0f} long, a draw from N(0, I) about {prior:.0f}")
+    st.caption({
+        "mixture": "A Gaussian mixture fitted to the style vectors of the catalogue's shoes (ex-post density "
+                   "estimation), so samples come from where real shoes lie.",
+        "normal": "Noise u drawn from N(0, I), as the report draws it, then carried to where the shoes lie by a "
+                  "second stage fitted to the catalogue's style vectors: z = m + L·u, with m their mean and L from "
+                  f"their covariance (a linear two-stage VAE, Dai & Wipf 2019). Needed because {lengths}.",
+        "prior": f"z drawn from N(0, I), the prior the VAE was trained towards, straight into the decoder. {lengths[0].upper()}"
+                 f"{lengths[1:]}: unless they match, most draws land where the decoder has never seen a shoe and come "
+                 "out faint or blank (the second stage fixes that).",
+    }[kind])
 
 
 @st.fragment

@@ -32,7 +32,7 @@ from shoevae.evaluate import HOLDOUT, baselines, evaluate_model
 from shoevae.perceptual import feature_layers_text
 from shoevae.projection import project
 from shoevae.recommend import Recommender
-from shoevae.sampling import NormalSampler
+from shoevae.sampling import PriorSampler
 from shoevae.split import SPLIT_SEED, holdout_mask
 
 matplotlib.use("Agg")
@@ -174,7 +174,7 @@ def main() -> None:
         own[name] = evaluate_model(model, cat, embeddings=rec.embeddings, metrics=METRICS)
         for metric, row in own[name].items():
             results[f"shoevae `{name}` ({ck['epoch']} epochs, {ck['train_seconds'] / 60:.0f} min), {metric}"] = row
-        from_noise = rec.decode(NormalSampler().fit(rec.embeddings).sample(32, seed=0))
+        from_noise = rec.decode(PriorSampler().fit(rec.embeddings).sample(32, seed=0))
         save_image(grid(from_noise, 8), OUT / f"samples_{name}.png", f"{name}: decoded from noise")
         rows = list(held[:8])
         recon, _ = rec.reconstruct(rows)
@@ -203,7 +203,7 @@ def main() -> None:
             rec = Recommender(model, cat)
             for metric, row in evaluate_model(model, cat, embeddings=rec.embeddings, metrics=METRICS).items():
                 table[f"beta {betas[-1]:g}, {metric}"] = row
-            samples.append(rec.decode(NormalSampler().fit(rec.embeddings).sample(6, seed=0)))
+            samples.append(rec.decode(PriorSampler().fit(rec.embeddings).sample(6, seed=0)))
             recon, _ = rec.reconstruct(rows)
             samples.append(recon)
         save_image(grid(np.concatenate(samples), 6), OUT / "local" / "beta_sweep.png",

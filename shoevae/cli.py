@@ -190,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=_number(int, 1, high=config.MAX_GENERATE), default=16,
                    help=f"how many shoes, 1 to {config.MAX_GENERATE} (default %(default)s)")
     g.add_argument("--out", default="grid.png", help="image file to write (default %(default)s)")
-    g.add_argument("--sampler", choices=["mixture", "normal"], default="mixture",
-                   help="mixture: fitted to the catalogue's style vectors (default); normal: N(0, I), as the report")
+    g.add_argument("--sampler", choices=config.SAMPLERS, default="mixture",
+                   help="mixture: fitted to the catalogue's style vectors (default); normal: noise u ~ N(0, I), as the "
+                        "report, through a second stage fitted to them; prior: z ~ N(0, I) straight into the decoder")
     g.add_argument("--temperature", type=_number(float, 0, high=config.MAX_TEMPERATURE), default=1.0,
                    help=f"spread around the centre, 0 to {config.MAX_TEMPERATURE:g} (default %(default)s)")
     g.add_argument("--seed", type=_number(int, 0, high=config.MAX_SEED), default=0, help=f"0 to {config.MAX_SEED} (default 0)")

@@ -224,7 +224,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from .sampling import generate_grid, image_format, save_image
     out = check_output(args.out, "--out", force=args.force, reads=[args.checkpoint],
-                       photos=[args.data] if args.sampler == "mixture" else [])
+                       photos=[] if args.sampler == "prior" else [args.data])
     image_format(out)  # the image type and the place, before the model, photos and mixture are loaded
     grid = generate_grid(args.checkpoint, args.n, sampler=args.sampler, temperature=args.temperature,
                          seed=args.seed, data=args.data, progress=True)

@@ -18,6 +18,7 @@ MAX_TEMPERATURE = 10.0  # draws this far out already leave the region the decode
 
 DECODERS = ("transposed", "upsample")
 LIKELIHOODS = ("bernoulli", "gaussian")
+SAMPLERS = ("mixture", "normal", "prior")  # where generated style vectors come from (shoevae/sampling.py)
 
 
 @dataclass(frozen=True)

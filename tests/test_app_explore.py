@@ -50,6 +50,12 @@ def test_noise_tab_draws_from_the_mixture_and_the_prior_is_one_click_away():
     at.segmented_control(key="shoevae.gen.sampler").set_value("normal").run()
     normal = [i.value for i in at.image if any(c.startswith("sample ") for c in i.captions)]
     assert not at.exception and len(normal) == 12 and normal != mixture
+    assert any("second stage" in c.value for c in at.caption), "the caption says what the page shows"
+    at.segmented_control(key="shoevae.gen.sampler").set_value("prior").run()
+    prior = [i.value for i in at.image if any(c.startswith("sample ") for c in i.captions)]
+    assert not at.exception and len(prior) == 12 and prior != normal
+    assert any("straight into the decoder" in c.value for c in at.caption)
+    at.segmented_control(key="shoevae.gen.sampler").set_value("normal").run()
     at.slider(key="shoevae.gen.temp").set_value(1.5).run()
     warm = [i.value for i in at.image if any(c.startswith("sample ") for c in i.captions)]
     assert warm != normal, "temperature changes the samples"
@@ -242,17 +248,24 @@ def test_generate_command_writes_a_grid_and_never_overwrites_without_force(shape
     again = tmp_path / "again.png"
     assert run_cli(*base, "--out", str(again), "--seed", "1", env_cache=tmp_path / "cache").returncode == 0
     assert again.read_bytes() == out.read_bytes(), "same seed, same grid"
+    prior = tmp_path / "prior.png"
+    r = run_cli("generate", "--checkpoint", str(shapes_checkpoint), "--sampler", "prior", "--n", "4",
+                "--temperature", "0.5", "--out", str(prior), env_cache=tmp_path / "cache")
+    assert r.returncode == 0 and "prior (temperature 0.5" in r.stdout, "the prior needs no photos"
     normal = tmp_path / "normal.png"
     r = run_cli("generate", "--checkpoint", str(shapes_checkpoint), "--sampler", "normal", "--n", "4",
-                "--temperature", "0.5", "--out", str(normal), env_cache=tmp_path / "cache")
-    assert r.returncode == 0 and "normal (temperature 0.5" in r.stdout
+                "--out", str(normal), env_cache=tmp_path / "cache")
+    assert r.returncode == 2 and "fitted to the catalogue's style vectors: give --data" in r.stderr
+    assert not normal.exists()
+    r = run_cli(*base[:-2], "--sampler", "normal", "--n", "4", "--out", str(normal), env_cache=tmp_path / "cache")
+    assert r.returncode == 0 and "normal (temperature 1" in r.stdout and normal.is_file()
     assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_generate_command_refuses_bad_input_in_one_line(shapes_checkpoint, tmp_path):
     for args, message in ((["--n", "0"], "--n: must be >= 1"), (["--out", str(tmp_path / "g.txt")], "cannot write"),
                           (["--temperature", "-1"], "--temperature: must be >= 0")):
-        r = run_cli("generate", "--checkpoint", str(shapes_checkpoint), "--sampler", "normal",
+        r = run_cli("generate", "--checkpoint", str(shapes_checkpoint), "--sampler", "prior",
                     *(["--out", str(tmp_path / "g.png")] if "--out" not in args else []), *args, env_cache=tmp_path)
         assert r.returncode == 2 and r.stderr.strip().startswith("shoevae: error:") and message in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
@@ -264,5 +277,5 @@ def test_generate_checks_its_output_before_any_work(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     for out, message in ((tmp_path / "g.txt", "cannot write images of type"), (blocker / "g.png", "cannot write --out")):
-        r = run_cli("generate", "--checkpoint", missing, "--sampler", "normal", "--out", str(out), env_cache=tmp_path)
+        r = run_cli("generate", "--checkpoint", missing, "--sampler", "prior", "--out", str(out), env_cache=tmp_path)
         assert r.returncode == 2 and message in r.stderr and "no-such.pt" not in r.stderr, r.stderr

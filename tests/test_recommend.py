@@ -21,7 +21,7 @@ from shoevae.model import prepare, to_uint8
 from shoevae.neighbours import ShoeIndex
 from shoevae.projection import cached_project
 from shoevae.recommend import Recommender
-from shoevae.sampling import NormalSampler
+from shoevae.sampling import PriorSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def test_decode_and_reconstruct(setup):
     assert np.abs(out.astype(int) - to_uint8(p).astype(int)).max() <= 1
     assert mean_bce(model, cat.images[rows]) == pytest.approx(bce.mean(), rel=1e-4)
     assert rec.reconstruct(rows[::-1])[1] == pytest.approx(bce[::-1], rel=1e-5)  # each error stays with its shoe
-    prior = NormalSampler().fit(rec.embeddings)  # shoes from N(0, I): the sampler draws, the recommender decodes
+    prior = PriorSampler().fit(rec.embeddings)  # shoes from N(0, I): the sampler draws, the recommender decodes
     assert np.array_equal(rec.decode(prior.sample(4, seed=1)), rec.decode(prior.sample(4, seed=1)))
     assert not np.array_equal(rec.decode(prior.sample(4, seed=1)), rec.decode(prior.sample(4, seed=2)))
     assert rec.decode(np.zeros(16)).shape == (1, 64, 64, 3)

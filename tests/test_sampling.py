@@ -1,10 +1,11 @@
-"""The samplers: seeded and reproducible, fitted on the given vectors, temperature scales the spread."""
+"""The samplers: seeded and reproducible, fitted on the given vectors, temperature scales the spread; the second stage
+carries the report's N(0, I) noise to where the style vectors lie."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from shoevae.sampling import MixtureSampler, NormalSampler, cached_mixture, make_sampler
+from shoevae.sampling import MixtureSampler, NormalSampler, PriorSampler, cached_mixture, make_sampler
 
 
 def two_clusters(n: int = 400, d: int = 6, seed: int = 0) -> np.ndarray:
@@ -16,7 +17,7 @@ def two_clusters(n: int = 400, d: int = 6, seed: int = 0) -> np.ndarray:
                            -centre + 0.1 * rng.standard_normal((n // 2, d))]).astype(np.float32)
 
 
-@pytest.mark.parametrize("kind", ["mixture", "normal"])
+@pytest.mark.parametrize("kind", ["mixture", "normal", "prior"])
 def test_same_seed_same_vectors_other_seed_others(kind):
     s = make_sampler(kind).fit(two_clusters())
     a, b, c = s.sample(16, 1.0, seed=3), s.sample(16, 1.0, seed=3), s.sample(16, 1.0, seed=4)
@@ -30,7 +31,7 @@ def test_mixture_samples_lie_where_the_fitted_vectors_are():
     z = MixtureSampler(n_components=2).fit(x).sample(500, 1.0, seed=0)
     assert np.all(np.abs(np.abs(z[:, 0]) - 8.0) < 1.0), "every sample sits in one of the two clusters"
     assert 0.3 < np.mean(z[:, 0] > 0) < 0.7, "both clusters are drawn, by their weights"
-    prior = NormalSampler().fit(x).sample(500, 1.0, seed=0)
+    prior = PriorSampler().fit(x).sample(500, 1.0, seed=0)
     assert np.all(np.abs(prior[:, 0]) < 6), "the prior knows nothing of the clusters"
 
 
@@ -42,10 +43,10 @@ def test_refitting_on_other_vectors_moves_the_samples():
     assert abs((b - a).mean() - 20.0) < 0.5
 
 
-@pytest.mark.parametrize("kind", ["mixture", "normal"])
+@pytest.mark.parametrize("kind", ["mixture", "prior"])
 def test_temperature_scales_the_spread_around_the_centre(kind):
     x = two_clusters()
-    s = (MixtureSampler(n_components=2) if kind == "mixture" else NormalSampler()).fit(x)
+    s = (MixtureSampler(n_components=2) if kind == "mixture" else PriorSampler()).fit(x)
     cold, warm = s.sample(2000, 0.5, seed=1), s.sample(2000, 2.0, seed=1)
     centre = lambda z: np.sign(z[:, :1]) * np.array([8.0] + [0.0] * 5) if kind == "mixture" else 0.0
     spread = lambda z: (z - centre(z))[:, 1:].std()
@@ -55,6 +56,35 @@ def test_temperature_scales_the_spread_around_the_centre(kind):
         assert np.all(np.isin(np.round(zero[:, 0]), [-8.0, 8.0])), "temperature 0: the component means"
     else:
         assert np.all(zero == 0)
+
+
+def far_codes(n: int = 4000, d: int = 8, seed: int = 0) -> np.ndarray:
+    """Style vectors as a VAE that kept much KL leaves them: far from the origin, long, correlated."""
+    rng = np.random.default_rng(seed)
+    mix = rng.standard_normal((d, d)) * 2.0
+    return (12.0 + rng.standard_normal((n, d)) @ mix.T).astype(np.float32)
+
+
+def test_the_second_stage_draws_where_the_style_vectors_lie_and_the_prior_does_not():
+    x = far_codes()
+    z = NormalSampler().fit(x).sample(20000, 1.0, seed=0)
+    assert np.allclose(z.mean(0), x.mean(0), atol=0.3), "centred on the vectors' mean"
+    cov_z, cov_x = np.cov(z, rowvar=False), np.cov(x, rowvar=False)
+    assert np.linalg.norm(cov_z - cov_x) < 0.1 * np.linalg.norm(cov_x), "spread and correlated as the vectors are"
+    prior = PriorSampler().fit(x).sample(20000, 1.0, seed=0)
+    assert np.abs(prior.mean(0)).max() < 0.1 and np.abs(x.mean(0)).min() > 10, "the prior stays at the origin"
+
+
+def test_the_second_stage_maps_the_reports_noise_and_temperature_scales_it():
+    x = far_codes(d=5)
+    s = NormalSampler().fit(x)
+    u = PriorSampler().fit(x).sample(7, 1.0, seed=3)  # the report's draw, z ~ N(0, I)
+    np.testing.assert_allclose(s.sample(7, 1.0, seed=3), s.mean_ + u.astype(np.float64) @ s.chol_.T, rtol=1e-5)
+    np.testing.assert_allclose(s.sample(7, 0.0, seed=3), np.repeat(s.mean_[None], 7, 0), rtol=1e-6)
+    cold, warm = s.sample(4000, 0.5, seed=1) - s.mean_, s.sample(4000, 2.0, seed=1) - s.mean_
+    assert warm.std() == pytest.approx(4 * cold.std(), rel=1e-5)
+    with pytest.raises(ValueError, match="at least 2"):
+        NormalSampler().fit(np.zeros((1, 4)))
 
 
 def test_few_vectors_get_fewer_components_and_bad_input_is_refused():

@@ -197,7 +197,7 @@ def _sampler(model_key: str, data_key: str, kind: str, _emb: np.ndarray) -> Any:
 
 
 def sampler(rec: Recommender, model_key: str, kind: str) -> Any:
-    """The fitted sampler ("mixture" or "normal") for this (model, catalogue)."""
+    """The fitted sampler ("mixture", "normal" or "prior": shoevae.sampling) for this (model, catalogue)."""
     return _sampler(model_key, data_key(), kind, rec.embeddings)
 
 
