@@ -28,6 +28,9 @@ chart, side = st.columns([3, 2], gap="large")
 with chart:
     rows = charts.map_rows(len(cat), shown)
     st.caption(f"{method} map of {shown:,} shoes")  # also keeps the chart's toolbar clear of the slider above
-    charts.map_chart(charts.map_altair(xy, cat, rows, highlight, resources.tooltip_images(cat)), cat)
+    thumbs = resources.tooltip_images(cat)
+    if thumbs is None:  # still being made (a progress bar, the page reruns when done) or failed (its error)
+        st.stop()
+    charts.map_chart(charts.map_altair(xy, cat, rows, highlight, thumbs), cat)
 with side:
     widgets.neighbours(rec, item, columns=3, key="map", hint="Click a dot to see that shoe and its nearest five.")

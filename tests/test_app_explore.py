@@ -255,8 +255,8 @@ def test_generate_command_writes_a_grid_and_never_overwrites_without_force(shape
     normal = tmp_path / "normal.png"
     r = run_cli("generate", "--checkpoint", str(shapes_checkpoint), "--sampler", "normal", "--n", "4",
                 "--out", str(normal), env_cache=tmp_path / "cache")
-    assert r.returncode == 2 and "fitted to the catalogue's style vectors: give --data" in r.stderr
-    assert not normal.exists()
+    assert r.returncode == 2 and "no images found in 'data'" in r.stderr, "fitted to the photos: without them, one line"
+    assert len(r.stderr.strip().splitlines()) == 1 and not normal.exists()
     r = run_cli(*base[:-2], "--sampler", "normal", "--n", "4", "--out", str(normal), env_cache=tmp_path / "cache")
     assert r.returncode == 0 and "normal (temperature 1" in r.stdout and normal.is_file()
     assert not list(tmp_path.glob(".*.tmp"))

@@ -27,7 +27,7 @@ def test_a_first_page_view_warms_every_slow_step_up_and_the_sidebar_says_ready(s
     assert status.state == "done", (status.state, status.error)
     assert status.result == len(warmup.STEPS)
     kinds = {k[0] for k, t in background.registry()._tasks.items() if t.status().state == "done"}
-    assert {"catalogue", "recommender", "pixels", "shoe-check", "mixture", "evaluation", "projection"} <= kinds, kinds
+    assert {"catalogue", "recommender", "pixels", "shoe-check", "mixture", "evaluation", "tooltips", "projection"} <= kinds, kinds
     rec = background.registry().get(("recommender", *keys[-1][1:])).wait().result  # this warm-up's model and photos
     assert "shoe_check" in vars(rec), "the first photo would still calibrate the shoe check"  # (no judgements here)
     at.run()
@@ -38,6 +38,9 @@ def test_a_first_page_view_warms_every_slow_step_up_and_the_sidebar_says_ready(s
     at.button(key="shoevae.eval.run").click().run()
     assert not at.get("progress") and at.dataframe, "the evaluation was not warmed up"
     assert time.perf_counter() - t < 10
+    # and the Latent map draws its map with the hover pictures at once
+    at.switch_page("pages/latent_map.py").run()
+    assert not at.exception and not at.get("progress") and at.get("vega_lite_chart"), "the hover pictures were not warmed up"
 
 
 def test_switched_off_it_starts_nothing(shapes_app_env, monkeypatch):

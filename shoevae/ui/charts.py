@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from typing import Any, Callable
 
 import altair as alt
 import numpy as np
@@ -83,10 +83,14 @@ def running_losses(steps: list[dict[str, float]] | tuple, max_points: int = 300)
 TOOLTIP_CSS = "<style>#vg-tooltip-element img {width: 120px; height: 120px;}</style>"  # thumbnails shown 2x
 
 
-def thumbnail_uris(images: np.ndarray, size: int = 60, quality: int = 70) -> list[str]:
-    """Small JPEG data URIs of uint8 photos (N,H,W,3), for hover tooltips (about 1.5 kB each at 60 px)."""
+def thumbnail_uris(images: np.ndarray, size: int = 60, quality: int = 70,
+                   progress: Callable[[int], None] | None = None) -> list[str]:
+    """Small JPEG data URIs of uint8 photos (N,H,W,3), for hover tooltips (about 1.5 kB each at 60 px);
+    `progress(done)` every 500 photos."""
     out = []
-    for im in images:
+    for i, im in enumerate(images):
+        if progress is not None and i % 500 == 0:
+            progress(i)
         buf = io.BytesIO()
         Image.fromarray(np.asarray(im)).resize((size, size), Image.Resampling.BILINEAR).save(buf, "JPEG",
                                                                                             quality=quality)

@@ -258,12 +258,17 @@ def pixel_neighbours(rec: Recommender, item_id: str, k: int = 5) -> list[Any] | 
     return [Match(int(i), cat.ids[i], cat.categories[i], float(d)) for d, i in zip(dist[0], idx[0])]
 
 
-@st.cache_resource(max_entries=4, show_spinner="Making thumbnails for the map's tooltips (first time only)…")
-def _tooltip_images(data_key: str, _cat: Catalogue) -> list[str]:
-    from .charts import thumbnail_uris
-    return thumbnail_uris(_cat.images)
+def tooltip_task(cat: Catalogue, data: str) -> background.Task:
+    """The latent map's hover pictures (a small JPEG data URI per shoe), made in the background once per catalogue
+    (shared by all sessions: the Latent map and the warm-up)."""
+    def make(progress: background.Progress) -> list[str]:
+        from .charts import thumbnail_uris
+        return thumbnail_uris(cat.images, progress=lambda done: progress(done, len(cat), "hover pictures"))
+    return background.start(("tooltips", data), "Making the map's hover pictures", make)
 
 
-def tooltip_images(cat: Catalogue) -> list[str]:
-    """A small JPEG data URI per catalogue shoe (hover tooltips on the latent map), made once per catalogue."""
-    return _tooltip_images(data_key(), cat)
+def tooltip_images(cat: Catalogue) -> list[str] | None:
+    """The hover pictures of this session's catalogue; None while they are made (a progress bar is drawn) or if
+    that failed (its error is drawn)."""
+    status = background.show(tooltip_task(cat, data_key()), wait=background.PAGE_WAIT_S, retry=True)
+    return status.result if status.state == "done" else None

@@ -5,7 +5,7 @@ that runs the slow steps one after the other, in the order a class meets them: t
 style vectors (Recommend), the pixel baseline (Recommend's comparison), the shoe check of people's own
 photos (Recommend's upload and camera: calibrated once per model and catalogue), Generate's mixture (into
 the disk cache, which the page's own fit then reads), the human judgements and the evaluation on
-all shoes (Evaluate), the t-SNE map of the shoes the Latent map shows first. Each step is the very
+all shoes (Evaluate), the Latent map's hover pictures and the t-SNE map of the shoes it shows first. Each step is the very
 task its page starts (same registry key), so a page asked for early simply shows that task's
 progress, and nothing is computed twice. The sidebar shows "Getting ready: N of M".
 SHOEVAE_WARMUP=0 switches it off (benchmarks of the first use without it).
@@ -19,7 +19,7 @@ from . import background, judgements, resources
 from .session import cache_dir
 
 STEPS = ("style vectors of every shoe", "pixel baseline", "shoe check for your own photos", "Generate's mixture",
-         "human judgements", "evaluation on all shoes", "t-SNE map")
+         "human judgements", "evaluation on all shoes", "the map's hover pictures", "t-SNE map")
 
 
 def enabled() -> bool:
@@ -50,6 +50,7 @@ def start(loaded: resources.Loaded, data: str) -> background.Task:
             lambda: _mixture(rec, loaded.key, data),
             lambda: _judgements(rec, loaded.key, data, judgements.triplets_folder(rec)),
             lambda: resources.evaluation_task(rec, loaded.key, data, len(cat), loaded.meta),
+            lambda: resources.tooltip_task(cat, data),
             lambda: resources.projection_task(rec, loaded.key, data, "tsne",
                                               charts.map_rows(len(cat), charts.default_shown(len(cat)))),
         ]
