@@ -179,7 +179,7 @@ def main() -> None:
              "grid (x photos')"]
     heads += [f"{name} {m}" for name in SAMPLERS for m in ("blank", "colour FD")]
     heads += ["KID recon", *(f"KID {name}" for name in SAMPLERS)][:4 if args.kid else 0]
-    print("\n| checkpoint | " + " | ".join(heads) + " |\n|---" * (len(heads) + 1) + "|")
+    print("\n| checkpoint | " + " | ".join(heads) + " |\n" + "|---" * (len(heads) + 1) + "|")
     for path, r in results.items():
         cells = [f"{r[c] * 100:.0f} %" if c.endswith(("share", "blank")) else f"{r[c]:.3g}" for c in cols]
         print(f"| `{Path(path).name}` | " + " | ".join(cells) + " |")
