@@ -189,11 +189,18 @@ def interpolate(rec: Recommender, model_key: str, first: str, second: str, steps
     return list(_interpolated(model_key, data_key(), first, second, steps, rec, mode))
 
 
-@st.cache_resource(max_entries=8, show_spinner="Fitting a mixture to the catalogue's style vectors (first time only, "
+@st.cache_resource(max_entries=4, show_spinner="Fitting a mixture to the catalogue's style vectors (first time only, "
                                                "10 to 60 s)…")
+def _mixture(model_key: str, data_key: str, _emb: np.ndarray) -> Any:
+    from ..sampling import cached_mixture
+    return cached_mixture(_emb, cache_dir())
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _sampler(model_key: str, data_key: str, kind: str, _emb: np.ndarray) -> Any:
-    from ..sampling import cached_mixture, make_sampler
-    return cached_mixture(_emb, cache_dir()) if kind == "mixture" else make_sampler(kind).fit(_emb)
+    """The mixture (fitted once, on disk), or the second stage or the prior (fitted in milliseconds)."""
+    from ..sampling import make_sampler
+    return _mixture(model_key, data_key, _emb) if kind == "mixture" else make_sampler(kind).fit(_emb)
 
 
 def sampler(rec: Recommender, model_key: str, kind: str) -> Any:
