@@ -253,9 +253,10 @@ def test_generate_command_writes_a_grid_and_never_overwrites_without_force(shape
                 "--temperature", "0.5", "--out", str(prior), env_cache=tmp_path / "cache")
     assert r.returncode == 0 and "prior (temperature 0.5" in r.stdout, "the prior needs no photos"
     normal = tmp_path / "normal.png"
+    (tmp_path / "no-photos").mkdir()
     r = run_cli("generate", "--checkpoint", str(shapes_checkpoint), "--sampler", "normal", "--n", "4",
-                "--out", str(normal), env_cache=tmp_path / "cache")
-    assert r.returncode == 2 and "no images found in 'data'" in r.stderr, "fitted to the photos: without them, one line"
+                "--data", str(tmp_path / "no-photos"), "--out", str(normal), env_cache=tmp_path / "cache")
+    assert r.returncode == 2 and "no images found" in r.stderr, "fitted to the photos: without them, one line"
     assert len(r.stderr.strip().splitlines()) == 1 and not normal.exists()
     r = run_cli(*base[:-2], "--sampler", "normal", "--n", "4", "--out", str(normal), env_cache=tmp_path / "cache")
     assert r.returncode == 0 and "normal (temperature 1" in r.stdout and normal.is_file()
