@@ -145,7 +145,7 @@ def cmd_recommend(args: argparse.Namespace) -> None:
         cat.index_of(args.item)  # UnknownItemError before embedding
     _count_skipped(cat)
     fingerprint = model_fingerprint(model)  # once: it keys the embeddings and the alias
-    rec = Recommender(model, cat, _embeddings(model, cat, fingerprint), metric=args.metric)
+    rec = Recommender(model, cat, _embeddings(model, cat, fingerprint), metric=args.metric, cache_dir=cache.default_cache_dir())
     if args.item:
         cache.remember_checkpoint(args.checkpoint, model, fingerprint)
     if args.image:  # prepared as the app prepares photos; the note says what was done, or that it is no shoe

@@ -47,9 +47,10 @@ class Recommender:
     """A trained VAE with its catalogue, embeddings and neighbour index: everything the app asks."""
 
     def __init__(self, model: VAE, catalogue: Catalogue, embeddings: np.ndarray | None = None, *,
-                 metric: str = METRIC) -> None:
+                 metric: str = METRIC, cache_dir: str | os.PathLike | None = None) -> None:
         self.model = model.eval()
         self.catalogue = catalogue
+        self.cache_dir = cache_dir  # where the shoe check is remembered (None: calibrated in every process)
         self.embeddings = self._embed(catalogue.images) if embeddings is None else embeddings
         self.index = ShoeIndex(metric=metric).fit(self.embeddings)
 
@@ -111,7 +112,14 @@ class Recommender:
 
     @cached_property
     def shoe_check(self) -> shoelike.ShoeCheck:
-        """The shoe / not-a-shoe threshold for this model and catalogue, calibrated at first use (shoevae/shoelike.py)."""
+        """The shoe / not-a-shoe threshold for this model and catalogue, calibrated at first use (shoevae/shoelike.py)
+        and, with a cache_dir, remembered on disk for the next process."""
+        if self.cache_dir is None:
+            return self._calibrate()
+        from .embedding import model_fingerprint
+        return shoelike.cached_check(self.cache_dir, model_fingerprint(self.model), self.embeddings, self._calibrate)
+
+    def _calibrate(self) -> shoelike.ShoeCheck:
         size = self.catalogue.image_size
         shots = [photo.prepare_photo(im, size, self.framing) for im in shoelike.not_shoes(shoelike.N_DRAWN)]
         found = [photo.views(s, self.framing, size) for s in shots if s.found]  # the rest is judged without a distance

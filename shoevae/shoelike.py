@@ -12,10 +12,13 @@ halfway). Photos in which preparation found no object are judged not shoes whate
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from . import cache
 from .neighbours import ShoeIndex
 
 KINDS = ("gradient", "noise", "texture", "object")
@@ -53,6 +56,31 @@ def calibrate(embeddings: np.ndarray, index: ShoeIndex, others: list[np.ndarray]
     hi = float(np.quantile(shoes, SHOE_QUANTILE))
     lo = float(np.quantile(far, OTHER_QUANTILE)) if len(far) else np.inf
     return ShoeCheck(hi if hi <= lo else (hi + lo) / 2, shoes, far, k)
+
+
+def cached_check(directory: str | Path, model_key: str, embeddings: np.ndarray,
+                 compute: Callable[[], ShoeCheck]) -> ShoeCheck:
+    """`compute()`'s check, remembered on disk (shoevae/cache.py) per model (`model_key`, its fingerprint) and
+    catalogue (its style vectors), so a new process need not calibrate again: the CLI's `recommend --image` and
+    a restarted app. A damaged entry is calibrated again; a failed write is reported once like every cache's."""
+    settings = f"{N_DRAWN}|{SHOE_QUANTILE}|{OTHER_QUANTILE}|{KINDS}"
+    x = np.ascontiguousarray(embeddings, np.float32)
+    entry = cache.Entry(Path(directory), "shoe-check", cache.digest(model_key, str(x.shape), x.tobytes()),
+                        cache.digest(settings))
+    path = entry.path("npz")
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                check = ShoeCheck(float(f["threshold"]), f["shoes"], f["others"], int(f["k"]))
+            cache.touch(entry)
+            return check
+        except (OSError, ValueError, KeyError, EOFError):
+            cache.discard(entry)  # unreadable: calibrate again
+    check = compute()
+    if cache.write(entry, lambda f: np.savez(f, threshold=check.threshold, shoes=check.shoes, others=check.others,
+                                             k=check.k), ext="npz"):
+        cache.committed(entry)
+    return check
 
 
 # ----------------------------------------------------------------------------- pictures that are not shoes

@@ -169,6 +169,28 @@ def test_the_shoe_check_is_calibrated_once_per_recommender(shapes_catalogue, sha
     assert check.threshold >= np.quantile(check.shoes, 0.5)  # most catalogue shoes are shoes
 
 
+def test_the_shoe_check_is_remembered_on_disk_per_model_and_catalogue(shapes_catalogue, shapes_checkpoint, tmp_path,
+                                                                    monkeypatch):
+    """A new process (the CLI's recommend --image, a restarted app) reads the check instead of calibrating again."""
+    from shoevae import shoelike
+    model = load_checkpoint(shapes_checkpoint)[0]
+    first = Recommender(model, shapes_catalogue, cache_dir=tmp_path).shoe_check
+    assert len(list(tmp_path.glob("shoe-check-*.npz"))) == 1
+    calls = []
+    real = shoelike.calibrate
+    monkeypatch.setattr(shoelike, "calibrate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = Recommender(model, shapes_catalogue, cache_dir=tmp_path).shoe_check
+    assert not calls and again.threshold == first.threshold and np.array_equal(again.shoes, first.shoes)
+    assert np.array_equal(again.others, first.others) and again.k == first.k
+    other = shapes_catalogue.subset(range(0, len(shapes_catalogue), 2))  # another catalogue: its own check
+    Recommender(model, other, cache_dir=tmp_path).shoe_check  # noqa: B018 (calibrates)
+    assert len(calls) == 1 and len(list(tmp_path.glob("shoe-check-*.npz"))) == 2
+    next(tmp_path.glob("shoe-check-*.npz")).write_bytes(b"damaged")  # an unreadable entry: calibrated again
+    for cat in (shapes_catalogue, other):
+        Recommender(model, cat, cache_dir=tmp_path).shoe_check  # noqa: B018 (reads or calibrates)
+    assert len(calls) == 2
+
+
 def test_a_one_pixel_image_says_it_is_too_small(shapes_catalogue, shapes_checkpoint):
     rec = Recommender(load_checkpoint(shapes_checkpoint)[0], shapes_catalogue)
     buf = io.BytesIO()

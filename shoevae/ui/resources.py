@@ -95,7 +95,7 @@ def recommender_task(loaded: Loaded, cat: Catalogue, data: str) -> background.Ta
                                progress=lambda done, total: progress(done, total, "embedding"))
         finally:
             torch.set_num_threads(before)
-        return Recommender(model, cat, emb)
+        return Recommender(model, cat, emb, cache_dir=cache)
     return background.start(("recommender", loaded.key, data), "Embedding every shoe with this model", build)
 
 
