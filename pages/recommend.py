@@ -24,8 +24,8 @@ with browse:
                 widgets.compare_neighbours(rec, item, pixels, columns=(vae_col, pix_col))
     grid, chosen = st.columns([3, 2], gap="large")
     with grid:
-        rows = widgets.browse_controls(cat, per_page=8)
-        widgets.catalogue_grid(cat, rows, columns=4)
+        rows = widgets.browse_controls(cat, per_page=9)
+        widgets.catalogue_grid(cat, rows, columns=3)  # at 1280 px, 4 columns broke ids mid-hash and wrapped buttons
     with chosen:
         widgets.neighbours(rec, st.session_state.get(session.PICK), columns=3)
 

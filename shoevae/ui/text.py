@@ -31,5 +31,6 @@ def shoe_caption(cat: Catalogue, row: int) -> str:
 
 
 def match_captions(matches: list[Match]) -> list[str]:
-    return [f"#{i} {m.category} · d={m.distance:.3g}" if m.distance >= 1e-4 else f"#{i} {m.category} · d=0"
+    # three decimals always: "d=0.5" beside "d=0.501" read as different precisions
+    return [f"#{i} {m.category} · d={m.distance:.3f}" if m.distance >= 1e-4 else f"#{i} {m.category} · d=0"
             for i, m in enumerate(matches, 1)]

@@ -97,7 +97,8 @@ def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: in
                     shoe_card(images[0], captions[0])
                 else:
                     m = matches[i - 1]
-                    shoe_card(images[i], captions[i], button="Similar shoes", key=f"shoevae.{key}.{m.item_id}",
+                    # "Similar": in three columns of the narrow side panel (1280 px) "Similar shoes" wrapped
+                    shoe_card(images[i], captions[i], button="Similar", key=f"shoevae.{key}.{m.item_id}",
                               on_click=pick, args=(m.item_id,))
 
 
