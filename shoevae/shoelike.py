@@ -25,6 +25,7 @@ KINDS = ("gradient", "noise", "texture", "object")
 N_DRAWN = 48  # drawn non-shoes a calibration prepares (12 of each kind): a few seconds, once per model and catalogue
 SHOE_QUANTILE = 0.995  # the threshold keeps at least this share of catalogue shoes on the shoe side...
 OTHER_QUANTILE = 0.05  # ...unless that would let more than this share of the drawn non-shoes through
+CALIBRATION = 1  # part of the cached check's key: raise it when the drawings or the photo preparation change
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def cached_check(directory: str | Path, model_key: str, embeddings: np.ndarray,
     """`compute()`'s check, remembered on disk (shoevae/cache.py) per model (`model_key`, its fingerprint) and
     catalogue (its style vectors), so a new process need not calibrate again: the CLI's `recommend --image` and
     a restarted app. A damaged entry is calibrated again; a failed write is reported once like every cache's."""
-    settings = f"{N_DRAWN}|{SHOE_QUANTILE}|{OTHER_QUANTILE}|{KINDS}"
+    settings = f"{CALIBRATION}|{N_DRAWN}|{SHOE_QUANTILE}|{OTHER_QUANTILE}|{KINDS}"
     x = np.ascontiguousarray(embeddings, np.float32)
     entry = cache.Entry(Path(directory), "shoe-check", cache.digest(model_key, str(x.shape), x.tobytes()),
                         cache.digest(settings))
