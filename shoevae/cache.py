@@ -26,6 +26,7 @@ import re
 import threading
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable
@@ -198,6 +199,21 @@ def read_array(entry: Entry, *, shape: tuple[int, ...] | None = None, dtype: np.
     return arr
 
 
+def read_arrays(entry: Entry, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """The arrays `names` of the entry's .npz file if present and readable; else None (a damaged one is deleted)."""
+    path = entry.path("npz")
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: f[name] for name in names}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        discard(entry)
+        return None
+    touch(entry)
+    return arrays
+
+
 def read_json(entry: Entry) -> dict | None:
     """The entry's .json object if present and readable; else None (a damaged one is deleted)."""
     path = entry.path("json")
@@ -228,6 +244,14 @@ def write(entry: Entry, writer: Callable[[IO], None], ext: str = "npy", mode: st
 def write_array(entry: Entry, arr: np.ndarray) -> bool:
     """Save `arr` as the entry's .npy file, then evict stale entries and keep the folder bound."""
     ok = write(entry, lambda f: np.save(f, arr, allow_pickle=False))
+    if ok:
+        committed(entry)
+    return ok
+
+
+def write_arrays(entry: Entry, **arrays: np.ndarray) -> bool:
+    """Save `arrays` as the entry's .npz file, then evict stale entries and keep the folder bound."""
+    ok = write(entry, lambda f: np.savez(f, **arrays), ext="npz")
     if ok:
         committed(entry)
     return ok

@@ -116,8 +116,7 @@ class Recommender:
         and, with a cache_dir, remembered on disk for the next process."""
         if self.cache_dir is None:
             return self._calibrate()
-        from .embedding import model_fingerprint
-        return shoelike.cached_check(self.cache_dir, model_fingerprint(self.model), self.embeddings, self._calibrate)
+        return shoelike.cached_check(self.cache_dir, self.embeddings, self._calibrate)
 
     def _calibrate(self) -> shoelike.ShoeCheck:
         size = self.catalogue.image_size

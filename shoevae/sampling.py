@@ -149,20 +149,12 @@ def cached_mixture(embeddings: np.ndarray, cache_dir: str | Path) -> MixtureSamp
     settings = (f"{sampler.n_components}|{sampler.covariance_type}|{sampler.reg_covar}|{sampler.max_iter}|"
                 f"{sampler.random_state}")
     entry = cache.Entry(Path(cache_dir), "mixture", cache.digest(str(x.shape), x.tobytes()), cache.digest(settings))
-    path = entry.path("npz")
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                restored = _restore(sampler, f["weights"], f["means"], f["covariances"])
-            cache.touch(entry)
-            return restored
-        except (OSError, ValueError, KeyError, EOFError):
-            cache.discard(entry)  # unreadable: fit again
+    stored = cache.read_arrays(entry, ("weights", "means", "covariances"))  # None if missing or damaged: fit again
+    if stored is not None:
+        return _restore(sampler, stored["weights"], stored["means"], stored["covariances"])
     sampler.fit(x)
     g = sampler.gmm_
-    if cache.write(entry, lambda f: np.savez(f, weights=g.weights_, means=g.means_, covariances=g.covariances_),
-                   ext="npz"):
-        cache.committed(entry)
+    cache.write_arrays(entry, weights=g.weights_, means=g.means_, covariances=g.covariances_)
     return sampler
 
 

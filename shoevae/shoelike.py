@@ -59,28 +59,20 @@ def calibrate(embeddings: np.ndarray, index: ShoeIndex, others: list[np.ndarray]
     return ShoeCheck(hi if hi <= lo else (hi + lo) / 2, shoes, far, k)
 
 
-def cached_check(directory: str | Path, model_key: str, embeddings: np.ndarray,
-                 compute: Callable[[], ShoeCheck]) -> ShoeCheck:
-    """`compute()`'s check, remembered on disk (shoevae/cache.py) per model (`model_key`, its fingerprint) and
-    catalogue (its style vectors), so a new process need not calibrate again: the CLI's `recommend --image` and
-    a restarted app. A damaged entry is calibrated again; a failed write is reported once like every cache's."""
+def cached_check(directory: str | Path, embeddings: np.ndarray, compute: Callable[[], ShoeCheck]) -> ShoeCheck:
+    """`compute()`'s check, remembered on disk (shoevae/cache.py) per catalogue style-vector matrix, so a new process
+    need not calibrate again (the CLI's `recommend --image`, a restarted app). The matrix is the key: the check
+    depends on the encoder and the catalogue only, and they alone make it. A damaged entry is calibrated again; a
+    failed write is reported once like every cache's."""
     settings = f"{CALIBRATION}|{N_DRAWN}|{SHOE_QUANTILE}|{OTHER_QUANTILE}|{KINDS}"
     x = np.ascontiguousarray(embeddings, np.float32)
-    entry = cache.Entry(Path(directory), "shoe-check", cache.digest(model_key, str(x.shape), x.tobytes()),
-                        cache.digest(settings))
-    path = entry.path("npz")
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                check = ShoeCheck(float(f["threshold"]), f["shoes"], f["others"], int(f["k"]))
-            cache.touch(entry)
-            return check
-        except (OSError, ValueError, KeyError, EOFError):
-            cache.discard(entry)  # unreadable: calibrate again
+    entry = cache.Entry(Path(directory), "shoe-check", cache.digest(str(x.shape), x.tobytes()), cache.digest(settings))
+    stored = cache.read_arrays(entry, ("threshold", "shoes", "others", "k"))
+    if stored is not None:
+        return ShoeCheck(float(stored["threshold"]), stored["shoes"], stored["others"], int(stored["k"]))
     check = compute()
-    if cache.write(entry, lambda f: np.savez(f, threshold=check.threshold, shoes=check.shoes, others=check.others,
-                                             k=check.k), ext="npz"):
-        cache.committed(entry)
+    cache.write_arrays(entry, threshold=np.float64(check.threshold), shoes=check.shoes, others=check.others,
+                       k=np.int64(check.k))
     return check
 
 
