@@ -32,15 +32,15 @@ def from_noise() -> None:
     images = resources.sample_shoes(rec, loaded.key, kind, 12, temperature, seed)
     widgets.card_grid(images, [f"sample {i + 1}" for i in range(12)], 6)
     real, prior = prior_mismatch(rec.embeddings)
-    lengths = (f"the catalogue's style vectors are about {real:.0f} long, a draw from N(0, I) about {prior:.0f}")
+    lengths = f"the catalogue's style vectors are about {real:.0f} long, a draw from N(0, I) about {prior:.0f}"
     st.caption({
         "mixture": "A Gaussian mixture fitted to the style vectors of the catalogue's shoes (ex-post density "
                    "estimation), so samples come from where real shoes lie.",
         "normal": "Noise u drawn from N(0, I), as the report draws it, then carried to where the shoes lie by a "
                   "second stage fitted to the catalogue's style vectors: z = m + L·u, with m their mean and L from "
                   f"their covariance (a linear two-stage VAE, Dai & Wipf 2019). Needed because {lengths}.",
-        "prior": f"z drawn from N(0, I), the prior the VAE was trained towards, straight into the decoder. {lengths[0].upper()}"
-                 f"{lengths[1:]}: unless they match, most draws land where the decoder has never seen a shoe and come "
+        "prior": "z drawn from N(0, I), the prior the VAE was trained towards, straight into the decoder. Here "
+                 f"{lengths}: unless they match, most draws land where the decoder has never seen a shoe and come "
                  "out faint or blank (the second stage fixes that).",
     }[kind])
 
