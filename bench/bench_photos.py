@@ -1,6 +1,6 @@
 """Your own photo: hold-out shoes re-shot the ways people take photos, queried with preparation on and off.
 
-    flock /tmp/shoevae-bench.lock python bench/bench_photos.py --data ../shared/data/zappos --n 300
+    flock /tmp/shoevae-bench.lock python -m bench.bench_photos --data ../shared/data/zappos --n 300
 
 Each of `--n` hold-out photos of the checkpoint's stored split (never trained on) is re-shot in every
 way below, from its catalogue file, and queried through `Recommender.photo_query` (what the upload,

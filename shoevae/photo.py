@@ -35,11 +35,16 @@ NEUTRAL = 1.4  # a plain backdrop whose channels differ by at most this ratio is
 MIN_CONTRAST = 30.0  # on a plain backdrop, a shoe pixel differs from it by at least this (RGB distance)
 CONTENT = 235  # catalogue analysis: a pixel whose darkest channel is below this is shoe, not the white around it
 WHITE = 235  # a backdrop whose every channel is at least this is white: nothing of it to remove
+PURE_WHITE = 254  # ...and at least this, as the catalogue's: a photo framed there is used untouched (below it, the
+# backdrop away from the shoe is made white: the model reads an off-white backdrop as part of the picture)
 TURNS = (-8.0, 8.0)  # a framed shoe is also tried turned by these (degrees): handheld photos lean 5-12 degrees
 TURN_MARGIN = 0.02  # ...and kept only when nearer to the catalogue by this much (an upright shoe stays upright;
 # so is the photo as it is, `Prepared.whole`)
-CATALOGUE_FILL = 0.7  # a shoe on white filling a photo of the catalogue's shape this much is left as it is (the
-# catalogue's own fill: 0.90 at its 5th percentile, a pale shoe's found part less); reframing would only resample it
+COPY = 0.1  # a view nearer to a catalogue shoe than this share of the catalogue's median distance from a shoe to
+# its nearest other is a copy of that shoe's photo (choose_view; parts: 0.048, a re-saved catalogue photo 0-0.05)
+FRAMED = 0.9  # a shoe on white whose box overlaps where the framing puts it this much (intersection over union)
+# is left as it is: reframing would only resample it. 96 % of the catalogue's photos reach it (the rest, pale
+# shoes found in part, are reframed and also tried as they are); a shoe at half the frame or to one side does not
 
 
 @dataclass(frozen=True)
@@ -74,19 +79,33 @@ class Framing:
         return cls(float(left), float(top), float(width), float(height), min(fill, 1.0),
                    float(np.clip(np.median(low - y1), 0, 0.2)))
 
+    def box(self, w: int, h: int, size: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) where a shoe whose box is w x h pixels goes in a (size, size) square."""
+        fw, fh = self.width * size, self.height * size
+        scale = self.fill * min(fw / w, fh / h)
+        nw, nh = min(size, max(1, round(w * scale))), min(size, max(1, round(h * scale)))
+        x = int(np.clip(round(self.left * size + (fw - nw) / 2), 0, size - nw))
+        y = int(np.clip(round((self.top + self.height - self.bottom) * size - nh), 0, size - nh))
+        return x, y, x + nw, y + nh
+
     def place(self, shoe: np.ndarray, size: int) -> np.ndarray:
         """A shoe cut to its box, on white (uint8 (h,w,3)), scaled and placed in a white (size,size,3) square."""
         h, w = shoe.shape[:2]
-        fw, fh = self.width * size, self.height * size
-        scale = self.fill * min(fw / w, fh / h)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = cv2.resize(shoe, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        x0, y0, x1, y1 = self.box(w, h, size)
+        small = cv2.resize(shoe, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA if x1 - x0 < w else cv2.INTER_CUBIC)
         out = np.full((size, size, 3), 255, np.uint8)
-        x = int(round(self.left * size + (fw - nw) / 2))
-        y = int(round((self.top + self.height - self.bottom) * size - nh))
-        x, y = int(np.clip(x, 0, size - nw)), int(np.clip(y, 0, size - nh))
-        out[y:y + nh, x:x + nw] = small
+        out[y0:y1, x0:x1] = small
         return out
+
+    def overlap(self, box: tuple[int, int, int, int], w: int, h: int) -> float:
+        """How well a shoe's box in a w x h photo sits where this framing puts it once the photo is padded to
+        a square (as `as_is` does): the intersection over union of the two boxes."""
+        side = max(w, h)
+        dx, dy = (side - w) // 2, (side - h) // 2
+        x0, y0, x1, y1 = box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy
+        f0, g0, f1, g1 = self.box(x1 - x0, y1 - y0, side)
+        inter = max(0, min(x1, f1) - max(x0, f0)) * max(0, min(y1, g1) - max(y0, g0))
+        return inter / ((x1 - x0) * (y1 - y0) + (f1 - f0) * (g1 - g0) - inter)
 
 
 @dataclass(frozen=True)
@@ -99,7 +118,7 @@ class Prepared:
     box: tuple[int, int, int, int]  # the shoe's box (x0, y0, x1, y1) in the photo as read (WORK_SIDE)
     mirrored: bool = False  # flipped left-right (choose_view)
     turned: float = 0.0  # degrees turned (choose_view)
-    shoe: np.ndarray | None = None  # the shoe on white cut to its box, for turned views (None: taken as it is)
+    shoe: np.ndarray | None = None  # the shoe on white cut to its box, for turned views (None: no shoe found)
     whole: np.ndarray | None = None  # on a white backdrop: the photo as it is, one more view (choose_view)
     as_taken: bool = False  # this view is `whole`
 
@@ -223,10 +242,9 @@ def prepare_photo(img: np.ndarray, size: int, framing: Framing = Framing()) -> P
     else:
         cut = on_white(img, mask)
     x0, y0, x1, y1 = box
-    aspect = (w / h) / (framing.width / framing.height)
-    if white and abs(aspect - 1) <= 0.1 and max((x1 - x0) / w, (y1 - y0) / h) >= CATALOGUE_FILL:
-        return Prepared(as_is(img, size), True, kind, box)  # framed as the catalogue frames: taken as it is
     shoe = cut[y0:y1, x0:x1]
+    if white and framing.overlap(box, w, h) >= FRAMED:  # framed as the catalogue frames: taken as it is, on white
+        return Prepared(as_is(img if float(backdrop.min()) >= PURE_WHITE else cut, size), True, kind, box, shoe=shoe)
     return Prepared(framing.place(shoe, size), True, kind, box, shoe=shoe, whole=as_is(img, size) if white else None)
 
 
@@ -257,15 +275,19 @@ def views(prepared: Prepared, framing: Framing, size: int) -> list[Prepared]:
     return out
 
 
-def choose_view(candidates: list[Prepared], search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-                ) -> tuple[Prepared, np.ndarray, np.ndarray]:
+def choose_view(candidates: list[Prepared], search: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                copy_below: float = 0.0) -> tuple[Prepared, np.ndarray, np.ndarray]:
     """The view nearest to the catalogue (a turned one or the photo as it is: by TURN_MARGIN), with its
     (distances, rows) of nearest shoes. `search`: images (V,S,S,3) -> (distances, rows), each (V, k).
     Catalogue shoes all face one way and stand level; a photo may face the other and lean: the model itself
-    says which view looks most like its catalogue."""
+    says which view looks most like its catalogue. A view whose nearest shoe is nearer than `copy_below` is a
+    copy of that catalogue photo (one saved from the app and uploaded again): the nearest such view is kept."""
     dist, rows = search(np.stack([v.image for v in candidates]))
-    detour = np.array([v.turned != 0 or v.as_taken for v in candidates])
-    best = int(np.argmin(dist.mean(axis=1) + TURN_MARGIN * detour))
+    if dist[:, 0].min() < copy_below:
+        best = int(np.argmin(dist[:, 0]))
+    else:
+        detour = np.array([v.turned != 0 or v.as_taken for v in candidates])
+        best = int(np.argmin(dist.mean(axis=1) + TURN_MARGIN * detour))
     return candidates[best], dist[best], rows[best]
 
 

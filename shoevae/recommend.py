@@ -87,7 +87,8 @@ class Recommender:
         size = self.catalogue.image_size
         if prepare:
             prepared = photo.prepare_photo(img, size, self.framing)
-            shot, dist, rows = photo.choose_view(photo.views(prepared, self.framing, size), self._search(k))
+            views = photo.views(prepared, self.framing, size)
+            shot, dist, rows = photo.choose_view(views, self._search(k), self.copy_distance)
         else:
             shot = photo.Prepared(photo.as_is(img, size), min(img.shape[:2]) >= photo.MIN_SIDE, "as is",
                                   (0, 0, img.shape[1], img.shape[0]))
@@ -109,6 +110,13 @@ class Recommender:
     def framing(self) -> photo.Framing:
         """Where this catalogue's shoes sit in their photos (measured once, from 800 of them)."""
         return photo.Framing.measure(self.catalogue.images)
+
+    @cached_property
+    def copy_distance(self) -> float:
+        """A photo this near a catalogue shoe is a copy of its photo (photo.choose_view): photo.COPY of the median
+        distance from a catalogue shoe to its nearest other (300 of them: a tenth of a second)."""
+        rows = np.random.default_rng(0).permutation(len(self.embeddings))[:300]
+        return photo.COPY * float(np.median(self.index.kneighbors(self.embeddings[rows], 1, exclude=rows)[0]))
 
     @cached_property
     def shoe_check(self) -> shoelike.ShoeCheck:

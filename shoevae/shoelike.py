@@ -25,7 +25,7 @@ KINDS = ("gradient", "noise", "texture", "object")
 N_DRAWN = 48  # drawn non-shoes a calibration prepares (12 of each kind): a few seconds, once per model and catalogue
 SHOE_QUANTILE = 0.995  # the threshold keeps at least this share of catalogue shoes on the shoe side...
 OTHER_QUANTILE = 0.05  # ...unless that would let more than this share of the drawn non-shoes through
-CALIBRATION = 1  # part of the cached check's key: raise it when the drawings or the photo preparation change
+CALIBRATION = 2  # part of the cached check's key: raise it when the drawings or the photo preparation change
 
 
 @dataclass(frozen=True)

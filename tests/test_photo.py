@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import types
+from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,7 +18,7 @@ from shoevae import ImageError, load_checkpoint
 from shoevae.images import load_photo
 from shoevae.neighbours import ShoeIndex
 from shoevae.paint import Strokes, fit, starts, strokes_from_canvas, thumbnails
-from shoevae.photo import Framing, Prepared, choose_view, content_box, prepare_photo
+from shoevae.photo import FRAMED, TURNS, Framing, Prepared, choose_view, content_box, prepare_photo, views
 from shoevae.recommend import Recommender
 from shoevae.shoelike import ShoeCheck, calibrate
 
@@ -103,6 +105,50 @@ def test_warm_dim_light_on_grey_paper_is_evened_out():
     assert (p.image[:10] == 255).all()
 
 
+def tall_boot(height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a drawn boot cut to its box, its mask), stretched to `height` pixels: taller than wide."""
+    shoe, mask = shoe_cutout(seed=1, category="Boot")
+    width = round(height * 0.8)
+    return (cv2.resize(shoe, (width, height), interpolation=cv2.INTER_NEAREST),
+            cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0)
+
+
+def test_a_tall_boot_filling_the_photo_height_but_not_where_the_catalogue_puts_it_is_framed_again():
+    """A boot as tall as the 4:3 photo but at one side is not a catalogue photo: it is placed as the catalogue's
+    boots are (the share of the photo it fills is not enough; 8 of 100 hold-out re-shoots were taken as they
+    were)."""
+    boot, mask = tall_boot(270)
+    photo = scene(np.full((300, 400, 3), 255, np.uint8), boot, mask, 10, 15)
+    p = prepare_photo(photo, 136, FRAMING)
+    assert np.allclose(shoe_box(p.image), framed_box(FRAMING, 136, boot.shape[:2]), atol=2.5), shoe_box(p.image)
+
+
+def test_a_photo_framed_as_the_catalogue_frames_is_taken_as_it_is_on_white_and_can_still_be_turned():
+    """Where the framing would put the shoe already: not resampled, but its backdrop made white (here dim warm
+    paper, evened out to near white: the model reads an off-white backdrop as part of the picture), and turned
+    views are offered (a catalogue-like photo may lean)."""
+    shoe, mask = shoe_cutout(seed=4)
+    x0, y0, x1, y1 = (round(v) for v in framed_box(FRAMING, 136, shoe.shape[:2]))
+    small = cv2.resize(shoe, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask.astype(np.uint8), (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST) > 0
+    photo = scene(np.full((136, 136, 3), 255, np.uint8), small, small_mask, x0, y0)[17:119]  # 136 x 102, as shot
+    assert FRAMING.overlap(content_box(photo.min(axis=2) < 235), 136, 102) > 0.95
+    dim = np.clip(photo * np.array([0.85, 0.8, 0.72]), 0, 255).astype(np.uint8)
+    p = prepare_photo(dim, 136, FRAMING)
+    assert p.found and p.whole is None  # taken as it is, not reframed
+    assert np.allclose(shoe_box(p.image), (x0, y0, x1, y1), atol=2)
+    assert (p.image[:12] == 255).all() and (p.image[:, :1] == 255).all()  # dim paper made white
+    assert {v.turned for v in views(p, FRAMING, 136)} == {0.0, *TURNS}
+
+
+def test_overlap_says_how_well_a_box_sits_where_the_framing_puts_it():
+    x0, y0, x1, y1 = FRAMING.box(100, 60, 136)
+    assert FRAMING.overlap((x0, y0, x1, y1), 136, 136) == 1.0
+    assert FRAMING.overlap((x0, y0 - 17, x1, y1 - 17), 136, 102) == 1.0  # the same place in a 4:3 photo, padded
+    assert FRAMING.overlap((0, 0, 50, 30), 136, 136) < FRAMED  # a small shoe in a corner
+    assert FRAMED <= FRAMING.overlap((x0 + 3, y0 + 2, x1 + 3, y1 + 2), 136, 136) < 1  # a few pixels off
+
+
 def test_framing_is_measured_from_the_catalogue(shapes_catalogue):
     f = Framing.measure(shapes_catalogue.images)
     # tests/synthetic.py draws 136 x 102 photos, padded to 136 x 136: the 4:3 band from row 17 to 119
@@ -127,6 +173,21 @@ def test_the_side_nearer_to_the_catalogue_is_kept():
     again, _, rows = choose_view([chosen, chosen.flipped()], search)
     assert again.mirrored and list(rows) == [0, 1, 2, 3, 4]  # already facing the near way: kept
 
+
+
+def test_a_view_that_copies_a_catalogue_photo_is_kept_over_a_more_typical_one():
+    """A catalogue photo framed a little off the median (uploaded again from the app) is found as itself: the view
+    whose nearest shoe lies under copy_below wins, though another view is nearer to the catalogue on average."""
+    img = np.full((136, 136, 3), 255, np.uint8)
+    as_taken = replace(Prepared(img, True, "plain", (0, 0, 136, 136)), as_taken=True)
+    reframed = Prepared(img.copy(), True, "plain", (0, 0, 136, 136))
+
+    def search(images: np.ndarray):  # the photo as taken: one shoe at 0.01, the others far; reframed: all at 0.3
+        return np.array([[0.3] * 5, [0.01, 0.9, 0.9, 0.9, 0.9]]), np.array([[1, 2, 3, 4, 5], [7, 8, 9, 10, 11]])
+    assert choose_view([reframed, as_taken], search)[0] is reframed  # on average the reframed view is nearer
+    chosen, dist, rows = choose_view([reframed, as_taken], search, copy_below=0.05)
+    assert chosen is as_taken and rows[0] == 7
+    assert choose_view([reframed, as_taken], search, copy_below=0.005)[0] is reframed  # not that near: no copy
 
 
 # ----------------------------------------------------------------------------- is it a shoe?
