@@ -183,6 +183,19 @@ def model_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cp
     return model.to(device).eval()
 
 
+def load_weights(model: VAE, source: str | os.PathLike) -> None:
+    """Copy a checkpoint's weights into `model`, a network of the same shape (where fine-tuning starts; the
+    decoder's upsampling may differ, it has no weights). CheckpointError, one line, when the file cannot be used
+    or its network differs."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in read_checkpoint(source)["model_state"].items()}
+    own = model.state_dict()
+    differ = sorted(k for k in set(own) | set(state) if k not in own or k not in state or own[k].shape != state[k].shape)
+    if differ:
+        raise CheckpointError(f"cannot start from {source}: its network differs from this one ({len(differ)} weights "
+                              f"differ, {differ[0]} first); start from a checkpoint of the same preset")
+    model.load_state_dict(state)
+
+
 def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, device: str | torch.device = "cpu", *,
                     name: str | None = None) -> tuple[VAE, dict[str, Any]]:
     """(model in eval mode, checkpoint dict) from a path, bytes or file object; `name` as in read_checkpoint."""

@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--image-size", type=_number(int, 8, high=config.MAX_IMAGE_SIZE), default=None,
                    help=f"model input size, 8 to {config.MAX_IMAGE_SIZE} pixels ({_defaults('image_size')}; "
                         f"the photos are {config.PHOTO_SIZE})")
-    t.add_argument("--decoder", choices=DECODERS, default=None, help="transposed convolutions (the report's) or "
-                   f"nearest-neighbour upsampling + 3x3 convolution ({_defaults('decoder')})")
+    t.add_argument("--decoder", choices=DECODERS, default=None, help="transposed convolutions (the report's), "
+                   f"nearest-neighbour or bilinear upsampling + 3x3 convolution ({_defaults('decoder')})")
     t.add_argument("--likelihood", choices=LIKELIHOODS, default=None, help="bernoulli: the report's BCE; gaussian: "
                    f"learned shared variance, sigma-VAE ({_defaults('likelihood')})")
     t.add_argument("--perceptual", type=_number(float, 0), default=None,
@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--feature-weights", type=_listed(float, config.check_feature_weights, "numbers like 1,1,2,2"),
                    default=None, help="each feature layer's share of the feature term, in --feature-layers' order, "
                    f"e.g. 1,1,2,2 ({_defaults('feature_weights', none='equal shares')})")
+    t.add_argument("--colour", type=_number(float, 0), default=None,
+                   help=f"weight of the colour term (the photo's colours at a quarter of its size), 0: none "
+                   f"({_defaults('colour')})")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help=f"encode slightly shifted and scaled copies of the photos ({_defaults('augment')})")
     t.add_argument("--lr", type=_number(float, 0, above=True), default=None, help=f"learning rate ({_defaults('lr')})")
@@ -148,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None,
                    help="checkpoint path (default: the --resume file, else runs/<preset>.pt)")
     t.add_argument("--force", action="store_true", help="overwrite an existing --out (other than the resumed file)")
+    t.add_argument("--init", default=None, help="start from this checkpoint's weights (one of the same network "
+                   "shape), with a fresh optimizer and schedule: fine-tuning; stored in the new checkpoint")
     t.add_argument("--resume", default=None,
                    help=f"continue from this checkpoint (only {presets.changeable_on_resume(commands.flag)} can change)")
     t.set_defaults(func=commands.cmd_train)

@@ -53,6 +53,10 @@ def train_configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig, Pat
     given["time_limit"] = args.minutes * 60 if args.minutes is not None else None
     if args.resume is None:
         model_cfg, tc = presets.train_configs(given)
+        if tc.init is not None:  # a file that cannot start this network is refused before the photos are read
+            from .checkpoint import load_weights
+            from .model import VAE
+            load_weights(VAE(model_cfg), tc.init)
         return model_cfg, tc, Path(args.out) if args.out else RUNS / f"{model_cfg.preset}.pt"
     ck = read_checkpoint(args.resume)
     model_cfg, tc = presets.train_configs(given, resuming=ck)

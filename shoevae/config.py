@@ -16,7 +16,7 @@ MAX_SEED = 2**32 - 1  # what every generator takes (numpy's legacy ones need < 2
 MAX_GENERATE = 1024  # shoes in one generated grid: 32 x 32 tiles, a 4.4K-pixel square at 136 px
 MAX_TEMPERATURE = 10.0  # draws this far out already leave the region the decoder learnt
 
-DECODERS = ("transposed", "upsample")
+DECODERS = ("transposed", "upsample", "bilinear")
 LIKELIHOODS = ("bernoulli", "gaussian")
 SAMPLERS = ("mixture", "normal", "prior")  # where generated style vectors come from (shoevae/sampling.py)
 
@@ -28,7 +28,8 @@ class VAEConfig:
     The encoder is a stack of convolutions (`channels[i]` filters, `kernels[i]`, `strides[i]`,
     `paddings[i]`); the decoder mirrors it, back up to each encoder stage's size, with transposed
     convolutions (`decoder="transposed"`, the report's) or nearest-neighbour upsampling followed by a
-    3x3 convolution (`"upsample"`: no checkerboard artefacts, Odena et al. 2016). `likelihood` is the
+    3x3 convolution (`"upsample"`: no checkerboard artefacts, Odena et al. 2016), or bilinear upsampling
+    followed by one (`"bilinear"`: nor the faint 2-pixel lattice nearest-neighbour copies leave). `likelihood` is the
     reconstruction term: `"bernoulli"` (the report's BCE) or `"gaussian"` with one shared variance set
     to its optimum every batch (sigma-VAE, Rybkin et al. 2021). Sizes are derived from `image_size`,
     never hard-coded.
@@ -43,7 +44,7 @@ class VAEConfig:
     paddings: tuple[int, ...] = (0, 0, 0, 0, 0)
     batch_norm: bool = False
     activation: str = "relu"  # "relu" or "leaky_relu"
-    decoder: str = "transposed"  # "transposed" or "upsample"
+    decoder: str = "transposed"  # "transposed", "upsample" (nearest-neighbour) or "bilinear"
     likelihood: str = "bernoulli"  # "bernoulli" (BCE) or "gaussian" (learned shared variance)
 
     def __post_init__(self) -> None:
@@ -136,6 +137,8 @@ class TrainConfig:
     feature_layers: tuple[int, ...] = (0, 2, 4)  # EfficientNet-Lite0 blocks the feature term compares (0..15)
     feature_weights: tuple[float, ...] | None = None  # each layer's share of the feature term (None: equal)
     augment: bool = False  # encode a slightly shifted and scaled copy of each photo, reconstruct the photo
+    colour: float = 0.0  # weight of the colour term: the photo's colours at a quarter of its size (shoevae.perceptual)
+    init: str | None = None  # a checkpoint whose weights the run starts from (fine-tuning; None: random weights)
 
     def __post_init__(self) -> None:
         _check(self.epochs, "epochs", "a whole number >= 1", _is_int(self.epochs) and self.epochs >= 1)
@@ -151,6 +154,10 @@ class TrainConfig:
         _check(self.perceptual, "perceptual", "a number >= 0",
                _is_num(self.perceptual) and self.perceptual >= 0 and math.isfinite(self.perceptual))
         _check(self.augment, "augment", "True or False", isinstance(self.augment, bool))
+        _check(self.colour, "colour", "a number >= 0",
+               _is_num(self.colour) and self.colour >= 0 and math.isfinite(self.colour))
+        _check(self.init, "init", "a checkpoint path (or None: random weights)",
+               self.init is None or (isinstance(self.init, str) and self.init != ""))
         check_feature_layers(self.feature_layers)
         if self.feature_weights is not None:
             check_feature_weights(self.feature_weights, self.feature_layers)

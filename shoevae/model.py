@@ -54,8 +54,9 @@ class VAE(nn.Module):
         for i in reversed(range(n)):
             k, s, p = cfg.kernels[i], cfg.strides[i], cfg.paddings[i]
             bias = not cfg.batch_norm or i == 0
-            if cfg.decoder == "upsample":  # nearest-neighbour to the encoder twin's input size, then a 3x3 conv
-                dec.append(nn.Upsample(size=(sizes[i], sizes[i]), mode="nearest"))
+            if cfg.decoder in ("upsample", "bilinear"):  # to the encoder twin's input size, then a 3x3 conv
+                mode = "nearest" if cfg.decoder == "upsample" else "bilinear"
+                dec.append(nn.Upsample(size=(sizes[i], sizes[i]), mode=mode))
                 dec.append(nn.Conv2d(chans[i + 1], chans[i], 3, 1, 1, bias=bias))
             else:  # output_padding makes each transposed conv restore its encoder twin's input size exactly
                 out_pad = sizes[i] - ((sizes[i + 1] - 1) * s - 2 * p + k)

@@ -1,7 +1,8 @@
-"""Training-only terms beside the likelihood: feature consistency and shift/scale augmentation.
+"""Training-only terms beside the likelihood: feature consistency, colour and shift/scale augmentation.
 
     loss_fn = FeatureLoss()                 # ImageNet EfficientNet-Lite0's first layers, frozen
     terms = loss_fn(reconstruction, photo)  # per image, averaged over the batch (float32)
+    colour = colour_term(reconstruction, photo)  # the likelihood of the colours at a quarter of the size
     x_in = shift_and_scale(photo)           # what the encoder sees when TrainConfig.augment is on
 
 FeatureLoss is DFC-VAE's idea (Hou et al. 2017): a reconstruction should also match the photo in the
@@ -93,6 +94,20 @@ class FeatureLoss(nn.Module):
         terms = [0.5 * d * (1 + torch.log(2 * math.pi * F.mse_loss(f.float(), t.float()).clamp_min(MIN_VARIANCE)))
                  for f, t in zip(self.features(reconstruction), target)]
         return (torch.stack(terms) * self.shares).sum()
+
+
+COLOUR_POOL = 4  # the colour term compares the images averaged over 4x4 blocks (136 px -> 34 px)
+
+
+def colour_term(reconstruction: torch.Tensor, photo: torch.Tensor, pool: int = COLOUR_POOL) -> torch.Tensor:
+    """The colour term: the photo's colours at 1/`pool` of its size (each `pool` x `pool` block averaged) scored
+    like the pixels of the Gaussian likelihood, one shared variance at its optimum, scaled to the photo's pixel
+    count: D/2 * (1 + log(2 pi s^2)), s^2 the blocks' mean squared error. Edges and texture average out, so
+    the feature term cannot buy them with the shoe's colour (both images (B,3,H,W) in [0, 1])."""
+    a = F.avg_pool2d(reconstruction.float(), pool, ceil_mode=True)
+    b = F.avg_pool2d(photo.float(), pool, ceil_mode=True)
+    var = F.mse_loss(a, b).clamp_min(MIN_VARIANCE)
+    return 0.5 * photo[0].numel() * (1 + torch.log(2 * math.pi * var))
 
 
 def unequal_shares(tc: TrainConfig) -> tuple[float, ...] | None:

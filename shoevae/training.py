@@ -25,6 +25,7 @@ from .catalogue import Catalogue
 from .checkpoint import (
     CheckpointError,
     data_fingerprint,
+    load_weights,
     make_checkpoint,
     model_from_checkpoint,
     read_checkpoint,
@@ -35,12 +36,13 @@ from .errors import ConfigError
 from .evaluate import mean_bce
 from .model import VAE, prepare, vae_loss
 from .outputs import hold
-from .perceptual import FeatureLoss, shift_and_scale
+from .perceptual import FeatureLoss, colour_term, shift_and_scale
 from .presets import CHANGEABLE_ON_RESUME, changeable_on_resume
 from .split import SPLIT_SEED, Split
 
 VAL_IMAGES = 512  # hold-out images scored after each epoch (a seeded random sample of the hold-out)
-LOSS_TERMS = ("loss", "rec", "bce", "kl", "feat")  # per image, in every history row ("feat" with --perceptual)
+LOSS_TERMS = ("loss", "rec", "bce", "kl", "feat", "colour")  # per image, in every history row ("feat" with
+# --perceptual, "colour" with --colour)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -121,13 +123,17 @@ class TrainingPhotos:
 def batch_loss(model: VAE, x: torch.Tensor, tc: TrainConfig, features: FeatureLoss | None = None,
                amp: bool = False) -> dict[str, torch.Tensor]:
     """One batch's loss terms per image (float32): the likelihood, beta * KL and, with `features`, the feature
-    term times tc.perceptual; the encoder sees shifted and scaled photos when tc.augment. `amp`: bfloat16 autocast."""
+    term times tc.perceptual, and the colour term times tc.colour; the encoder sees shifted and scaled photos
+    when tc.augment. `amp`: bfloat16 autocast."""
     with torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
         logits, mu, logvar = model(shift_and_scale(x) if tc.augment else x)
         terms = vae_loss(logits, x, mu, logvar, tc.beta, model.cfg.likelihood)
         if features is not None:
             terms["feat"] = features(torch.sigmoid(logits), x)
             terms["loss"] = terms["loss"] + tc.perceptual * terms["feat"]
+        if tc.colour > 0:
+            terms["colour"] = colour_term(torch.sigmoid(logits), x)
+            terms["loss"] = terms["loss"] + tc.colour * terms["colour"]
     return terms
 
 
@@ -234,7 +240,10 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
         history, seconds, optimizer_state = ck["history"], ck["train_seconds"], ck["optimizer_state"]
     else:
         torch.manual_seed(tc.seed)
-        model = VAE(model_cfg).to(device)
+        model = VAE(model_cfg)
+        if tc.init is not None:
+            load_weights(model, tc.init)
+        model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
@@ -254,7 +263,7 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
             model.train()
             torch.manual_seed(tc.seed * 100_003 + epoch)  # sampling noise of this epoch
             order = np.random.default_rng([tc.seed, epoch]).permutation(train_rows)
-            sums = {k: 0.0 for k in LOSS_TERMS if k != "feat" or features is not None}
+            sums = {k: 0.0 for k in LOSS_TERMS if (k != "feat" or features is not None) and (k != "colour" or tc.colour > 0)}
             for b in range(batches):
                 rows = np.sort(order[b * tc.batch_size:(b + 1) * tc.batch_size])  # sorted: faster memmap reads
                 progress = (epoch - 1 + b / batches) / tc.epochs

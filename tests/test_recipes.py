@@ -49,6 +49,17 @@ def test_parts_is_sharp_with_its_feature_term_led_by_part_layers():
     assert all(w > sharp["perceptual"] / len(sharp["feature_layers"]) for w in per_tap.values())
 
 
+def test_faithful_is_parts_network_with_bilinear_upsampling_a_colour_term_and_a_lighter_feature_term():
+    """Its weights are parts' (so a run can start from weights/parts.pt); the recipe keeps parts' layers and shares
+    at a lower weight and adds the colour term."""
+    assert preset("faithful") == preset("parts", preset="faithful", decoder="bilinear")
+    parts, faithful = TrainConfig(**RECIPES["parts"]), TrainConfig(**RECIPES["faithful"])
+    assert (faithful.feature_layers, faithful.feature_weights) == (parts.feature_layers, parts.feature_weights)
+    assert 0 < faithful.perceptual < parts.perceptual and faithful.colour > 0 == parts.colour
+    m = VAE(preset("faithful"))
+    m.load_state_dict(VAE(preset("parts")).state_dict())  # the same weights
+
+
 def test_the_shipped_default_checkpoint_holds_the_parts_recipe():
     from shoevae.cli import DEFAULT_CHECKPOINT
     from shoevae.presets import SHIPPED
@@ -256,3 +267,75 @@ def test_train_help_gives_the_defaults_the_resolver_uses(monkeypatch, capsys):
     assert "total epochs (default 10; quick 3; sharp 7; parts 15;" in text
     assert "learning rate (default 0.001; quick 0.003; sharp 0.002)" in text
     assert "(default 0,2,4; sharp 0,2,4,10; parts 0,4,10,12)" in text and "(default equal shares; parts 1,1,2,2)" in text
+
+
+# ----------------------------------------------------------------------------- colour term, bilinear decoder, init
+def test_the_colour_term_scores_colours_not_detail():
+    """A drawing with the photo's colours but its fine texture lost scores as well as the photo itself would (up
+    to the floor of the variance); one with the texture kept but a colour cast scores far worse. The pixel
+    likelihood ranks them the other way round or alike: that is what the term adds."""
+    from shoevae.perceptual import colour_term
+    torch.manual_seed(0)
+    base = torch.rand(4, 3, 1, 1) * 0.6 + 0.2
+    texture = (torch.rand(4, 1, 64, 64) - 0.5) * 0.3  # fine grain, averages out over 4x4 blocks
+    photo = (base + texture).clamp(0, 1)
+    smooth = base.expand_as(photo) + F.avg_pool2d(texture, 4).repeat_interleave(4, 2).repeat_interleave(4, 3)
+    cast = (photo + torch.tensor([0.08, 0.0, -0.08]).view(1, 3, 1, 1)).clamp(0, 1)
+    assert colour_term(smooth, photo) < colour_term(cast, photo) - 0.5 * photo[0].numel()
+    assert F.mse_loss(smooth, photo) > F.mse_loss(cast, photo) / 2  # pixels alone barely tell them apart
+    assert colour_term(photo, photo) == colour_term(photo * 1.0, photo)  # the floor: exact colours
+
+
+def test_a_colour_weight_adds_the_term_to_the_loss(shapes_catalogue):
+    from shoevae.training import batch_loss
+    model = VAE(preset("sharp", image_size=64, latent_dim=8))
+    x = prepare(shapes_catalogue.images[:8], 64)
+    torch.manual_seed(0)
+    plain = batch_loss(model, x, TrainConfig())
+    torch.manual_seed(0)
+    with_colour = batch_loss(model, x, TrainConfig(colour=2.0))
+    assert "colour" not in plain and torch.isfinite(with_colour["colour"])
+    assert with_colour["loss"].item() == pytest.approx((plain["loss"] + 2.0 * with_colour["colour"]).item(), rel=1e-5)
+    with pytest.raises(ConfigError, match="colour"):
+        TrainConfig(colour=float("nan"))
+
+
+def test_the_bilinear_decoder_has_the_same_weights_as_the_nearest_one_and_draws_smoother():
+    nearest, bilinear = VAE(preset("sharp", decoder="upsample")), VAE(preset("sharp", decoder="bilinear"))
+    assert {k: v.shape for k, v in nearest.state_dict().items()} == {k: v.shape for k, v in bilinear.state_dict().items()}
+    assert {m.mode for m in bilinear.decoder if isinstance(m, nn.Upsample)} == {"bilinear"}
+    bilinear.load_state_dict(nearest.state_dict())
+    z = torch.randn(4, 100)
+    with torch.no_grad():
+        a, b = nearest.eval().decode(z), bilinear.eval().decode(z)
+    step = lambda img: (img[..., 1:] - img[..., :-1]).abs().mean()  # noqa: E731: jumps between neighbours
+    assert a.shape == b.shape == (4, 3, 136, 136) and step(b) < step(a)
+
+
+def test_init_starts_from_a_checkpoints_weights_and_says_so(shapes_catalogue, shapes_checkpoint, tmp_path):
+    """Fine-tuning: the run starts from the file's weights (its first epoch's loss is already low), stores where it
+    started, and a file of another network is refused in one line before any training."""
+    from shoevae.checkpoint import CheckpointError
+    cfg = preset("paper", image_size=64, latent_dim=16)
+    fresh = train(cfg, TrainConfig(epochs=1, batch_size=32), shapes_catalogue)
+    tuned = train(cfg, TrainConfig(epochs=1, batch_size=32, init=str(shapes_checkpoint), colour=1.0), shapes_catalogue,
+                  out=tmp_path / "tuned.pt")
+    assert tuned["history"][0]["bce"] < fresh["history"][0]["bce"]
+    assert "colour" in tuned["history"][0] and "colour" not in fresh["history"][0]
+    assert load_checkpoint(tmp_path / "tuned.pt")[1]["train_config"]["init"] == str(shapes_checkpoint)
+    with pytest.raises(CheckpointError, match=r"cannot start from .*shapes\.pt: its network differs"):
+        train(preset("paper", image_size=64, latent_dim=8), TrainConfig(epochs=1, init=str(shapes_checkpoint)),
+              shapes_catalogue)
+
+
+def test_the_cli_takes_colour_and_init_and_refuses_a_foreign_init_before_reading_photos(shapes_checkpoint, tmp_path,
+                                                                                         capsys):
+    from shoevae.cli import main
+    assert main(["train", "--data", str(tmp_path / "no-photos-here"), "--preset", "style", "--init",
+                 str(shapes_checkpoint), "--out", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot start from" in err and "no-photos-here" not in err  # init first
+    assert not (tmp_path / "x.pt").exists()
+    with pytest.raises(SystemExit):
+        main(["train", "--colour", "-1"])
+    assert "--colour" in capsys.readouterr().err
