@@ -6,7 +6,8 @@
 Everything runs in one process on the same batch, so the ratios are fair on any machine:
 - the report's training step as its notebook ran it (float64 tensors, BCE on sigmoid outputs,
   NCHW) against shoevae's step (float32, channels-last, BCE with logits) for each preset with its
-  recipe (sharp: with the feature term and augmentation), and on a GPU when there is one;
+  recipe (sharp, parts: with the feature term), and on a GPU when there is one; for the feature term, also with the photos' own feature maps computed every step (as
+  before PhotoFeatures kept them);
 - catalogue embedding (mean vectors) in images/s for each preset;
 - top-5 query latency over the whole catalogue (p50, p99).
 """
@@ -26,7 +27,7 @@ from shoevae.config import METRICS, PHOTO_SIZE, TrainConfig
 from shoevae.embedding import embed
 from shoevae.model import VAE
 from shoevae.neighbours import ShoeIndex
-from shoevae.perceptual import FeatureLoss
+from shoevae.perceptual import FeatureLoss, PhotoFeatures
 from shoevae.presets import RECIPES, preset
 from shoevae.training import TrainingPhotos, batch_loss, use_bfloat16
 
@@ -59,20 +60,24 @@ def reference_step(images: np.ndarray):
     return step
 
 
-def shoevae_step(images: np.ndarray, name: str, device: torch.device = torch.device("cpu")):
+def shoevae_step(images: np.ndarray, name: str, device: torch.device = torch.device("cpu"), keep_features: bool = True):
     """shoevae's step for a preset and its recipe, as shoevae.training.train runs it on `device` (on a GPU:
-    the photos already on the device as uint8, bfloat16 autocast, channels-last)."""
+    the photos already on the device as uint8, bfloat16 autocast, channels-last). With the feature term, the
+    photos' own feature maps are kept after the first step (PhotoFeatures), as training keeps them after a
+    photo's first batch; `keep_features=False` computes them every step, as training did before."""
     torch.manual_seed(0)
     model = VAE(preset(name)).to(device)  # channels-last weights, as VAE builds them
     tc = TrainConfig(**{k: v for k, v in RECIPES.get(name, {}).items() if k in ("perceptual", "feature_layers", "feature_weights",
-                                                                              "augment")})
+                                                                              "augment", "colour")})
     features = FeatureLoss(taps=tc.feature_layers, weights=tc.feature_weights).to(device) if tc.perceptual else None
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     photos = TrainingPhotos(images, np.arange(len(images)), model.cfg.image_size, device)
     rows, amp = np.arange(len(images)), use_bfloat16(device)
+    kept = PhotoFeatures(features, rows) if features is not None and keep_features else None
 
     def step():
-        loss = batch_loss(model, photos.batch(rows), tc, features, amp)["loss"]
+        x = photos.batch(rows)
+        loss = batch_loss(model, x, tc, features, amp, kept(rows, x) if kept else None)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -94,13 +99,17 @@ def main() -> None:
 
     ref = images_per_second(reference_step(batch), args.batch, max(2, args.steps // 2))
     print(f"train  paper, report's float64 step : {ref:8.1f} img/s  (1.00x)")
-    for name in ("paper", "style", "sharp"):
+    for name in ("paper", "style", "sharp", "parts"):
         ips = images_per_second(shoevae_step(batch, name), args.batch, args.steps)
         line = f"train  {name:<5}, shoevae float32 step: {ips:8.1f} img/s  ({ips / ref:.2f}x the reference)"
         if torch.cuda.is_available():  # the same step on the GPU, beside the CPU's
             gpu = images_per_second(shoevae_step(batch, name, torch.device("cuda")), args.batch, args.steps * 4)
             line += f";  GPU ({torch.cuda.get_device_name()}, bf16={use_bfloat16(torch.device('cuda'))}): {gpu:8.1f} img/s"
         print(line, flush=True)
+        if RECIPES.get(name, {}).get("perceptual"):  # the same step computing the photos' features every time
+            every = images_per_second(shoevae_step(batch, name, keep_features=False), args.batch, args.steps)
+            print(f"       {name:<5}, photos' features computed every step: {every:8.1f} img/s  (kept: "
+                  f"{ips / every:.2f}x faster)", flush=True)
 
     for name in ("paper", "style", "sharp"):
         model = VAE(preset(name)).eval()

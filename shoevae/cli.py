@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="overwrite an existing --out (other than the resumed file)")
     t.add_argument("--init", default=None, help="start from this checkpoint's weights (one of the same network "
                    "shape), with a fresh optimizer and schedule: fine-tuning; stored in the new checkpoint")
+    t.add_argument("--decoder-only", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --init: train the decoder alone, keeping the encoder and so every style vector "
+                        f"(recommendations) as they are ({_defaults('decoder_only')})")
     t.add_argument("--resume", default=None,
                    help=f"continue from this checkpoint (only {presets.changeable_on_resume(commands.flag)} can change)")
     t.set_defaults(func=commands.cmd_train)

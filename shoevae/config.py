@@ -139,6 +139,7 @@ class TrainConfig:
     augment: bool = False  # encode a slightly shifted and scaled copy of each photo, reconstruct the photo
     colour: float = 0.0  # weight of the colour term: the photo's colours at a quarter of its size (shoevae.perceptual)
     init: str | None = None  # a checkpoint whose weights the run starts from (fine-tuning; None: random weights)
+    decoder_only: bool = False  # train the decoder alone: the encoder, and so every style vector, stays as `init` has it
 
     def __post_init__(self) -> None:
         _check(self.epochs, "epochs", "a whole number >= 1", _is_int(self.epochs) and self.epochs >= 1)
@@ -158,6 +159,8 @@ class TrainConfig:
                _is_num(self.colour) and self.colour >= 0 and math.isfinite(self.colour))
         _check(self.init, "init", "a checkpoint path (or None: random weights)",
                self.init is None or (isinstance(self.init, str) and self.init != ""))
+        _check(self.decoder_only, "decoder_only", "True or False (True needs init: a trained encoder to keep)",
+               isinstance(self.decoder_only, bool) and (not self.decoder_only or self.init is not None))
         check_feature_layers(self.feature_layers)
         if self.feature_weights is not None:
             check_feature_weights(self.feature_weights, self.feature_layers)

@@ -21,6 +21,7 @@ import contextlib
 import io
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,6 +33,8 @@ from .model import MIN_VARIANCE
 # The default blocks after which features are compared, (0, 2, 4): 16@48², 24@24², 40@12² at FEATURE_SIZE
 # (block 10: 112@6²). One default, TrainConfig's; a run chooses its own with TrainConfig.feature_layers.
 TAPS = TrainConfig.feature_layers
+FEATURE_CACHE_BYTES = 2 * 2**30  # PhotoFeatures keeps the photos' feature maps when they fit in this (parts' taps:
+                                  # 97 KB a photo, 1.2 GB for the 12,141 training photos of the shared sample)
 FEATURE_SIZE = 96  # both images are resized to this first: 4.3x cheaper than 136 px on the CPU (1.3 s -> 0.3 s
                    # for a batch of 64 forward and backward); the taps still see heels, toes and straps
 
@@ -85,15 +88,49 @@ class FeatureLoss(nn.Module):
                 out.append(h)
         return out
 
-    def forward(self, reconstruction: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    def forward(self, reconstruction: torch.Tensor, photo: torch.Tensor,
+                target: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Mean over the taps (weighted by their shares) of D/2 * (1 + log(2 pi s_t^2)), s_t^2 the tap's mean
-        squared error, D the pixel count."""
-        with torch.no_grad():
-            target = self.features(photo)
+        squared error, D the pixel count. `target`: the photo's own feature maps when already known (PhotoFeatures)."""
+        if target is None:
+            with torch.no_grad():
+                target = self.features(photo)
         d = photo[0].numel()
         terms = [0.5 * d * (1 + torch.log(2 * math.pi * F.mse_loss(f.float(), t.float()).clamp_min(MIN_VARIANCE)))
                  for f, t in zip(self.features(reconstruction), target)]
         return (torch.stack(terms) * self.shares).sum()
+
+
+class PhotoFeatures:
+    """The training photos' own feature maps at the taps, computed the first time a photo is in a batch and kept
+    (float16) for the rest of the run: the photos do not change, so only the reconstructions go through the
+    network again (bench/bench_core.py: the feature term's step a fifth faster). Kept only when all of them fit
+    in `budget` bytes; otherwise every batch computes them, as before."""
+
+    def __init__(self, features: FeatureLoss, rows: np.ndarray, budget: int = FEATURE_CACHE_BYTES) -> None:
+        self.features, self.rows = features, np.asarray(rows)
+        blank = torch.zeros(1, 3, FEATURE_SIZE, FEATURE_SIZE, device=features.shares.device)
+        with torch.no_grad():
+            shapes = [f.shape[1:] for f in features.features(blank)]
+        self.maps: list[torch.Tensor] | None = None
+        if len(self.rows) * sum(2 * math.prod(s) for s in shapes) <= budget:
+            self.maps = [torch.empty((len(self.rows), *s), dtype=torch.float16) for s in shapes]
+            self.known = np.zeros(len(self.rows), bool)
+
+    def __call__(self, rows: np.ndarray, photo: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps of these training rows' photos (`photo`: the batch of them, in the same order)."""
+        if self.maps is None:
+            with torch.no_grad():
+                return self.features.features(photo)
+        at = np.searchsorted(self.rows, rows)
+        new = ~self.known[at]
+        if new.any():
+            with torch.no_grad():
+                for kept, fresh in zip(self.maps, self.features.features(photo[torch.from_numpy(new)])):
+                    kept[torch.from_numpy(at[new])] = fresh.to("cpu", torch.float16)
+            self.known[at[new]] = True
+        index = torch.from_numpy(at)
+        return [kept[index].to(photo.device, torch.float32) for kept in self.maps]
 
 
 COLOUR_POOL = 4  # the colour term compares the images averaged over 4x4 blocks (136 px -> 34 px)

@@ -53,10 +53,6 @@ PRESETS: dict[str, VAEConfig] = {
     # (blocks 0 and 4), which keep the drawings' colours and outlines, pull as hard as the pixels (docs/model.md,
     # The shipped model).
     "parts": replace(_SHARP, preset="parts"),
-    # parts' network with bilinear instead of nearest-neighbour upsampling (the same weights: no faint 2-pixel
-    # lattice in the drawings); its recipe adds the colour term and halves the feature term, so that the
-    # features cannot buy detail with the shoe's colour (docs/model.md, Pictures that keep the shoe).
-    "faithful": replace(_SHARP, preset="faithful", decoder="bilinear"),
 }
 SHIPPED = ("parts", "sharp", "style", "paper")  # the checkpoints in weights/ (<name>.pt), the default first
 
@@ -69,9 +65,6 @@ RECIPES: dict[str, dict[str, Any]] = {
     # weight 6 shared 1:1:2:2 over the four layers: each tap's weight is 1, 1, 2, 2 times the pixels'
     "parts": {"perceptual": 6.0, "feature_layers": (0, 4, 10, 12), "feature_weights": (1.0, 1.0, 2.0, 2.0),
               "epochs": 15, "cosine": True},
-    # parts' layers and shares at half the weight, plus the colour term at twice the pixels' pull
-    "faithful": {"perceptual": 3.0, "feature_layers": (0, 4, 10, 12), "feature_weights": (1.0, 1.0, 2.0, 2.0),
-                 "colour": 2.0, "epochs": 15, "cosine": True},
 }
 
 

@@ -36,7 +36,7 @@ from .errors import ConfigError
 from .evaluate import mean_bce
 from .model import VAE, prepare, vae_loss
 from .outputs import hold
-from .perceptual import FeatureLoss, colour_term, shift_and_scale
+from .perceptual import FeatureLoss, PhotoFeatures, colour_term, shift_and_scale
 from .presets import CHANGEABLE_ON_RESUME, changeable_on_resume
 from .split import SPLIT_SEED, Split
 
@@ -121,15 +121,15 @@ class TrainingPhotos:
 
 
 def batch_loss(model: VAE, x: torch.Tensor, tc: TrainConfig, features: FeatureLoss | None = None,
-               amp: bool = False) -> dict[str, torch.Tensor]:
+               amp: bool = False, target: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """One batch's loss terms per image (float32): the likelihood, beta * KL and, with `features`, the feature
     term times tc.perceptual, and the colour term times tc.colour; the encoder sees shifted and scaled photos
-    when tc.augment. `amp`: bfloat16 autocast."""
+    when tc.augment. `amp`: bfloat16 autocast; `target`: the photos' own feature maps, when known (PhotoFeatures)."""
     with torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
         logits, mu, logvar = model(shift_and_scale(x) if tc.augment else x)
         terms = vae_loss(logits, x, mu, logvar, tc.beta, model.cfg.likelihood)
         if features is not None:
-            terms["feat"] = features(torch.sigmoid(logits), x)
+            terms["feat"] = features(torch.sigmoid(logits), x, target)
             terms["loss"] = terms["loss"] + tc.perceptual * terms["feat"]
         if tc.colour > 0:
             terms["colour"] = colour_term(torch.sigmoid(logits), x)
@@ -244,12 +244,16 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
         if tc.init is not None:
             load_weights(model, tc.init)
         model = model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    if tc.decoder_only:  # the encoder's weights and batch-norm statistics stay: the style vectors do not move
+        for part in (model.encoder, model.fc_mu, model.fc_logvar):
+            part.requires_grad_(False)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=tc.lr)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
 
     photos = TrainingPhotos(catalogue.images, train_rows, model.cfg.image_size, device)
     features = FeatureLoss(taps=tc.feature_layers, weights=tc.feature_weights).to(device) if tc.perceptual > 0 else None
+    photo_features = PhotoFeatures(features, train_rows) if features is not None else None
     amp = use_bfloat16(device) if amp is None else amp
     batches = math.ceil(len(train_rows) / tc.batch_size)
     bar = _bar(progress_bar, tc.epochs, len(history), batches)
@@ -261,6 +265,8 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
                 break  # the next epoch (about as long as the mean so far) would overrun the budget
             t0 = time.perf_counter()
             model.train()
+            if tc.decoder_only:
+                model.encoder.eval()
             torch.manual_seed(tc.seed * 100_003 + epoch)  # sampling noise of this epoch
             order = np.random.default_rng([tc.seed, epoch]).permutation(train_rows)
             sums = {k: 0.0 for k in LOSS_TERMS if (k != "feat" or features is not None) and (k != "colour" or tc.colour > 0)}
@@ -271,7 +277,8 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
                     progress = max(progress, (seconds + time.perf_counter() - t0) / tc.time_limit)
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(tc, progress)
-                terms = batch_loss(model, photos.batch(rows), tc, features, amp)
+                x = photos.batch(rows)
+                terms = batch_loss(model, x, tc, features, amp, photo_features(rows, x) if photo_features else None)
                 optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 optimizer.step()

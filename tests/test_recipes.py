@@ -49,17 +49,6 @@ def test_parts_is_sharp_with_its_feature_term_led_by_part_layers():
     assert all(w > sharp["perceptual"] / len(sharp["feature_layers"]) for w in per_tap.values())
 
 
-def test_faithful_is_parts_network_with_bilinear_upsampling_a_colour_term_and_a_lighter_feature_term():
-    """Its weights are parts' (so a run can start from weights/parts.pt); the recipe keeps parts' layers and shares
-    at a lower weight and adds the colour term."""
-    assert preset("faithful") == preset("parts", preset="faithful", decoder="bilinear")
-    parts, faithful = TrainConfig(**RECIPES["parts"]), TrainConfig(**RECIPES["faithful"])
-    assert (faithful.feature_layers, faithful.feature_weights) == (parts.feature_layers, parts.feature_weights)
-    assert 0 < faithful.perceptual < parts.perceptual and faithful.colour > 0 == parts.colour
-    m = VAE(preset("faithful"))
-    m.load_state_dict(VAE(preset("parts")).state_dict())  # the same weights
-
-
 def test_the_shipped_default_checkpoint_holds_the_parts_recipe():
     from shoevae.cli import DEFAULT_CHECKPOINT
     from shoevae.presets import SHIPPED
@@ -339,3 +328,48 @@ def test_the_cli_takes_colour_and_init_and_refuses_a_foreign_init_before_reading
     with pytest.raises(SystemExit):
         main(["train", "--colour", "-1"])
     assert "--colour" in capsys.readouterr().err
+
+
+def test_the_photos_feature_maps_are_computed_once_per_run_and_give_the_same_term(shapes_catalogue):
+    """PhotoFeatures: a photo's feature maps are computed the first time it is in a batch (only the new ones of
+    a mixed batch), kept in float16, and the feature term with them equals the term computed afresh."""
+    from shoevae.perceptual import FeatureLoss, PhotoFeatures
+    fl = FeatureLoss(taps=(0, 4))
+    rows = np.arange(0, 40, 2)  # the training rows
+    store = PhotoFeatures(fl, rows)
+    afresh, calls = fl.features, []
+    fl.features = lambda x: (calls.append(len(x)), afresh(x))[1]
+    pick = rows[[1, 3, 5]]
+    x = prepare(shapes_catalogue.images[pick], 136)
+    store(pick, x)
+    kept = store(pick, x)
+    assert calls == [3]  # once, not twice
+    for a, b in zip(kept, afresh(x)):
+        assert a.dtype == torch.float32 and torch.allclose(a, b, atol=2e-2, rtol=1e-2)
+    reconstruction = torch.rand_like(x)
+    assert fl(reconstruction, x, kept).item() == pytest.approx(fl(reconstruction, x).item(), rel=1e-3)
+    mixed = rows[[3, 6]]
+    calls.clear()
+    store(mixed, prepare(shapes_catalogue.images[mixed], 136))
+    assert calls == [1]  # only the photo not seen before
+    assert PhotoFeatures(fl, rows, budget=1000).maps is None  # too many for the budget: computed every batch
+
+
+def test_decoder_only_keeps_every_style_vector_and_retrains_the_drawings(shapes_catalogue, shapes_checkpoint):
+    """--decoder-only: the encoder's weights and batch-norm statistics (so the style vectors and every
+    recommendation) stay exactly as the init file has them, while the decoder learns; it needs an init."""
+    from shoevae.embedding import embed
+    before, _ = load_checkpoint(shapes_checkpoint)
+    cfg = preset("paper", image_size=64, latent_dim=16)
+    ck = train(cfg, TrainConfig(epochs=1, batch_size=32, init=str(shapes_checkpoint), decoder_only=True, colour=1.0),
+               shapes_catalogue)
+    after = VAE(cfg)
+    after.load_state_dict(ck["model_state"])
+    old, new = before.state_dict(), after.state_dict()
+    kept = [k for k in old if not k.startswith(("decoder.", "fc_dec."))]
+    assert kept and all(torch.equal(old[k], new[k]) for k in kept)
+    assert not all(torch.equal(old[k], new[k]) for k in old if k.startswith("decoder."))
+    images = shapes_catalogue.images[:16]
+    assert np.array_equal(embed(before, images), embed(after.eval(), images))
+    with pytest.raises(ConfigError, match="decoder_only"):
+        TrainConfig(decoder_only=True)

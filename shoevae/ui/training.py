@@ -31,8 +31,7 @@ DEFAULT_PRESET = "quick"  # the page's first pick: its recipe shows recognisable
 PRESET_HELP = ("quick (default): 64 px, learns shoe shapes and colours in about a minute. paper: the report's "
                "small net at 136 px. style: a wider net. sharp: the style encoder with an upsampling decoder, a "
                "Gaussian likelihood and the feature term. parts: the shipped default, sharp with the feature term "
-               "led by part-level layers, which pull twice as hard as the pixels (slowest). faithful: parts with bilinear "
-               "upsampling, the colour term and half the feature term. Each starts from its "
+               "led by part-level layers, which pull twice as hard as the pixels (slowest). Each starts from its "
                "recipe, the run `python -m shoevae train --preset NAME` makes.")
 
 
