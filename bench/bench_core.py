@@ -6,8 +6,8 @@
 Everything runs in one process on the same batch, so the ratios are fair on any machine:
 - the report's training step as its notebook ran it (float64 tensors, BCE on sigmoid outputs,
   NCHW) against shoevae's step (float32, channels-last, BCE with logits) for each preset with its
-  recipe (sharp, parts: with the feature term), and on a GPU when there is one; for the feature term, also with the photos' own feature maps computed every step (as
-  before PhotoFeatures kept them);
+  recipe (sharp, parts: with the feature term), and on a GPU when there is one; for the feature term,
+  also with the photos' own feature maps computed every step (as before PhotoFeatures kept them);
 - catalogue embedding (mean vectors) in images/s for each preset;
 - top-5 query latency over the whole catalogue (p50, p99).
 """
