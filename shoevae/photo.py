@@ -43,8 +43,9 @@ TURN_MARGIN = 0.02  # ...and kept only when nearer to the catalogue by this much
 COPY = 0.1  # a view nearer to a catalogue shoe than this share of the catalogue's median distance from a shoe to
 # its nearest other is a copy of that shoe's photo (choose_view; parts: 0.048, a re-saved catalogue photo 0-0.05)
 FRAMED = 0.9  # a shoe on white whose box overlaps where the framing puts it this much (intersection over union)
-# is left as it is: reframing would only resample it. 96 % of the catalogue's photos reach it (the rest, pale
-# shoes found in part, are reframed and also tried as they are); a shoe at half the frame or to one side does not
+# is left as it is: reframing would only resample it. 86 % of the catalogue's own photos reach it (the rest, pale
+# shoes found in part or framed a little narrow, are reframed and also tried as they are, `Prepared.whole`); a
+# shoe at half the frame or to one side does not
 
 
 @dataclass(frozen=True)
