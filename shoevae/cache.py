@@ -181,6 +181,13 @@ def discard(entry: Entry) -> None:
             f.unlink()
 
 
+def vectors_entry(directory: str | os.PathLike, kind: str, vectors: np.ndarray, settings: str) -> Entry:
+    """The entry of something computed from a matrix of style vectors alone (a mixture, a projection, the shoe
+    check): keyed by the matrix itself (shape and float32 bytes) and the settings that shaped the result."""
+    x = np.ascontiguousarray(vectors, np.float32)
+    return Entry(Path(directory), kind, digest(str(x.shape), x.tobytes()), digest(settings))
+
+
 def read_array(entry: Entry, *, shape: tuple[int, ...] | None = None, dtype: np.dtype | str | None = None,
                mmap: bool = False) -> np.ndarray | None:
     """The entry's .npy array if present and of the expected shape and dtype; else None (a damaged one is deleted)."""

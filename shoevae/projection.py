@@ -53,8 +53,7 @@ def cached_project(embeddings: np.ndarray, method: str, cache_dir: str | Path, s
     if method not in METHODS:
         raise ValueError(f"unknown projection {method!r}; choose from {', '.join(METHODS)}")
     emb = np.ascontiguousarray(embeddings, dtype=np.float32)
-    entry = cache.Entry(Path(cache_dir), f"projection-{method}", cache.digest(str(emb.shape), emb.tobytes()),
-                        cache.digest(f"seed={seed}"))
+    entry = cache.vectors_entry(cache_dir, f"projection-{method}", emb, f"seed={seed}")
     arr = cache.read_array(entry, shape=(len(emb), 2), dtype=np.float32)
     if arr is not None:
         return arr

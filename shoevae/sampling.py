@@ -148,7 +148,7 @@ def cached_mixture(embeddings: np.ndarray, cache_dir: str | Path) -> MixtureSamp
     sampler = MixtureSampler()
     settings = (f"{sampler.n_components}|{sampler.covariance_type}|{sampler.reg_covar}|{sampler.max_iter}|"
                 f"{sampler.random_state}")
-    entry = cache.Entry(Path(cache_dir), "mixture", cache.digest(str(x.shape), x.tobytes()), cache.digest(settings))
+    entry = cache.vectors_entry(cache_dir, "mixture", x, settings)
     stored = cache.read_arrays(entry, ("weights", "means", "covariances"))  # None if missing or damaged: fit again
     if stored is not None:
         return _restore(sampler, stored["weights"], stored["means"], stored["covariances"])

@@ -65,8 +65,7 @@ def cached_check(directory: str | Path, embeddings: np.ndarray, compute: Callabl
     depends on the encoder and the catalogue only, and they alone make it. A damaged entry is calibrated again; a
     failed write is reported once like every cache's."""
     settings = f"{CALIBRATION}|{N_DRAWN}|{SHOE_QUANTILE}|{OTHER_QUANTILE}|{KINDS}"
-    x = np.ascontiguousarray(embeddings, np.float32)
-    entry = cache.Entry(Path(directory), "shoe-check", cache.digest(str(x.shape), x.tobytes()), cache.digest(settings))
+    entry = cache.vectors_entry(directory, "shoe-check", embeddings, settings)
     stored = cache.read_arrays(entry, ("threshold", "shoes", "others", "k"))
     if stored is not None:
         return ShoeCheck(float(stored["threshold"]), stored["shoes"], stored["others"], int(stored["k"]))
