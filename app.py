@@ -26,14 +26,13 @@ page = st.navigation([
     st.Page("pages/how_it_works.py", title="How it works", icon=":material/schema:"),
 ])
 starting = st.empty()
-starting.caption("Starting ShoeVAE…")  # a fresh server imports torch and friends first: seconds, not a blank page
+starting.caption("Starting ShoeVAE…")  # a fresh server imports the app's modules first: not a blank page
 
 from shoevae.ui import current, layout, session  # noqa: E402
 
 starting.empty()
 session.init_state()
-current.current_catalogue()  # a fresh server starts reading the photos before torch is imported
-session.configure_torch()
+current.current_catalogue()  # a fresh server starts reading the photos; torch loads after the first page
 layout.style()
 layout.sidebar()
 with layout.frame():

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from shoevae.ui import current, guards, layout, session, widgets
+from shoevae.ui import background, current, guards, layout, session, widgets
 
 layout.page_header("ShoeVAE", "Recommends shoes of similar style. An unsupervised CNN variational "
                    "auto-encoder turns each photo into a style vector; similar shoes have nearby vectors.")
@@ -40,14 +40,16 @@ with photos:
 
 with model:
     st.header("Model")
-    loaded, why = current.current_model()
-    if loaded is None:
+    loaded, why = current.current_model(wait=False)
+    if why == current.MODEL_LOADING:  # a fresh server: the page first, then torch and the model
+        background.show(current.model_loading())  # a bar; the page is drawn again once it is loaded
+    elif loaded is None:
         if st.session_state.get(session.CHECKPOINT) is not None:
             st.error(f"The checkpoint could not be loaded: {why}", icon=":material/error:")
         st.info("No model loaded yet: load one here, or train one.", icon=":material/info:")
         st.page_link(session.TRAIN_PAGE, label="Train a model", icon=":material/model_training:")
     with st.expander("Load another checkpoint" if loaded else "Load a checkpoint", icon=":material/upload_file:",
-                     expanded=loaded is None):  # near the top: its errors show in view
+                     expanded=loaded is None and why != current.MODEL_LOADING):  # near the top: its errors show in view
         widgets.checkpoint_picker()
     if loaded is not None:
         widgets.model_facts(loaded)

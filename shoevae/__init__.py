@@ -14,7 +14,7 @@ _EXPORTS = {
     "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "PRESETS": "presets", "TrainConfig": "config", "VAEConfig": "config", "preset": "presets",
     "embed": "embedding", "VAE": "model", "vae_loss": "model",
-    "Match": "recommend", "Recommender": "recommend", "ShoeIndex": "neighbours",
+    "Match": "neighbours", "NearestShoes": "neighbours", "Recommender": "recommend", "ShoeIndex": "neighbours",
     "Progress": "training", "train": "training",
 }
 __all__ = sorted(_EXPORTS)

@@ -152,6 +152,18 @@ def cached_checkpoint(checkpoint: str | os.PathLike, directory: str | os.PathLik
         return None
 
 
+def cached_vectors(checkpoint: str | os.PathLike, ids: list[str], image_shape: tuple[int, ...],
+                   directory: str | os.PathLike | None = None) -> np.ndarray | None:
+    """The style vectors a checkpoint file (unchanged since) gave these photos, read without loading it (no torch):
+    its alias (remember_checkpoint) names the model, embeddings_entry the vectors. None when either is missing."""
+    known = cached_checkpoint(checkpoint, directory)
+    if known is None:
+        return None
+    entry = embeddings_entry(directory if directory is not None else default_cache_dir(), known["fingerprint"],
+                             image_shape, ids)
+    return read_array(entry, shape=(len(ids), known["latent_dim"]), dtype=np.float32)
+
+
 def report_failure(kind: str, directory: str | os.PathLike, error: BaseException) -> None:
     """Warn once per process and kind that a cache write failed (full or read-only disk)."""
     reason = getattr(error, "strerror", None) or str(error) or type(error).__name__

@@ -19,15 +19,11 @@ import torch
 
 from .atomic import atomic_write
 from .config import TrainConfig, VAEConfig
-from .errors import ShoevaeError
+from .errors import CheckpointError
 from .model import VAE
 
 FORMAT = "shoevae-checkpoint"
 VERSION = 1
-
-
-class CheckpointError(ShoevaeError, ValueError):
-    """A checkpoint that cannot be used, with a one-line reason."""
 
 
 def data_fingerprint(ids: list[str], image_size: int) -> str:

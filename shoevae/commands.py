@@ -106,24 +106,19 @@ def _print_matches(cat, rows_distances) -> None:
 def _recommend_from_cache(args: argparse.Namespace) -> bool:
     """recommend ITEM without torch: if the checkpoint's alias and its embeddings are cached, print the
     same lines as the full path and return True; else False (nothing printed)."""
-    import numpy as np
-
     from . import cache
     from .catalogue import load_catalogue
-    from .neighbours import ShoeIndex
-    known = cache.cached_checkpoint(args.checkpoint)
-    if known is None:
-        return False
-    fingerprint, latent_dim = known["fingerprint"], known["latent_dim"]
+    from .neighbours import NearestShoes
+    if cache.cached_checkpoint(args.checkpoint) is None:
+        return False  # before reading the photos
     cat = load_catalogue(args.data, PHOTO_SIZE, progress=True)
-    row = cat.index_of(args.item)  # UnknownItemError, as on the full path
+    cat.index_of(args.item)  # UnknownItemError, as on the full path
     _count_skipped(cat)
-    entry = cache.embeddings_entry(cache.default_cache_dir(), fingerprint, cat.images.shape[1:], cat.ids)  # as cached_embed
-    emb = cache.read_array(entry, shape=(len(cat.ids), latent_dim), dtype=np.float32)
+    emb = cache.cached_vectors(args.checkpoint, cat.ids, cat.images.shape[1:])
     if emb is None:
         return False
-    dist, idx = ShoeIndex(metric=args.metric).fit(emb).kneighbors(emb[row], args.k, exclude=np.array([row]))
-    _print_matches(cat, zip(idx[0].tolist(), dist[0].tolist()))
+    matches = NearestShoes(cat, emb, metric=args.metric).similar(args.item, args.k)
+    _print_matches(cat, [(m.row, m.distance) for m in matches])
     return True
 
 

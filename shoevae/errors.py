@@ -13,6 +13,11 @@ class ConfigError(ShoevaeError, ValueError):
     """A setting out of range (batch size 0, negative beta ...)."""
 
 
+class CheckpointError(ShoevaeError, ValueError):
+    """A checkpoint that cannot be used, with a one-line reason (here, not in checkpoint.py, so the app can catch it
+    before torch is imported)."""
+
+
 class UnknownItemError(ShoevaeError, KeyError):
     """An item id that is not in the catalogue."""
 

@@ -4,7 +4,7 @@
 
 CSV columns: item_id, rank (1 = nearest), neighbour_id, neighbour_category, distance. JSON: an object
 {item_id: [{"item_id", "category", "distance"}, ...]}, nearest first. The neighbours are exactly those
-of `Recommender.similar(item_id, k)` (the shoe itself excluded), computed in blocks of queries.
+of `NearestShoes.similar(item_id, k)` (a Recommender's too) (the shoe itself excluded), computed in blocks of queries.
 """
 from __future__ import annotations
 
@@ -12,20 +12,22 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
 
 from .atomic import atomic_write
 from .errors import ConfigError
-from .recommend import Recommender
+from .neighbours import NearestShoes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("csv", "json")
 BLOCK = 2048  # queries per k-NN call: bounds the distance matrix (BLOCK x N floats)
 
 
-def all_neighbours(rec: Recommender, k: int = 10,
+def all_neighbours(rec: NearestShoes, k: int = 10,
                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(distances, rows), each (N, k): every catalogue shoe's k nearest others, nearest first."""
     n = len(rec.catalogue)
@@ -43,8 +45,9 @@ def all_neighbours(rec: Recommender, k: int = 10,
     return dist, rows
 
 
-def neighbours_table(rec: Recommender, k: int = 10) -> pd.DataFrame:
+def neighbours_table(rec: NearestShoes, k: int = 10) -> pd.DataFrame:
     """One row per (shoe, neighbour): item_id, rank, neighbour_id, neighbour_category, distance."""
+    import pandas as pd  # here: Recommend's first view imports this module and needs no table
     dist, rows = all_neighbours(rec, k)
     n, k = rows.shape
     ids, cats = np.asarray(rec.catalogue.ids, dtype=object), np.asarray(rec.catalogue.categories, dtype=object)
@@ -61,7 +64,7 @@ def format_of(path: str | os.PathLike) -> str:
     return fmt
 
 
-def neighbours_bytes(rec: Recommender, k: int = 10, fmt: str = "csv") -> bytes:
+def neighbours_bytes(rec: NearestShoes, k: int = 10, fmt: str = "csv") -> bytes:
     """The export as a file's bytes (the app's download button)."""
     table = neighbours_table(rec, k)
     if fmt == "csv":
@@ -77,7 +80,7 @@ def neighbours_bytes(rec: Recommender, k: int = 10, fmt: str = "csv") -> bytes:
     raise ConfigError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
-def write_neighbours(rec: Recommender, path: str | os.PathLike, k: int = 10) -> int:
+def write_neighbours(rec: NearestShoes, path: str | os.PathLike, k: int = 10) -> int:
     """Write the export to `path` (format by suffix) atomically; returns the number of shoes."""
     data = neighbours_bytes(rec, k, format_of(path))
     with atomic_write(path) as f:

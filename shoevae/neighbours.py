@@ -1,4 +1,5 @@
-"""Exact k nearest neighbours in numpy (brute force), without torch or scikit-learn.
+"""Exact k nearest neighbours in numpy (brute force), without torch or scikit-learn, and the catalogue's
+nearest shoes built on them (NearestShoes: what Recommend's browsing needs, from style vectors alone).
 
 Two metrics. "euclidean" is the report's: the distance between the vectors as they are. "cosine"
 (the default) is the Euclidean distance between the vectors scaled to unit length (the ranking of
@@ -12,9 +13,15 @@ half of `python -m shoevae recommend`'s 2 s budget (docs/design.md); the answers
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .config import METRIC, METRICS
+
+if TYPE_CHECKING:
+    from .catalogue import Catalogue
 
 CHUNK = 256  # queries per matrix product: leave-one-out over 54k photos never builds N x N at once (256 x 54k: 110 MB)
 
@@ -68,3 +75,39 @@ class ShoeIndex:
         keep = idx != np.asarray(exclude).reshape(-1, 1)
         keep[keep.all(axis=1), -1] = False  # query not among them (ties): drop the farthest instead
         return dist[keep].reshape(len(idx), k), idx[keep].reshape(len(idx), k)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One recommended shoe."""
+
+    row: int
+    item_id: str
+    category: str
+    distance: float
+
+
+class NearestShoes:
+    """A catalogue, its style vectors and their index: the nearest shoes to a catalogue shoe or to a vector.
+
+    No model: the app browses with one of these, read from the cache, while the checkpoint still loads
+    (shoevae.recommend.Recommender adds the model: photos, reconstructions, decoding)."""
+
+    def __init__(self, catalogue: Catalogue, embeddings: np.ndarray, *, metric: str = METRIC) -> None:
+        self.catalogue = catalogue
+        self.embeddings = embeddings
+        self.index = ShoeIndex(metric=metric).fit(embeddings)
+
+    def matches(self, dist: np.ndarray, idx: np.ndarray) -> list[Match]:
+        """The first query's row of kneighbors' (distances, indices) as Matches."""
+        cat = self.catalogue
+        return [Match(int(i), cat.ids[i], cat.categories[i], float(d)) for d, i in zip(dist[0], idx[0])]
+
+    def similar(self, item_id: str, k: int = 5) -> list[Match]:
+        """The k shoes nearest to a catalogue item, itself excluded. KeyError for an unknown id."""
+        row = self.catalogue.index_of(item_id)
+        return self.matches(*self.index.kneighbors(self.embeddings[row], k, exclude=np.array([row])))
+
+    def nearest_to_vector(self, z: np.ndarray, k: int = 5) -> list[Match]:
+        """The k catalogue shoes nearest to a style vector (a drawn or painted shoe's)."""
+        return self.matches(*self.index.kneighbors(z, k))

@@ -1,7 +1,5 @@
-"""Nearest shoes by distance between mean latent vectors (the index: shoevae/neighbours.py).
-
-The index and its two metrics (cosine, the default, and euclidean) are in shoevae/neighbours.py.
-"""
+"""Nearest shoes by distance between mean latent vectors, with the model that makes them: a person's photo,
+reconstructions and decoding (the index, its two metrics and NearestShoes: shoevae/neighbours.py)."""
 from __future__ import annotations
 
 import os
@@ -18,19 +16,9 @@ from .config import METRIC
 from .embedding import embed, mean_encoder
 from .images import load_image, load_photo
 from .model import VAE, prepare, reconstruction_bce, to_uint8
-from .neighbours import ShoeIndex
+from .neighbours import Match, NearestShoes
 
 __all__ = ["Match", "PhotoQuery", "Recommender"]
-
-
-@dataclass(frozen=True)
-class Match:
-    """One recommended shoe."""
-
-    row: int
-    item_id: str
-    category: str
-    distance: float
 
 
 @dataclass(frozen=True)
@@ -43,29 +31,14 @@ class PhotoQuery:
     note: str  # one sentence for the person: what was done, or that this does not look like a shoe
 
 
-class Recommender:
+class Recommender(NearestShoes):
     """A trained VAE with its catalogue, embeddings and neighbour index: everything the app asks."""
 
     def __init__(self, model: VAE, catalogue: Catalogue, embeddings: np.ndarray | None = None, *,
                  metric: str = METRIC, cache_dir: str | os.PathLike | None = None) -> None:
         self.model = model.eval()
-        self.catalogue = catalogue
         self.cache_dir = cache_dir  # where the shoe check is remembered (None: calibrated in every process)
-        self.embeddings = self._embed(catalogue.images) if embeddings is None else embeddings
-        self.index = ShoeIndex(metric=metric).fit(self.embeddings)
-
-    def _matches(self, dist: np.ndarray, idx: np.ndarray) -> list[Match]:
-        cat = self.catalogue
-        return [Match(int(i), cat.ids[i], cat.categories[i], float(d)) for d, i in zip(dist[0], idx[0])]
-
-    def similar(self, item_id: str, k: int = 5) -> list[Match]:
-        """The k shoes nearest to a catalogue item, itself excluded. KeyError for an unknown id."""
-        row = self.catalogue.index_of(item_id)
-        return self._matches(*self.index.kneighbors(self.embeddings[row], k, exclude=np.array([row])))
-
-    def nearest_to_vector(self, z: np.ndarray, k: int = 5) -> list[Match]:
-        """The k catalogue shoes nearest to a style vector (a drawn or painted shoe's)."""
-        return self._matches(*self.index.kneighbors(z, k))
+        super().__init__(catalogue, self._embed(catalogue.images) if embeddings is None else embeddings, metric=metric)
 
     def encode_image(self, source: str | os.PathLike | bytes | BinaryIO) -> np.ndarray:
         """Mean latent vector of any image file, unprepared (ImageError if unusable)."""
@@ -94,7 +67,7 @@ class Recommender:
                                   (0, 0, img.shape[1], img.shape[0]))
             dist, rows = (a[0] for a in self._search(k)(shot.image[None]))
         shoe = shot.found and self.shoe_check.looks_like_shoe(dist)
-        return PhotoQuery(self._matches(dist[None], rows[None]), shot.image, shoe, photo.describe(shot, shoe, prepare))
+        return PhotoQuery(self.matches(dist[None], rows[None]), shot.image, shoe, photo.describe(shot, shoe, prepare))
 
     def _search(self, k: int):
         return lambda images: self.index.kneighbors(self._embed(images), k)

@@ -13,7 +13,7 @@ import streamlit as st
 from ..catalogue import Catalogue, CatalogueError
 from ..errors import ShoevaeError
 from . import background
-from .resources import Loaded, catalogue_task, job_registry, load_source, recommender_task
+from .resources import Loaded, catalogue_task, job_registry, load_source, model_needed, model_task, recommender_task
 from .session import CHECKPOINT, CHECKPOINT_BYTES, DATA, JOB, data_key, resolve
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..recommend import Recommender
 
 LOADING = "the photos are being read"  # current_catalogue()'s problem while they are decoded
+MODEL_LOADING = "the checkpoint is being loaded"  # current_model(wait=False)'s problem meanwhile
 
 
 def use_checkpoint(source: dict[str, Any], data: bytes | None = None) -> Loaded:
@@ -44,14 +45,26 @@ def use_data_folder(typed: str) -> None:
     st.session_state[DATA] = typed
 
 
-def current_model() -> tuple[Loaded | None, str]:
-    """(this session's model or None, why not)."""
+def model_loading() -> background.Task | None:
+    """The background load of this session's checkpoint (resources.model_task), started if need be."""
     source = st.session_state.get(CHECKPOINT)
-    if source is None:
+    return None if source is None else model_task(source, st.session_state.get(CHECKPOINT_BYTES))
+
+
+def current_model(wait: bool = True) -> tuple[Loaded | None, str]:
+    """(this session's model or None, why not). It loads in the background (model_loading); `wait`: until it is
+    loaded, else MODEL_LOADING meanwhile."""
+    task = model_loading()
+    if task is None:
         return None, "no checkpoint yet"
-    try:
+    if wait:
+        model_needed()  # a fresh server's model task waits for the first page otherwise (resources.model_task)
+    if (task.wait() if wait else task.status()).state == "running":
+        return None, MODEL_LOADING
+    source = st.session_state[CHECKPOINT]
+    try:  # the loaded model from st.cache_resource; a failed load raises its error again
         return load_source(source, st.session_state.get(CHECKPOINT_BYTES)), ""
-    except ShoevaeError as e:  # CheckpointError (imported with torch, when a model is first loaded)
+    except ShoevaeError as e:  # CheckpointError
         return None, f"{source['label']}: {e}"
 
 
@@ -80,7 +93,7 @@ def current_catalogue(wait: float | None = None) -> tuple[Catalogue | None, str]
 def current_recommender(wait: float | None = None) -> Recommender | None:
     """This session's recommender, or None (no model or photos yet, or still embedding; never waits
     unless `wait` is given, which also draws the progress)."""
-    loaded, _ = current_model()
+    loaded, _ = current_model(wait=wait is not None)
     cat, _ = current_catalogue()
     if loaded is None or cat is None:
         return None
@@ -91,4 +104,5 @@ def current_recommender(wait: float | None = None) -> Recommender | None:
 
 def session_job() -> TrainingJob | None:
     """This session's training job (running or ended), or None."""
-    return job_registry().get(st.session_state.get(JOB))
+    job = st.session_state.get(JOB)
+    return None if job is None else job_registry().get(job)  # no job: jobs.py (and torch) stay unimported

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from ..triplets import load_triplets, model_table
@@ -17,6 +16,8 @@ from . import background
 from .session import data_key
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..recommend import Recommender
 
 
@@ -36,6 +37,7 @@ def agreement_task(rec: Recommender, model_key: str, data: str, folder: Path) ->
         judged = load_triplets(folder, rec.catalogue.image_size)
         label = f"VAE ({rec.model.cfg.preset}, {rec.model.cfg.latent_dim} dims)"
         table = model_table(judged, rec.model, label, rec.catalogue, baselines=True)
+        import pandas as pd  # in the task: the pages that import this module draw without it
         df = pd.DataFrame(table).T.rename(index=lambda s: s.removeprefix("triplets: "))
         return df.rename_axis(f"compared by ({len(judged):,} judgements)")
     return background.start(("judgements", model_key, data, str(folder)), "Scoring the human judgements", score)

@@ -14,9 +14,9 @@ from typing import Iterator
 import streamlit as st
 
 from . import background, warmup
-from .current import LOADING, current_catalogue, current_model, session_job
-from .resources import catalogue_task
-from .session import FRAME, ROOT, data_key
+from .current import LOADING, MODEL_LOADING, current_catalogue, current_model, model_loading, session_job
+from .resources import catalogue_task, page_drawn
+from .session import CHECKPOINT, FRAME, ROOT, data_key
 from .text import plural
 
 STYLE = """<style>
@@ -32,6 +32,7 @@ STYLE = """<style>
 </style>"""
 
 
+CATALOGUE_SETTLE_S = 1.0  # the sidebar waits this long for photos being read before it says "loading…"
 PRESENTING = "shoevae.presenting"  # the sidebar's switch (session state); app.py collapses the sidebar with it
 PRESENTING_STYLE = """<style>
 html {font-size: 19px;}
@@ -54,12 +55,14 @@ def style() -> None:
 
 @contextlib.contextmanager
 def frame() -> Iterator[None]:
-    """app.py runs the chosen page inside this, so pages can tell they run within the frame."""
+    """app.py runs the chosen page inside this, so pages can tell they run within the frame. Once the page has
+    drawn (or stopped), background models may load (resources.page_drawn)."""
     st.session_state[FRAME] = True
     try:
         yield
     finally:
         st.session_state[FRAME] = False
+        page_drawn()
 
 
 def ensure_frame() -> None:
@@ -94,7 +97,10 @@ def sidebar() -> None:
     blocks below it (a shifted block showed twice, the new one above the old, until the run ended).
     """
     cat, problem = current_catalogue()
-    loaded, why = current_model()
+    if problem == LOADING:  # from the cache they are read in a fifth of a second: wait that, not draw the page twice
+        catalogue_task(data_key()).wait(CATALOGUE_SETTLE_S)
+        cat, problem = current_catalogue()
+    loaded, why = current_model(wait=False)
     with st.sidebar:
         photos, model, training, ready = (st.container() for _ in range(4))
         st.toggle("Presenting", key=PRESENTING, help="For a projector: larger pictures and type, fewer words, this "
@@ -111,6 +117,9 @@ def sidebar() -> None:
             cfg, epochs = loaded.meta["model_config"], loaded.meta.get("epoch", 0)
             st.markdown(f"**Model:** `{loaded.source['label']}`  \n{cfg['preset']} · {plural(epochs, 'epoch')} · "
                         f"{cfg['latent_dim']} latent dims")
+        elif why == MODEL_LOADING:
+            st.markdown(f"**Model:** `{st.session_state[CHECKPOINT]['label']}` :orange[loading…]")
+            background.show(model_loading())  # a small bar that redraws the page once it is loaded
         else:
             st.markdown("**Model:** :orange[none loaded]")
     with training:

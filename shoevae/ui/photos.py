@@ -5,13 +5,18 @@ The work is the package's (Recommender.photo_query, shoevae/photo.py, shoevae/pa
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import streamlit as st
 
 from ..images import ImageError, load_photo
-from ..recommend import Match, PhotoQuery, Recommender
 from .text import match_captions
 from .widgets import shoe_card
+
+if TYPE_CHECKING:
+    from ..neighbours import Match
+    from ..recommend import PhotoQuery, Recommender
 
 
 def photo_matches(rec: Recommender, name: str, data: bytes, key: str) -> None:

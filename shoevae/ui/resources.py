@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
 
+from .. import cache
 from ..catalogue import Catalogue, list_sources, load_catalogue
 from ..config import METRICS, PHOTO_SIZE
+from ..neighbours import Match, NearestShoes
 from . import background
 from .session import cache_dir, data_key
 
@@ -58,6 +62,44 @@ def load_source(source: dict[str, Any], data: bytes | None = None) -> Loaded:
     return Loaded(model, meta, source)
 
 
+PAGE_DRAWN = threading.Event()  # set once a run of app.py has drawn its page (page_drawn)
+MODEL_NEEDED = threading.Event()  # set once a page cannot go on without a model (model_needed)
+FIRST_PAGE_WAIT_S = 10.0  # on a fresh server, a model waits at most this long for the first page to be drawn
+BROWSER_S = 2.0  # and then this long (unless a page needs it) for the browser to show that page
+
+
+def page_drawn() -> None:
+    """app.py, after each page: a fresh server may start importing torch (see model_task)."""
+    PAGE_DRAWN.set()
+
+
+def model_needed() -> None:
+    """A page that needs the model: it loads now."""
+    PAGE_DRAWN.set()
+    MODEL_NEEDED.set()
+
+
+def fresh_process() -> bool:
+    """Whether torch is still to be imported in this process (a freshly started server)."""
+    return "torch" not in sys.modules
+
+
+def model_task(source: dict[str, Any], data: bytes | None = None) -> background.Task:
+    """A checkpoint loaded in the background (load_source), shared by every session.
+
+    On a fresh server it waits until the first page is drawn and the browser has had BROWSER_S to show it, or
+    until a page needs it: importing torch takes seconds and holds the interpreter's lock meanwhile, so
+    in this process it would stall the drawing of a page that browses from cached style vectors (cached_shoes)
+    and the serving of its pictures (measured: 10.4 s to the first button instead of 6.4 s)."""
+    def load(progress: background.Progress) -> Loaded:
+        if fresh_process():
+            progress(0, 1, "importing torch")
+            PAGE_DRAWN.wait(FIRST_PAGE_WAIT_S)
+            MODEL_NEEDED.wait(BROWSER_S)
+        return load_source(source, data)
+    return background.start(("model", source["key"]), f"Loading {source['label']}", load)
+
+
 def job_registry() -> JobRegistry:
     """The app's training jobs: the "training" tasks of the shared registry (each session remembers its own job id)."""
     from ..jobs import JobRegistry
@@ -80,23 +122,38 @@ def recommender_task(loaded: Loaded, cat: Catalogue, data: str) -> background.Ta
     """The background embedding of the catalogue (of data key `data`) by this model."""
     model = loaded.model
     cores = (os.cpu_count() or 1) if not job_registry().running() else None  # nobody trains: use every core
-    cache = cache_dir()
+    cache_folder = cache_dir()
 
     def build(progress: background.Progress) -> Recommender:
         import torch
 
-        from ..embedding import cached_embed
+        from ..embedding import cached_embed, model_fingerprint
         from ..recommend import Recommender
         before = torch.get_num_threads()
         if cores:  # this thread's own setting (session.configure_torch): the cold start's longest step
             torch.set_num_threads(cores)
+        fingerprint = model_fingerprint(model)  # once: it keys the vectors and the checkpoint's alias
         try:
-            emb = cached_embed(model, cat.images, cat.ids, cache,
+            emb = cached_embed(model, cat.images, cat.ids, cache_folder, fingerprint=fingerprint,
                                progress=lambda done, total: progress(done, total, "embedding"))
         finally:
             torch.set_num_threads(before)
-        return Recommender(model, cat, emb, cache_dir=cache)
+        if loaded.source["path"]:  # the next server finds these vectors before it loads the model (cached_shoes)
+            cache.remember_checkpoint(loaded.source["path"], model, fingerprint, cache_folder)
+        return Recommender(model, cat, emb, cache_dir=cache_folder)
     return background.start(("recommender", loaded.key, data), "Embedding every shoe with this model", build)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _cached_shoes(model_key: str, data: str, path: str, _cat: Catalogue) -> NearestShoes | None:
+    vectors = cache.cached_vectors(path, _cat.ids, _cat.images.shape[1:], cache_dir())
+    return None if vectors is None else NearestShoes(_cat, vectors)
+
+
+def cached_shoes(source: dict[str, Any], cat: Catalogue) -> NearestShoes | None:
+    """The catalogue's nearest shoes from the style vectors this checkpoint file (unchanged) left in the cache, read
+    without loading the model or importing torch; None for an upload or a model never embedded here."""
+    return _cached_shoes(source["key"], data_key(), source["path"], cat) if source["path"] else None
 
 
 # ----------------------------------------------------------------------------- maps and evaluation
@@ -132,9 +189,9 @@ def projection_task(rec: Recommender, loaded_key: str, data: str, method: str, r
     """The background map of the shoes at `rows` (the Latent map and the warm-up)."""
     from ..projection import project_sample
     key = ("projection", loaded_key, data, method, hashlib.sha256(rows.tobytes()).hexdigest()[:16])
-    cache = cache_dir()
+    folder = cache_dir()
     return background.start(key, f"t-SNE map of {len(rows):,} shoes", lambda progress: project_sample(
-        rec.embeddings, rows, method, cache, progress=progress))
+        rec.embeddings, rows, method, folder, progress=progress))
 
 
 def _evaluation(rec: Recommender, n: int, split: Split, progress: background.Progress) -> dict[str, dict[str, float]]:
@@ -250,19 +307,17 @@ def pixel_task(cat: Catalogue, data: str, n_components: int) -> background.Task:
     return background.start(("pixels", data, n_components), "Fitting the pixel baseline (PCA of pixels)", fit)
 
 
-def pixel_neighbours(rec: Recommender, item_id: str, k: int = 5) -> list[Any] | None:
+def pixel_neighbours(rec: NearestShoes, item_id: str, k: int = 5) -> list[Match] | None:
     """The k shoes nearest to a catalogue shoe in the PCA-of-pixels baseline (same dims as the model);
     None while the baseline is fitted (a progress bar is drawn) or if it failed (its error is drawn)."""
-    from ..recommend import Match
     cat = rec.catalogue
     row = cat.index_of(item_id)
-    status = background.show(pixel_task(cat, data_key(), rec.model.cfg.latent_dim), wait=background.PAGE_WAIT_S,
+    status = background.show(pixel_task(cat, data_key(), rec.embeddings.shape[1]), wait=background.PAGE_WAIT_S,
                              retry=True)
     if status.state != "done":
         return None
     features, index = status.result
-    dist, idx = index.kneighbors(features[row], k, exclude=np.array([row]))
-    return [Match(int(i), cat.ids[i], cat.categories[i], float(d)) for d, i in zip(dist[0], idx[0])]
+    return rec.matches(*index.kneighbors(features[row], k, exclude=np.array([row])))
 
 
 def tooltip_task(cat: Catalogue, data: str) -> background.Task:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..catalogue import Catalogue
-    from ..recommend import Match
+    from ..neighbours import Match
 
 
 def plural(n: int, word: str) -> str:

@@ -45,7 +45,7 @@ def start(loaded: resources.Loaded, data: str) -> background.Task:
         if rec is None:
             return 0
         steps = [
-            lambda: resources.pixel_task(cat, data, rec.model.cfg.latent_dim),
+            lambda: resources.pixel_task(cat, data, rec.embeddings.shape[1]),
             lambda: _shoe_check(rec, loaded.key, data),
             lambda: _mixture(rec, loaded.key, data),
             lambda: _judgements(rec, loaded.key, data, judgements.triplets_folder(rec)),

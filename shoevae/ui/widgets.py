@@ -14,16 +14,16 @@ import numpy as np
 import streamlit as st
 
 from ..catalogue import IMAGE_SUFFIXES, Catalogue, CatalogueError
-from ..checkpoint import CheckpointError
-from ..recommend import Match, Recommender
-from .charts import loss_figure
+from ..errors import CheckpointError
 from .current import use_checkpoint, use_data_folder
 from .resources import Loaded, decode, top_dimensions
 from .session import CHECKPOINT, DATA, PICK, UPLOAD_SEEN, path_source, pick, upload_source, weights_dir
 from .text import duration, match_captions, plural, shoe_caption
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch and altair load when first used: Recommend's first view needs neither
     from ..directions import Directions
+    from ..neighbours import Match, NearestShoes
+    from ..recommend import Recommender
 
 
 # ----------------------------------------------------------------------------- shoe cards
@@ -73,7 +73,7 @@ def pairs_grid(top: list[np.ndarray] | np.ndarray, top_captions: list[str],
             card_grid(list(images[start:end]), captions[start:end], columns)
 
 
-def neighbours(rec: Recommender, item_id: str | None, *, columns: int = 3, k: int = 5, key: str = "nb",
+def neighbours(rec: NearestShoes, item_id: str | None, *, columns: int = 3, k: int = 5, key: str = "nb",
                hint: str = "Click **Similar shoes** under any shoe, or try a random one.") -> None:
     """A picked shoe, big, and its k nearest shoes with distances; an unknown id is a clear error."""
     if not item_id:
@@ -212,11 +212,12 @@ def direction_sliders(rec: Recommender, model_key: str, z0: np.ndarray, start_na
                  caption=f"decoded from {start_name}, {plural(moved, 'direction')} moved")
 
 
-def compare_neighbours(rec: Recommender, item_id: str, pixel_matches: list[Match], columns: tuple, k: int = 5) -> None:
+def compare_neighbours(rec: NearestShoes, item_id: str, pixel_matches: list[Match], columns: tuple,
+                       k: int = 5) -> None:
     """The VAE's k nearest (first column) beside the pixel baseline's k (second), with category agreement."""
     cat = rec.catalogue
     own = cat.categories[cat.index_of(item_id)]
-    dims = rec.model.cfg.latent_dim
+    dims = rec.embeddings.shape[1]
     for col, title, matches in ((columns[0], f"VAE style vectors ({dims} dims)", rec.similar(item_id, k)),
                                 (columns[1], f"PCA of pixels ({dims} dims)", pixel_matches)):
         with col:
@@ -291,4 +292,5 @@ def model_facts(loaded: Loaded) -> None:
     st.caption(f"`{loaded.source['label']}` · trained on {n:,} photos in {took}" if n
                else f"`{loaded.source['label']}` · trained in {took}")
     if loaded.meta.get("history"):
+        from .charts import loss_figure
         st.plotly_chart(loss_figure(loaded.meta["history"], height=230), key="shoevae.home.loss")
