@@ -4,6 +4,8 @@
     flock /tmp/shoevae-bench.lock python bench/bench_startup.py --phases cold warm
 
 Phases (each starts its own `streamlit run app.py` on --port and stops it):
+  floor   the same measurement on a bare Streamlit app (a title and one "Similar shoes" button): what Streamlit
+          and chromium take on this machine whatever the app does; the other phases are also given as multiples;
   cold    empty SHOEVAE_CACHE (a fresh temporary folder): server start to the first "Similar shoes"
           button on Recommend, then to its five neighbours after a click;
   warm    the same with the caches the cold phase filled (a restart);
@@ -41,13 +43,13 @@ def load() -> str:
 
 
 @contextlib.contextmanager
-def server(port: int, env: dict[str, str], log: Path) -> Iterator[tuple[str, float]]:
-    """(url, start time): `streamlit run app.py` started now; stopped on exit."""
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+def server(port: int, env: dict[str, str], log: Path, script: Path = ROOT / "app.py") -> Iterator[tuple[str, float]]:
+    """(url, start time): `streamlit run SCRIPT` started now; stopped on exit."""
+    cmd = [sys.executable, "-m", "streamlit", "run", script.name, "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     t0 = time.perf_counter()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=script.parent, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
         while True:
@@ -65,6 +67,16 @@ def server(port: int, env: dict[str, str], log: Path) -> Iterator[tuple[str, flo
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+FLOOR_APP = 'import streamlit as st\nst.title("Recommend")\nst.button("Similar shoes")\n'
+
+
+def floor(page: Page, url: str, t0: float) -> float:
+    """Seconds from server start to the bare app's button."""
+    page.goto(f"{url}/")
+    expect(page.get_by_role("button", name="Similar shoes")).to_be_visible(timeout=LONG_MS)
+    return time.perf_counter() - t0
 
 
 def to_recommend(page: Page, url: str, t0: float) -> tuple[float, float]:
@@ -111,8 +123,8 @@ def first_uses(page: Page) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--phases", nargs="+", default=["cold", "warm", "after", "before"],
-                    choices=["cold", "warm", "after", "before"])
+    ap.add_argument("--phases", nargs="+", default=["floor", "cold", "warm", "after", "before"],
+                    choices=["floor", "cold", "warm", "after", "before"])
     ap.add_argument("--port", type=int, default=8519)
     ap.add_argument("--cache", help="cache folder to use (default: a fresh temporary one, removed at the end)")
     args = ap.parse_args()
@@ -124,7 +136,19 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            base = None  # the floor phase's seconds
             for phase in args.phases:
+                if phase == "floor":
+                    script = Path(tempfile.mkdtemp(prefix="shoevae-floor-")) / "app.py"  # not in the cache: cold stays empty
+                    script.write_text(FLOOR_APP)
+                    with server(args.port, env, log, script) as (url, t0):
+                        page = browser.new_page(viewport={"width": 1280, "height": 800})
+                        base = floor(page, url, t0)
+                        print(f" floor: server start -> a bare app's 'Similar shoes' button {base:5.1f} s   ({load()})",
+                              flush=True)
+                        page.close()
+                    shutil.rmtree(script.parent, ignore_errors=True)
+                    continue
                 phase_env = dict(env)
                 if phase == "before":
                     phase_env["SHOEVAE_WARMUP"] = "0"
@@ -133,7 +157,8 @@ def main() -> None:
                 with server(args.port, phase_env, log) as (url, t0):
                     page = browser.new_page(viewport={"width": 1280, "height": 800})
                     usable, answered = to_recommend(page, url, t0)
-                    print(f"{phase:>6}: server start -> first 'Similar shoes' button {usable:5.1f} s, "
+                    times = f" ({usable / base:.1f}x the floor)" if base else ""
+                    print(f"{phase:>6}: server start -> first 'Similar shoes' button {usable:5.1f} s{times}, "
                           f"-> its 5 neighbours {answered:5.1f} s   ({load()})", flush=True)
                     if phase == "after":
                         t = time.perf_counter()

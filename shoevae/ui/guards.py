@@ -26,8 +26,8 @@ FETCH_HELP = ("Fetch the full dataset with `python -m shoevae data fetch`, or us
 def require_catalogue() -> Catalogue:
     """This session's catalogue: while it is decoded a progress bar (the page stops there), and a
     warning with a link when there are no usable photos."""
-    if current_catalogue()[1] == LOADING:
-        page_drawn()  # the page waits for the photos: the model may load meanwhile
+    if current_catalogue()[1] == LOADING:  # decoding: the model may load meanwhile (a cold start's photos and torch's
+        page_drawn()                       # import overlap: its first neighbours came 7 s sooner, its grid 1 s later)
     cat, problem = current_catalogue(wait=background.PAGE_WAIT_S)
     if cat is None and problem == LOADING:
         st.stop()  # the progress bar reruns the page when the photos are ready

@@ -62,14 +62,14 @@ def load_source(source: dict[str, Any], data: bytes | None = None) -> Loaded:
     return Loaded(model, meta, source)
 
 
-PAGE_DRAWN = threading.Event()  # set once a run of app.py has drawn its page (page_drawn)
+PAGE_DRAWN = threading.Event()  # set once a run has drawn its page (page_drawn)
 MODEL_NEEDED = threading.Event()  # set once a page cannot go on without a model (model_needed)
 FIRST_PAGE_WAIT_S = 10.0  # on a fresh server, a model waits at most this long for the first page to be drawn
 BROWSER_S = 2.0  # and then this long (unless a page needs it) for the browser to show that page
 
 
 def page_drawn() -> None:
-    """app.py, after each page: a fresh server may start importing torch (see model_task)."""
+    """After each page (layout.frame), or while a page waits for its photos: a fresh server may import torch now."""
     PAGE_DRAWN.set()
 
 
@@ -93,9 +93,10 @@ def model_task(source: dict[str, Any], data: bytes | None = None) -> background.
     and the serving of its pictures (measured: 10.4 s to the first button instead of 6.4 s)."""
     def load(progress: background.Progress) -> Loaded:
         if fresh_process():
-            progress(0, 1, "importing torch")
+            progress(0, 1, "after the first page")
             PAGE_DRAWN.wait(FIRST_PAGE_WAIT_S)
             MODEL_NEEDED.wait(BROWSER_S)
+        progress(0, 1, "reading")
         return load_source(source, data)
     return background.start(("model", source["key"]), f"Loading {source['label']}", load)
 
@@ -138,8 +139,9 @@ def recommender_task(loaded: Loaded, cat: Catalogue, data: str) -> background.Ta
                                progress=lambda done, total: progress(done, total, "embedding"))
         finally:
             torch.set_num_threads(before)
-        if loaded.source["path"]:  # the next server finds these vectors before it loads the model (cached_shoes)
-            cache.remember_checkpoint(loaded.source["path"], model, fingerprint, cache_folder)
+        path = loaded.source["path"]
+        if path and cache.cached_checkpoint(path, cache_folder) is None:  # the next server finds these vectors
+            cache.remember_checkpoint(path, model, fingerprint, cache_folder)  # before it loads the model (cached_shoes)
         return Recommender(model, cat, emb, cache_dir=cache_folder)
     return background.start(("recommender", loaded.key, data), "Embedding every shoe with this model", build)
 
