@@ -93,10 +93,9 @@ def model_task(source: dict[str, Any], data: bytes | None = None) -> background.
     and the serving of its pictures (measured: 10.4 s to the first button instead of 6.4 s)."""
     def load(progress: background.Progress) -> Loaded:
         if fresh_process():
-            progress(0, 1, "after the first page")
+            progress(0, 0, "importing torch")  # no count: the bar's text reads "Loading parts.pt: importing torch · 2 s"
             PAGE_DRAWN.wait(FIRST_PAGE_WAIT_S)
             MODEL_NEEDED.wait(BROWSER_S)
-        progress(0, 1, "reading")
         return load_source(source, data)
     return background.start(("model", source["key"]), f"Loading {source['label']}", load)
 
