@@ -179,12 +179,13 @@ def model_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cp
     return model.to(device).eval()
 
 
-def load_weights(model: VAE, source: str | os.PathLike) -> None:
+def load_weights(model: VAE, source: str | os.PathLike, skip: tuple[str, ...] = ()) -> None:
     """Copy a checkpoint's weights into `model`, a network of the same shape (where fine-tuning starts; the
-    decoder's upsampling may differ, it has no weights). CheckpointError, one line, when the file cannot be used
-    or its network differs."""
+    decoder's upsampling may differ, it has no weights), except those whose names start with a prefix in `skip`
+    (they keep the model's own). CheckpointError, one line, when the file cannot be used or its network differs."""
     state = {k: v.float() if v.is_floating_point() else v for k, v in read_checkpoint(source)["model_state"].items()}
     own = model.state_dict()
+    state.update({k: v for k, v in own.items() if k.startswith(skip)} if skip else {})
     differ = sorted(k for k in set(own) | set(state) if k not in own or k not in state or own[k].shape != state[k].shape)
     if differ:
         raise CheckpointError(f"cannot start from {source}: its network differs from this one ({len(differ)} weights "

@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--decoder-only", action=argparse.BooleanOptionalAction, default=None,
                    help="with --init: train the decoder alone, keeping the encoder and so every style vector "
                         f"(recommendations) as they are ({_defaults('decoder_only')})")
+    t.add_argument("--fresh-decoder", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --decoder-only: the decoder starts from random weights instead of --init's, so it "
+                        f"learns to draw anew for the kept style vectors ({_defaults('fresh_decoder')})")
     t.add_argument("--resume", default=None,
                    help=f"continue from this checkpoint (only {presets.changeable_on_resume(commands.flag)} can change)")
     t.set_defaults(func=commands.cmd_train)

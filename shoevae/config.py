@@ -140,6 +140,7 @@ class TrainConfig:
     colour: float = 0.0  # weight of the colour term: the photo's colours at a quarter of its size (shoevae.perceptual)
     init: str | None = None  # a checkpoint whose weights the run starts from (fine-tuning; None: random weights)
     decoder_only: bool = False  # train the decoder alone: the encoder, and so every style vector, stays as `init` has it
+    fresh_decoder: bool = False  # with decoder_only: the decoder starts from random weights, not from `init`'s
 
     def __post_init__(self) -> None:
         _check(self.epochs, "epochs", "a whole number >= 1", _is_int(self.epochs) and self.epochs >= 1)
@@ -161,6 +162,8 @@ class TrainConfig:
                self.init is None or (isinstance(self.init, str) and self.init != ""))
         _check(self.decoder_only, "decoder_only", "True or False (True needs init: a trained encoder to keep)",
                isinstance(self.decoder_only, bool) and (not self.decoder_only or self.init is not None))
+        _check(self.fresh_decoder, "fresh_decoder", "True or False (True needs decoder_only: an encoder to keep)",
+               isinstance(self.fresh_decoder, bool) and (not self.fresh_decoder or self.decoder_only))
         check_feature_layers(self.feature_layers)
         if self.feature_weights is not None:
             check_feature_weights(self.feature_weights, self.feature_layers)

@@ -17,6 +17,7 @@ from torch import nn
 
 from .config import VAEConfig
 
+DECODER_PARTS = ("fc_dec.", "decoder.")  # the state-dict prefixes of the decoder's weights (fresh_decoder, decoder_only)
 MIN_VARIANCE = 1e-6  # the Gaussian likelihood's shared variance never goes below this (sigma >= 0.001)
 LOGVAR_BOUND = 10.0  # |log variance| stays below this: sigma in (0.007, 148)
 

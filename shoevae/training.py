@@ -34,7 +34,7 @@ from .checkpoint import (
 from .config import TrainConfig, VAEConfig
 from .errors import ConfigError
 from .evaluate import mean_bce
-from .model import VAE, prepare, vae_loss
+from .model import DECODER_PARTS, VAE, prepare, vae_loss
 from .outputs import hold
 from .perceptual import FeatureLoss, PhotoFeatures, colour_term, shift_and_scale
 from .presets import CHANGEABLE_ON_RESUME, changeable_on_resume
@@ -241,8 +241,8 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
     else:
         torch.manual_seed(tc.seed)
         model = VAE(model_cfg)
-        if tc.init is not None:
-            load_weights(model, tc.init)
+        if tc.init is not None:  # a fresh decoder keeps the seeded random weights VAE() gave it
+            load_weights(model, tc.init, skip=DECODER_PARTS if tc.fresh_decoder else ())
         model = model.to(device)
     if tc.decoder_only:  # the encoder's weights and batch-norm statistics stay: the style vectors do not move
         for part in (model.encoder, model.fc_mu, model.fc_logvar):

@@ -1,4 +1,5 @@
 """Issue 9's model changes: upsampling decoder, Gaussian likelihood, feature term, augmentation, GPU path."""
+import copy
 import math
 from pathlib import Path
 
@@ -373,3 +374,23 @@ def test_decoder_only_keeps_every_style_vector_and_retrains_the_drawings(shapes_
     assert np.array_equal(embed(before, images), embed(after.eval(), images))
     with pytest.raises(ConfigError, match="decoder_only"):
         TrainConfig(decoder_only=True)
+
+
+def test_a_fresh_decoder_starts_from_random_weights_beside_the_kept_encoder(shapes_checkpoint):
+    """--fresh-decoder: the encoder comes from the init file, the decoder is the seeded network's own (so it learns
+    to draw anew, without the init decoder's habits); it needs --decoder-only."""
+    from shoevae.checkpoint import load_weights
+    from shoevae.model import DECODER_PARTS
+    cfg = preset("paper", image_size=64, latent_dim=16)
+    torch.manual_seed(0)
+    random_net = VAE(cfg)
+    model = copy.deepcopy(random_net)
+    load_weights(model, shapes_checkpoint, skip=DECODER_PARTS)
+    trained, _ = load_checkpoint(shapes_checkpoint)
+    own, init, fresh = model.state_dict(), trained.state_dict(), random_net.state_dict()
+    decoder = [k for k in own if k.startswith(DECODER_PARTS)]
+    assert decoder and all(torch.equal(own[k], fresh[k]) and not torch.equal(own[k], init[k]) for k in decoder
+                           if own[k].is_floating_point())
+    assert all(torch.equal(own[k], init[k]) for k in own if not k.startswith(DECODER_PARTS))
+    with pytest.raises(ConfigError, match="fresh_decoder"):
+        TrainConfig(init=str(shapes_checkpoint), fresh_decoder=True)
