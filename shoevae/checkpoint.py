@@ -185,7 +185,8 @@ def load_weights(model: VAE, source: str | os.PathLike, skip: tuple[str, ...] = 
     (they keep the model's own). CheckpointError, one line, when the file cannot be used or its network differs."""
     state = {k: v.float() if v.is_floating_point() else v for k, v in read_checkpoint(source)["model_state"].items()}
     own = model.state_dict()
-    state.update({k: v for k, v in own.items() if k.startswith(skip)} if skip else {})
+    if skip:
+        state.update({k: v for k, v in own.items() if k.startswith(skip)})
     differ = sorted(k for k in set(own) | set(state) if k not in own or k not in state or own[k].shape != state[k].shape)
     if differ:
         raise CheckpointError(f"cannot start from {source}: its network differs from this one ({len(differ)} weights "

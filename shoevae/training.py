@@ -245,8 +245,8 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
             load_weights(model, tc.init, skip=DECODER_PARTS if tc.fresh_decoder else ())
         model = model.to(device)
     if tc.decoder_only:  # the encoder's weights and batch-norm statistics stay: the style vectors do not move
-        for part in (model.encoder, model.fc_mu, model.fc_logvar):
-            part.requires_grad_(False)
+        for name, weight in model.named_parameters():
+            weight.requires_grad_(name.startswith(DECODER_PARTS))
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=tc.lr)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
