@@ -35,8 +35,9 @@ def data_fingerprint(ids: list[str], image_size: int) -> str:
 
 def make_checkpoint(model: VAE, train_cfg: TrainConfig, *, optimizer: torch.optim.Optimizer | None,
                     history: list[dict[str, float]], data: dict[str, Any], train_seconds: float,
-                    half: bool = False) -> dict[str, Any]:
-    """The checkpoint dict; `half` stores float16 weights and no optimizer (a small file to ship)."""
+                    half: bool = False, critic_state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The checkpoint dict; `half` stores float16 weights and no optimizer nor critic (a small file to ship).
+    `critic_state`: the adversarial critic and its optimizer (shoevae.adversarial), kept for resuming."""
     # copies (training goes on mutating the live tensors); never a compiled wrapper's "_orig_mod." keys
     state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     if half:
@@ -48,6 +49,7 @@ def make_checkpoint(model: VAE, train_cfg: TrainConfig, *, optimizer: torch.opti
         "train_config": train_cfg.to_dict(),
         "model_state": state,
         "optimizer_state": None if half or optimizer is None else copy.deepcopy(optimizer.state_dict()),
+        "critic_state": None if half or critic_state is None else copy.deepcopy(critic_state),
         "history": list(history),
         "epoch": len(history),
         "data": dict(data),

@@ -133,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--colour", type=_number(float, 0), default=None,
                    help=f"weight of the colour term (the photo's colours at a quarter of its size), 0: none "
                    f"({_defaults('colour')})")
+    t.add_argument("--adversarial", type=_number(float, 0), default=None,
+                   help="the patch critic's pull on the decoder, as a share of the likelihood's at its last layer, 0: "
+                   f"none ({_defaults('adversarial')})")
+    t.add_argument("--adversarial-start", type=_share, default=None,
+                   help=f"share of the run before the critic's term joins ({_defaults('adversarial_start')})")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help=f"encode slightly shifted and scaled copies of the photos ({_defaults('augment')})")
     t.add_argument("--lr", type=_number(float, 0, above=True), default=None, help=f"learning rate ({_defaults('lr')})")

@@ -141,6 +141,8 @@ class TrainConfig:
     init: str | None = None  # a checkpoint whose weights the run starts from (fine-tuning; None: random weights)
     decoder_only: bool = False  # train the decoder alone: the encoder, and so every style vector, stays as `init` has it
     fresh_decoder: bool = False  # with decoder_only: the decoder starts from random weights, not from `init`'s
+    adversarial: float = 0.0  # the patch critic's pull on the decoder, as a share of the likelihood's (shoevae.adversarial)
+    adversarial_start: float = 0.2  # share of the run before that term joins (the critic learns from the first batch)
 
     def __post_init__(self) -> None:
         _check(self.epochs, "epochs", "a whole number >= 1", _is_int(self.epochs) and self.epochs >= 1)
@@ -164,6 +166,10 @@ class TrainConfig:
                isinstance(self.decoder_only, bool) and (not self.decoder_only or self.init is not None))
         _check(self.fresh_decoder, "fresh_decoder", "True or False (True needs decoder_only: an encoder to keep)",
                isinstance(self.fresh_decoder, bool) and (not self.fresh_decoder or self.decoder_only))
+        _check(self.adversarial, "adversarial", "a number >= 0",
+               _is_num(self.adversarial) and self.adversarial >= 0 and math.isfinite(self.adversarial))
+        _check(self.adversarial_start, "adversarial_start", "a share in [0, 1)",
+               _is_num(self.adversarial_start) and 0 <= self.adversarial_start < 1)
         check_feature_layers(self.feature_layers)
         if self.feature_weights is not None:
             check_feature_weights(self.feature_weights, self.feature_layers)

@@ -1,5 +1,5 @@
-"""Training loop: Adam on the likelihood (BCE or Gaussian) + beta * KL, plus the optional feature term,
-float32 (bfloat16 autocast on a GPU), seeded, checkpointed atomically every epoch.
+"""Training loop: Adam on the likelihood (BCE or Gaussian) + beta * KL, plus the optional feature, colour and
+adversarial terms, float32 (bfloat16 autocast on a GPU), seeded, checkpointed atomically every epoch.
 
     from shoevae import preset, TrainConfig, load_catalogue, train
     cat = load_catalogue("../shared/data/zappos")
@@ -34,6 +34,7 @@ from .checkpoint import (
 from .config import TrainConfig, VAEConfig
 from .errors import ConfigError
 from .evaluate import mean_bce
+from .adversarial import Adversary
 from .model import DECODER_PARTS, VAE, prepare, vae_loss
 from .outputs import hold
 from .perceptual import FeatureLoss, PhotoFeatures, colour_term, shift_and_scale
@@ -41,8 +42,11 @@ from .presets import CHANGEABLE_ON_RESUME, changeable_on_resume
 from .split import SPLIT_SEED, Split
 
 VAL_IMAGES = 512  # hold-out images scored after each epoch (a seeded random sample of the hold-out)
-LOSS_TERMS = ("loss", "rec", "bce", "kl", "feat", "colour")  # per image, in every history row ("feat" with
-# --perceptual, "colour" with --colour)
+LOSS_TERMS = ("loss", "rec", "bce", "kl", "feat", "colour", "fool", "critic", "adv_weight")  # per image, in every
+# history row ("feat" with --perceptual, "colour" with --colour, the last three with --adversarial; "loss" leaves
+# out the adversarial term, whose weight changes every step)
+OPTIONAL_TERMS = {"feat": "perceptual", "colour": "colour", "fool": "adversarial", "critic": "adversarial",
+                  "adv_weight": "adversarial"}  # a term is recorded when its TrainConfig weight is above 0
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -124,17 +128,19 @@ def batch_loss(model: VAE, x: torch.Tensor, tc: TrainConfig, features: FeatureLo
                amp: bool = False, target: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """One batch's loss terms per image (float32): the likelihood, beta * KL and, with `features`, the feature
     term times tc.perceptual, and the colour term times tc.colour; the encoder sees shifted and scaled photos
-    when tc.augment. `amp`: bfloat16 autocast; `target`: the photos' own feature maps, when known (PhotoFeatures)."""
+    when tc.augment. `amp`: bfloat16 autocast; `target`: the photos' own feature maps, when known (PhotoFeatures).
+    Also "drawing": the reconstructions (B,3,H,W) in [0, 1], for the adversarial critic."""
     with torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
         logits, mu, logvar = model(shift_and_scale(x) if tc.augment else x)
         terms = vae_loss(logits, x, mu, logvar, tc.beta, model.cfg.likelihood)
+        drawing = torch.sigmoid(logits)
         if features is not None:
-            terms["feat"] = features(torch.sigmoid(logits), x, target)
+            terms["feat"] = features(drawing, x, target)
             terms["loss"] = terms["loss"] + tc.perceptual * terms["feat"]
         if tc.colour > 0:
-            terms["colour"] = colour_term(torch.sigmoid(logits), x)
+            terms["colour"] = colour_term(drawing, x)
             terms["loss"] = terms["loss"] + tc.colour * terms["colour"]
-    return terms
+    return {**terms, "drawing": drawing}
 
 
 def split(catalogue: Catalogue, tc: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -232,12 +238,13 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
 
     history: list[dict[str, float]] = []
     seconds = 0.0
-    optimizer_state = None
+    optimizer_state = critic_state = None
     if resume is not None:
         ck = read_checkpoint(resume)
         check_resume(ck, model_cfg, tc, source=resume, fingerprint=data["fingerprint"])
         model = model_from_checkpoint(ck, device)
         history, seconds, optimizer_state = ck["history"], ck["train_seconds"], ck["optimizer_state"]
+        critic_state = ck.get("critic_state")
     else:
         torch.manual_seed(tc.seed)
         model = VAE(model_cfg)
@@ -250,6 +257,9 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=tc.lr)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
+    adversary = Adversary(model.decoder[-1], tc.adversarial, tc.lr, device) if tc.adversarial > 0 else None
+    if adversary is not None and critic_state is not None:
+        adversary.load_state_dict(critic_state)
 
     photos = TrainingPhotos(catalogue.images, train_rows, model.cfg.image_size, device)
     features = FeatureLoss(taps=tc.feature_layers, weights=tc.feature_weights).to(device) if tc.perceptual > 0 else None
@@ -257,7 +267,10 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
     amp = use_bfloat16(device) if amp is None else amp
     batches = math.ceil(len(train_rows) / tc.batch_size)
     bar = _bar(progress_bar, tc.epochs, len(history), batches)
-    ckpt = make_checkpoint(model, tc, optimizer=optimizer, history=history, data=data, train_seconds=seconds)
+    def snapshot() -> dict[str, Any]:
+        return make_checkpoint(model, tc, optimizer=optimizer, history=history, data=data, train_seconds=seconds,
+                               critic_state=adversary.state_dict() if adversary is not None else None)
+    ckpt = snapshot()
     saved_to, saved_now = (Path(resume) if resume is not None else None), False  # the file holding ckpt
     try:
         for epoch in range(len(history) + 1, tc.epochs + 1):
@@ -269,20 +282,26 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
                 model.encoder.eval()
             torch.manual_seed(tc.seed * 100_003 + epoch)  # sampling noise of this epoch
             order = np.random.default_rng([tc.seed, epoch]).permutation(train_rows)
-            sums = {k: 0.0 for k in LOSS_TERMS if (k != "feat" or features is not None) and (k != "colour" or tc.colour > 0)}
+            sums = {k: 0.0 for k in LOSS_TERMS if k not in OPTIONAL_TERMS or getattr(tc, OPTIONAL_TERMS[k]) > 0}
             for b in range(batches):
                 rows = np.sort(order[b * tc.batch_size:(b + 1) * tc.batch_size])  # sorted: faster memmap reads
                 progress = (epoch - 1 + b / batches) / tc.epochs
                 if tc.time_limit is not None:  # anneal by the clock too, so a time-boxed run still ends low
                     progress = max(progress, (seconds + time.perf_counter() - t0) / tc.time_limit)
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(tc, progress)
+                lr = learning_rate(tc, progress)
+                for group in optimizer.param_groups + (adversary.optimizer.param_groups if adversary else []):
+                    group["lr"] = lr
                 x = photos.batch(rows)
                 terms = batch_loss(model, x, tc, features, amp, photo_features(rows, x) if photo_features else None)
                 optimizer.zero_grad(set_to_none=True)
-                terms["loss"].backward()
+                if adversary is None:
+                    terms["loss"].backward()
+                else:  # the fooling term joins after tc.adversarial_start of the run; the critic learns throughout
+                    terms.update(adversary.backward(terms["loss"], terms["drawing"], progress >= tc.adversarial_start))
                 optimizer.step()
-                losses = {k: terms[k].item() for k in sums}
+                if adversary is not None:
+                    terms["critic"] = adversary.step(x, terms["drawing"])
+                losses = {k: terms[k].item() if torch.is_tensor(terms[k]) else terms[k] for k in sums}
                 for k in sums:
                     sums[k] += losses[k] * len(rows)
                 if stop is not None and stop.is_set():
@@ -295,7 +314,7 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
             if len(val_rows):
                 row["val_bce"] = mean_bce(model, catalogue.images[val_sample], device=device)
             history = history + [row]
-            ckpt = make_checkpoint(model, tc, optimizer=optimizer, history=history, data=data, train_seconds=seconds)
+            ckpt = snapshot()
             if out is not None:
                 saved_to, saved_now = save_checkpoint(ckpt, out), True
             model.eval()
