@@ -21,7 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-MAX_WEIGHT = 1e4  # the adapted weight never exceeds this (a critic with a vanishing gradient at the start)
+MAX_RATIO = 1e7  # the gradient ratio behind the weight never exceeds this (a critic whose gradient vanishes). Not
+# latent diffusion's 1e4: its likelihood is an L1 term, while the Gaussian one here sums 55K values over a small
+# shared variance, and its gradient at the last layer is 1e4-1e5 times the critic term's (measured in training)
 
 
 class PatchCritic(nn.Module):
@@ -56,8 +58,8 @@ def fooling_term(critic: PatchCritic, drawings: torch.Tensor) -> torch.Tensor:
 def adaptive_weight(likelihood_grad: torch.Tensor, fool_grad: torch.Tensor, scale: float) -> float:
     """`scale` * |likelihood gradient| / |fooling term's gradient|, both at the decoder's last layer: the term
     then pulls that layer `scale` times as hard as the likelihood does, whatever the two losses' sizes."""
-    ratio = likelihood_grad.norm() / (fool_grad.norm() + 1e-4)
-    return float(scale * ratio.clamp(max=MAX_WEIGHT))
+    ratio = likelihood_grad.norm() / (fool_grad.norm() + 1e-8)
+    return float(scale * ratio.clamp(max=MAX_RATIO))
 
 
 class Adversary:
