@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .adversarial import Adversary
 from .catalogue import Catalogue
 from .checkpoint import (
     CheckpointError,
@@ -34,7 +35,6 @@ from .checkpoint import (
 from .config import TrainConfig, VAEConfig
 from .errors import ConfigError
 from .evaluate import mean_bce
-from .adversarial import Adversary
 from .model import DECODER_PARTS, VAE, prepare, vae_loss
 from .outputs import hold
 from .perceptual import FeatureLoss, PhotoFeatures, colour_term, shift_and_scale
