@@ -7,7 +7,8 @@ Everything runs in one process on the same batch, so the ratios are fair on any 
 - the report's training step as its notebook ran it (float64 tensors, BCE on sigmoid outputs,
   NCHW) against shoevae's step (float32, channels-last, BCE with logits) for each preset with its
   recipe (sharp, parts: with the feature term), and on a GPU when there is one; for the feature term,
-  also with the photos' own feature maps computed every step (as before PhotoFeatures kept them);
+  also with the photos' own feature maps computed every step (as before PhotoFeatures kept them); and parts'
+  network with the adversarial patch term (the critic's step and the adapted weight) against the same step without;
 - catalogue embedding (mean vectors) in images/s for each preset;
 - top-5 query latency over the whole catalogue (p50, p99).
 """
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from shoevae.adversarial import Adversary
 from shoevae.catalogue import load_catalogue
 from shoevae.config import METRICS, PHOTO_SIZE, TrainConfig
 from shoevae.embedding import embed
@@ -60,11 +62,13 @@ def reference_step(images: np.ndarray):
     return step
 
 
-def shoevae_step(images: np.ndarray, name: str, device: torch.device = torch.device("cpu"), keep_features: bool = True):
+def shoevae_step(images: np.ndarray, name: str, device: torch.device = torch.device("cpu"), keep_features: bool = True,
+                 adversarial: float = 0.0):
     """shoevae's step for a preset and its recipe, as shoevae.training.train runs it on `device` (on a GPU:
     the photos already on the device as uint8, bfloat16 autocast, channels-last). With the feature term, the
     photos' own feature maps are kept after the first step (PhotoFeatures), as training keeps them after a
-    photo's first batch; `keep_features=False` computes them every step, as training did before."""
+    photo's first batch; `keep_features=False` computes them every step, as training did before. `adversarial`:
+    the patch critic's term at this weight, joined from the first step, and the critic's own step after each."""
     torch.manual_seed(0)
     model = VAE(preset(name)).to(device)  # channels-last weights, as VAE builds them
     tc = TrainConfig(**{k: v for k, v in RECIPES.get(name, {}).items() if k in ("perceptual", "feature_layers", "feature_weights",
@@ -74,13 +78,19 @@ def shoevae_step(images: np.ndarray, name: str, device: torch.device = torch.dev
     photos = TrainingPhotos(images, np.arange(len(images)), model.cfg.image_size, device)
     rows, amp = np.arange(len(images)), use_bfloat16(device)
     kept = PhotoFeatures(features, rows) if features is not None and keep_features else None
+    adversary = Adversary(model.decoder[-1], adversarial, 1e-3, device) if adversarial else None
 
     def step():
         x = photos.batch(rows)
-        loss = batch_loss(model, x, tc, features, amp, kept(rows, x) if kept else None)["loss"]
+        terms = batch_loss(model, x, tc, features, amp, kept(rows, x) if kept else None)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if adversary is None:
+            terms["loss"].backward()
+        else:
+            adversary.backward(terms["loss"], terms["drawing"], active=True)
         opt.step()
+        if adversary is not None:
+            adversary.step(x, terms["drawing"])
         if device.type == "cuda":
             torch.cuda.synchronize()
     return step
@@ -110,6 +120,10 @@ def main() -> None:
             every = images_per_second(shoevae_step(batch, name, keep_features=False), args.batch, args.steps)
             print(f"       {name:<5}, photos' features computed every step: {every:8.1f} img/s  (kept: "
                   f"{ips / every:.2f}x faster)", flush=True)
+        if name == "parts":  # the patch critic's cost on the default's network and recipe
+            gan = images_per_second(shoevae_step(batch, name, adversarial=0.5), args.batch, args.steps)
+            print(f"       {name:<5}, with the patch critic (--adversarial 0.5): {gan:8.1f} img/s  "
+                  f"({ips / gan:.2f}x the time of the step without)", flush=True)
 
     for name in ("paper", "style", "sharp"):
         model = VAE(preset(name)).eval()
