@@ -23,7 +23,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 MAX_RATIO = 1e7  # the gradient ratio behind the weight never exceeds this (a critic whose gradient vanishes). Not
 # latent diffusion's 1e4: its likelihood is an L1 term, while the Gaussian one here sums 55K values over a small
-# shared variance, and its gradient at the last layer is 1e4-1e5 times the critic term's (measured in training)
+# shared variance, and its gradient at the last layer is 3e4-1.2e5 times the critic term's (docs/model.md)
 
 
 class PatchCritic(nn.Module):
