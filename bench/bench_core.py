@@ -31,7 +31,7 @@ from shoevae.model import VAE
 from shoevae.neighbours import ShoeIndex
 from shoevae.perceptual import FeatureLoss, PhotoFeatures
 from shoevae.presets import RECIPES, preset
-from shoevae.training import TrainingPhotos, batch_loss, use_bfloat16
+from shoevae.training import TrainingPhotos, batch_loss, update, use_bfloat16
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "zappos"
 
@@ -82,15 +82,7 @@ def shoevae_step(images: np.ndarray, name: str, device: torch.device = torch.dev
 
     def step():
         x = photos.batch(rows)
-        terms = batch_loss(model, x, tc, features, amp, kept(rows, x) if kept else None)
-        opt.zero_grad(set_to_none=True)
-        if adversary is None:
-            terms["loss"].backward()
-        else:
-            adversary.backward(terms["loss"], terms["drawing"], active=True)
-        opt.step()
-        if adversary is not None:
-            adversary.step(x, terms["drawing"])
+        update(opt, batch_loss(model, x, tc, features, amp, kept(rows, x) if kept else None), x, adversary)
         if device.type == "cuda":
             torch.cuda.synchronize()
     return step

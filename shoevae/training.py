@@ -143,6 +143,20 @@ def batch_loss(model: VAE, x: torch.Tensor, tc: TrainConfig, features: FeatureLo
     return {**terms, "drawing": drawing}
 
 
+def update(optimizer: torch.optim.Optimizer, terms: dict[str, torch.Tensor], x: torch.Tensor,
+           adversary: Adversary | None = None, active: bool = True) -> dict[str, float]:
+    """One update from a batch's terms (batch_loss) on photos `x`: the loss's backward (with the adversary's
+    fooling term when `active`), the optimizer's step, then the critic's; the adversarial values to record."""
+    optimizer.zero_grad(set_to_none=True)
+    if adversary is None:
+        terms["loss"].backward()
+        optimizer.step()
+        return {}
+    recorded = adversary.backward(terms["loss"], terms["drawing"], active)
+    optimizer.step()
+    return {**recorded, "critic": adversary.step(x, terms["drawing"])}
+
+
 def split(catalogue: Catalogue, tc: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """(train rows, hold-out rows) by Split(tc.holdout); `limit` draws a seeded subset of the training rows."""
     train_rows, val_rows = Split(tc.holdout).rows(catalogue.ids)
@@ -267,6 +281,7 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
     amp = use_bfloat16(device) if amp is None else amp
     batches = math.ceil(len(train_rows) / tc.batch_size)
     bar = _bar(progress_bar, tc.epochs, len(history), batches)
+
     def snapshot() -> dict[str, Any]:
         return make_checkpoint(model, tc, optimizer=optimizer, history=history, data=data, train_seconds=seconds,
                                critic_state=adversary.state_dict() if adversary is not None else None)
@@ -293,14 +308,8 @@ def _train(model_cfg: VAEConfig, tc: TrainConfig, catalogue: Catalogue, *, out: 
                     group["lr"] = lr
                 x = photos.batch(rows)
                 terms = batch_loss(model, x, tc, features, amp, photo_features(rows, x) if photo_features else None)
-                optimizer.zero_grad(set_to_none=True)
-                if adversary is None:
-                    terms["loss"].backward()
-                else:  # the fooling term joins after tc.adversarial_start of the run; the critic learns throughout
-                    terms.update(adversary.backward(terms["loss"], terms["drawing"], progress >= tc.adversarial_start))
-                optimizer.step()
-                if adversary is not None:
-                    terms["critic"] = adversary.step(x, terms["drawing"])
+                # the fooling term joins after tc.adversarial_start of the run; the critic learns throughout
+                terms.update(update(optimizer, terms, x, adversary, active=progress >= tc.adversarial_start))
                 losses = {k: terms[k].item() if torch.is_tensor(terms[k]) else terms[k] for k in sums}
                 for k in sums:
                     sums[k] += losses[k] * len(rows)
