@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"the photos are {config.PHOTO_SIZE})")
     t.add_argument("--decoder", choices=DECODERS, default=None, help="transposed convolutions (the report's), "
                    f"nearest-neighbour or bilinear upsampling + 3x3 convolution ({_defaults('decoder')})")
+    t.add_argument("--decoder-depth", type=_number(int, 1, high=config.MAX_DECODER_DEPTH), default=None,
+                   help=f"3x3 convolutions in each stage of an upsampling decoder, 1 to {config.MAX_DECODER_DEPTH} "
+                        f"({_defaults('decoder_depth')})")
     t.add_argument("--likelihood", choices=LIKELIHOODS, default=None, help="bernoulli: the report's BCE; gaussian: "
                    f"learned shared variance, sigma-VAE ({_defaults('likelihood')})")
     t.add_argument("--perceptual", type=_number(float, 0), default=None,

@@ -14,6 +14,7 @@ PHOTO_SIZE = 136  # every catalogue is decoded at this size (app, CLI, training)
 MAX_IMAGE_SIZE = 512  # the photos are 136 px squares; at 512 the 13.5K sample decodes to 10.6 GB, the cache's bound
 MAX_SEED = 2**32 - 1  # what every generator takes (numpy's legacy ones need < 2**32; torch's per-epoch seed stays in range)
 MAX_GENERATE = 1024  # shoes in one generated grid: 32 x 32 tiles, a 4.4K-pixel square at 136 px
+MAX_DECODER_DEPTH = 4  # convolutions per decoder stage; each more at the top stage costs one 16-channel 136 px conv
 MAX_TEMPERATURE = 10.0  # draws this far out already leave the region the decoder learnt
 
 DECODERS = ("transposed", "upsample", "bilinear")
@@ -29,7 +30,9 @@ class VAEConfig:
     `paddings[i]`); the decoder mirrors it, back up to each encoder stage's size, with transposed
     convolutions (`decoder="transposed"`, the report's) or nearest-neighbour upsampling followed by a
     3x3 convolution (`"upsample"`: no checkerboard artefacts, Odena et al. 2016), or bilinear upsampling
-    followed by one (`"bilinear"`: nor the faint 2-pixel lattice nearest-neighbour copies leave). `likelihood` is the
+    followed by one (`"bilinear"`: nor the faint 2-pixel lattice nearest-neighbour copies leave);
+    `decoder_depth` > 1 adds 3x3 convolutions to each upsampling stage, so that the full-size stage, which
+    otherwise draws every pixel as one linear filter of the upsampled map, has a non-linearity of its own. `likelihood` is the
     reconstruction term: `"bernoulli"` (the report's BCE) or `"gaussian"` with one shared variance set
     to its optimum every batch (sigma-VAE, Rybkin et al. 2021). Sizes are derived from `image_size`,
     never hard-coded.
@@ -46,6 +49,7 @@ class VAEConfig:
     activation: str = "relu"  # "relu" or "leaky_relu"
     decoder: str = "transposed"  # "transposed", "upsample" (nearest-neighbour) or "bilinear"
     likelihood: str = "bernoulli"  # "bernoulli" (BCE) or "gaussian" (learned shared variance)
+    decoder_depth: int = 1  # 3x3 convolutions in each stage of an upsampling decoder (1: the mirror of the encoder)
 
     def __post_init__(self) -> None:
         n = len(self.channels)
@@ -57,6 +61,10 @@ class VAEConfig:
             raise ConfigError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose from {', '.join(LIKELIHOODS)}")
+        _check(self.decoder_depth, "decoder_depth", f"a whole number from 1 to {MAX_DECODER_DEPTH}",
+               _is_int(self.decoder_depth) and 1 <= self.decoder_depth <= MAX_DECODER_DEPTH)
+        if self.decoder_depth > 1 and self.decoder == "transposed":
+            raise ConfigError("decoder_depth > 1 needs an upsampling decoder (upsample or bilinear)")
         _check(self.latent_dim, "latent_dim", f"a whole number from 1 to {MAX_LATENT_DIM}",
                _is_int(self.latent_dim) and 1 <= self.latent_dim <= MAX_LATENT_DIM)
         _check(self.image_size, "image_size", f"a whole number from 8 to {MAX_IMAGE_SIZE}",

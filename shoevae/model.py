@@ -54,14 +54,22 @@ class VAE(nn.Module):
         dec: list[nn.Module] = []
         for i in reversed(range(n)):
             k, s, p = cfg.kernels[i], cfg.strides[i], cfg.paddings[i]
-            bias = not cfg.batch_norm or i == 0
-            if cfg.decoder in ("upsample", "bilinear"):  # to the encoder twin's input size, then a 3x3 conv
+            if cfg.decoder in ("upsample", "bilinear"):  # to the encoder twin's input size, then 3x3 convs
                 mode = "nearest" if cfg.decoder == "upsample" else "bilinear"
                 dec.append(nn.Upsample(size=(sizes[i], sizes[i]), mode=mode))
-                dec.append(nn.Conv2d(chans[i + 1], chans[i], 3, 1, 1, bias=bias))
-            else:  # output_padding makes each transposed conv restore its encoder twin's input size exactly
-                out_pad = sizes[i] - ((sizes[i + 1] - 1) * s - 2 * p + k)
-                dec.append(nn.ConvTranspose2d(chans[i + 1], chans[i], k, s, p, output_padding=out_pad, bias=bias))
+                # decoder_depth convolutions; the top stage keeps its input's width until its last one (to RGB)
+                widths = [chans[i]] * cfg.decoder_depth if i > 0 else [chans[1]] * (cfg.decoder_depth - 1) + [3]
+                for j, (c_in, c_out) in enumerate(zip((chans[i + 1], *widths), widths)):
+                    last = i == 0 and j == len(widths) - 1
+                    dec.append(nn.Conv2d(c_in, c_out, 3, 1, 1, bias=not cfg.batch_norm or last))
+                    if not last:
+                        dec.extend([nn.BatchNorm2d(c_out)] if cfg.batch_norm else [])
+                        dec.append(_act(cfg))
+                continue
+            # output_padding makes each transposed conv restore its encoder twin's input size exactly
+            out_pad = sizes[i] - ((sizes[i + 1] - 1) * s - 2 * p + k)
+            dec.append(nn.ConvTranspose2d(chans[i + 1], chans[i], k, s, p, output_padding=out_pad,
+                                          bias=not cfg.batch_norm or i == 0))
             if i > 0:
                 if cfg.batch_norm:
                     dec.append(nn.BatchNorm2d(chans[i]))

@@ -120,6 +120,28 @@ def test_config_validation_and_round_trip():
         VAE(preset("paper", image_size=20))
 
 
+def test_decoder_depth_gives_every_upsampling_stage_more_convolutions_and_the_top_one_a_non_linearity():
+    """depth 1 is the mirror (the shipped checkpoints' layer names); depth 2 adds a 3x3 conv to each stage, and
+    the full-size stage draws through an activation instead of one linear filter of the upsampled map."""
+    one, two = (VAE(preset("parts", decoder="bilinear", decoder_depth=d)) for d in (1, 2))
+    assert set(one.state_dict()) == set(VAE(preset("parts")).state_dict())
+    top = lambda m: list(m.decoder)[max(i for i, layer in enumerate(m.decoder) if isinstance(layer, nn.Upsample)) + 1:]
+    assert [type(layer) for layer in top(one)] == [nn.Conv2d]
+    assert [type(layer) for layer in top(two)] == [nn.Conv2d, nn.BatchNorm2d, nn.LeakyReLU, nn.Conv2d]
+    assert [(c.in_channels, c.out_channels) for c in top(two) if isinstance(c, nn.Conv2d)] == [(16, 16), (16, 3)]
+    convs = lambda m: [(c.in_channels, c.out_channels) for c in m.decoder if isinstance(c, nn.Conv2d)]
+    assert convs(two) == [(256, 128), (128, 128), (128, 64), (64, 64), (64, 32), (32, 32), (32, 16), (16, 16),
+                          (16, 16), (16, 3)]
+    z = torch.randn(2, 100)
+    assert two.decode(z).shape == one.decode(z).shape == (2, 3, 136, 136)
+    assert VAEConfig.from_dict({k: v for k, v in preset("parts").to_dict().items() if k != "decoder_depth"}) == \
+        preset("parts"), "checkpoints saved before the setting load as depth 1"
+    with pytest.raises(ValueError, match="decoder_depth must be a whole number from 1 to 4"):
+        preset("parts", decoder_depth=0)
+    with pytest.raises(ValueError, match="needs an upsampling decoder"):
+        preset("paper", decoder_depth=2)
+
+
 @pytest.mark.parametrize("name", ["paper", "style"])
 def test_embed_gives_the_encoders_mean_and_leaves_the_model_alone(name):
     """embed folds batch norm into the convolutions for speed: same mu as model.encode in eval mode, and the

@@ -150,16 +150,20 @@ def test_the_cli_applies_a_presets_recipe_under_the_flags_given(shapes_dir, tmp_
     assert tc["augment"] is True and tc["epochs"] == 1  # the flags given win
     other = tmp_path / "plain.pt"
     assert main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder", "upsample", "--likelihood",
-                 "gaussian", "--perceptual", "0", "--out", str(other), *tiny]) == 0
+                 "gaussian", "--perceptual", "0", "--decoder-depth", "2", "--out", str(other), *tiny]) == 0
     ck = torch.load(other, weights_only=False)
-    assert (ck["model_config"]["decoder"], ck["model_config"]["likelihood"], ck["train_config"]["perceptual"]) == (
-        "upsample", "gaussian", 0.0)
+    assert (ck["model_config"]["decoder"], ck["model_config"]["likelihood"], ck["train_config"]["perceptual"],
+            ck["model_config"]["decoder_depth"]) == ("upsample", "gaussian", 0.0, 2)
+    assert load_checkpoint(other)[0].cfg.decoder_depth == 2
     capsys.readouterr()
     assert main(["train", "--data", str(shapes_dir), "--resume", str(out), "--epochs", "2", "--perceptual", "0"]) == 2
     assert "--perceptual 0.0 (the checkpoint has 1.0)" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder", "pixelshuffle"])
     assert info.value.code == 2 and "invalid choice: 'pixelshuffle'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder-depth", "5"])
+    assert info.value.code == 2 and "--decoder-depth" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["train", "--data", str(shapes_dir), "--preset", "sharp", "--feature-layers", "0,2,16"])
     assert info.value.code == 2 and "block numbers 0..15, not (0, 2, 16)" in capsys.readouterr().err
