@@ -117,10 +117,14 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
     extras = ([f"feature term {tc['perceptual']:g} (EfficientNet-Lite0 blocks {layers}, training only)"]
               if tc.get("perceptual") else [])
     extras += ["shift/scale augmentation"] if tc.get("augment") else []
+    extras += [f"colour term {tc['colour']:g}"] if tc.get("colour") else []
+    extras += [f"patch critic {tc['adversarial']:g}"] if tc.get("adversarial") else []
     lines = [f"# Model card: `{path.name}`", "",
              f"- preset `{mc['preset']}`: channels {mc['channels']}, latent {mc['latent_dim']}, "
              f"{mc['image_size']}x{mc['image_size']} RGB, batch norm {mc['batch_norm']}, {mc['activation']}, "
-             f"{mc.get('decoder', 'transposed')} decoder, {mc.get('likelihood', 'bernoulli')} likelihood"
+             f"{mc.get('decoder', 'transposed')} decoder"
+             f"{f' ({d} convolutions a stage)' if (d := mc.get('decoder_depth', 1)) > 1 else ''}, "
+             f"{mc.get('likelihood', 'bernoulli')} likelihood"
              + "".join(f", {e}" for e in extras),
              f"- data: {data['n_train']} training images, {data['n_holdout']} held out (seeded hash split), "
              f"categories {data['categories']}; fingerprint `{data['fingerprint']}`",

@@ -90,16 +90,23 @@ def graph_dot(model: VAE) -> str:
     """A Graphviz diagram: input, one box per conv block, mu/logvar, z, the decoder back up to the output."""
     blocks: list[tuple[str, str, str, int]] = []  # (part, title, shape, params): a conv with its BN and activation
     upsample = False  # an Upsample waiting for the convolution that follows it (the "upsample" decoder)
+    stage = 0  # convolutions in the current upsampling stage (decoder_depth > 1 gives it more than one: one box)
     for layer in layers(model):
         if layer.name in ("fc_mu", "fc_logvar", "fc_dec", "reparameterize", "view", "sigmoid") or "Flatten" in layer.kind:
             continue
         if layer.kind == "Upsample":
-            upsample = True
+            upsample, stage = True, 0
+        elif "Conv" in layer.kind and stage and not upsample:  # another 3x3 conv of the same stage
+            stage += 1
+            part, title, _, p = blocks[-1]  # "Upsample + conv 3×3 32→16" becomes "Upsample + 2 conv 3×3 32→16→16"
+            title = title.replace("+ conv", f"+ {stage} conv").replace(f"+ {stage - 1} conv", f"+ {stage} conv")
+            out = layer.kind.split(",")[0].split("→")[-1]
+            blocks[-1] = (part, f"{title}→{out}", _shape(layer.shape), p + layer.params)
         elif "Conv" in layer.kind:
             title = layer.kind.split(",")[0].replace("ConvTranspose2d", "Transposed conv").replace("Conv2d", "Conv")
             title = f"Upsample + {title.replace('Conv', 'conv 3×3')}" if upsample else title
             blocks.append((layer.part, title, _shape(layer.shape), layer.params))
-            upsample = False
+            stage, upsample = (1 if upsample else 0), False
         elif blocks:
             part, t, s, p = blocks[-1]
             blocks[-1] = (part, t, _shape(layer.shape), p + layer.params)

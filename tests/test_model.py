@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from shoevae.architecture import graph_dot
 from shoevae.config import VAEConfig
 from shoevae.model import VAE, prepare, to_uint8, vae_loss
 from shoevae.presets import preset
@@ -134,6 +135,8 @@ def test_decoder_depth_gives_every_upsampling_stage_more_convolutions_and_the_to
                           (16, 16), (16, 3)]
     z = torch.randn(2, 100)
     assert two.decode(z).shape == one.decode(z).shape == (2, 3, 136, 136)
+    boxes = [line for line in graph_dot(two).splitlines() if line.startswith("d") and "label" in line]
+    assert len(boxes) == 5 and "Upsample + 2 conv 3×3 16→16→3" in boxes[-1], "one box a stage on How it works"
     assert VAEConfig.from_dict({k: v for k, v in preset("parts").to_dict().items() if k != "decoder_depth"}) == \
         preset("parts"), "checkpoints saved before the setting load as depth 1"
     with pytest.raises(ValueError, match="decoder_depth must be a whole number from 1 to 4"):
