@@ -7,6 +7,7 @@ photo through it (mean and spread of each latent dimension, a sampled z, the dec
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,7 +100,7 @@ def graph_dot(model: VAE) -> str:
         elif "Conv" in layer.kind and stage and not upsample:  # another 3x3 conv of the same stage
             stage += 1
             part, title, _, p = blocks[-1]  # "Upsample + conv 3×3 32→16" becomes "Upsample + 2 conv 3×3 32→16→16"
-            title = title.replace("+ conv", f"+ {stage} conv").replace(f"+ {stage - 1} conv", f"+ {stage} conv")
+            title = re.sub(r"\+ (\d+ )?conv", f"+ {stage} conv", title)
             out = layer.kind.split(",")[0].split("→")[-1]
             blocks[-1] = (part, f"{title}→{out}", _shape(layer.shape), p + layer.params)
         elif "Conv" in layer.kind:

@@ -58,7 +58,7 @@ class VAE(nn.Module):
                 mode = "nearest" if cfg.decoder == "upsample" else "bilinear"
                 dec.append(nn.Upsample(size=(sizes[i], sizes[i]), mode=mode))
                 # decoder_depth convolutions; the top stage keeps its input's width until its last one (to RGB)
-                widths = [chans[i]] * cfg.decoder_depth if i > 0 else [chans[1]] * (cfg.decoder_depth - 1) + [3]
+                widths = [chans[i]] * cfg.decoder_depth if i > 0 else [chans[1]] * (cfg.decoder_depth - 1) + [chans[0]]
                 for j, (c_in, c_out) in enumerate(zip((chans[i + 1], *widths), widths)):
                     last = i == 0 and j == len(widths) - 1
                     dec.append(nn.Conv2d(c_in, c_out, 3, 1, 1, bias=not cfg.batch_norm or last))
