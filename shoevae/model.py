@@ -22,8 +22,10 @@ MIN_VARIANCE = 1e-6  # the Gaussian likelihood's shared variance never goes belo
 LOGVAR_BOUND = 10.0  # |log variance| stays below this: sigma in (0.007, 148)
 
 
-def _act(cfg: VAEConfig) -> nn.Module:
-    return nn.LeakyReLU(0.2) if cfg.activation == "leaky_relu" else nn.ReLU()
+def _norm_act(cfg: VAEConfig, channels: int) -> list[nn.Module]:
+    """What follows every convolution but the output one: batch norm (if the config has it), then the activation."""
+    norm = [nn.BatchNorm2d(channels)] if cfg.batch_norm else []
+    return [*norm, nn.LeakyReLU(0.2) if cfg.activation == "leaky_relu" else nn.ReLU()]
 
 
 class VAE(nn.Module):
@@ -40,9 +42,7 @@ class VAE(nn.Module):
         for i in range(n):
             enc.append(nn.Conv2d(chans[i], chans[i + 1], cfg.kernels[i], cfg.strides[i], cfg.paddings[i],
                                  bias=not cfg.batch_norm))
-            if cfg.batch_norm:
-                enc.append(nn.BatchNorm2d(chans[i + 1]))
-            enc.append(_act(cfg))
+            enc.extend(_norm_act(cfg, chans[i + 1]))
         self.encoder = nn.Sequential(*enc, nn.Flatten())
 
         self.feature_shape = (chans[-1], sizes[-1], sizes[-1])  # (C, h, w) after the encoder
@@ -53,27 +53,24 @@ class VAE(nn.Module):
 
         dec: list[nn.Module] = []
         for i in reversed(range(n)):
-            k, s, p = cfg.kernels[i], cfg.strides[i], cfg.paddings[i]
             if cfg.decoder in ("upsample", "bilinear"):  # to the encoder twin's input size, then 3x3 convs
                 mode = "nearest" if cfg.decoder == "upsample" else "bilinear"
                 dec.append(nn.Upsample(size=(sizes[i], sizes[i]), mode=mode))
                 # decoder_depth convolutions; the top stage keeps its input's width until its last one (to RGB)
                 widths = [chans[i]] * cfg.decoder_depth if i > 0 else [chans[1]] * (cfg.decoder_depth - 1) + [chans[0]]
-                for j, (c_in, c_out) in enumerate(zip((chans[i + 1], *widths), widths)):
-                    last = i == 0 and j == len(widths) - 1
-                    dec.append(nn.Conv2d(c_in, c_out, 3, 1, 1, bias=not cfg.batch_norm or last))
-                    if not last:
-                        dec.extend([nn.BatchNorm2d(c_out)] if cfg.batch_norm else [])
-                        dec.append(_act(cfg))
-                continue
-            # output_padding makes each transposed conv restore its encoder twin's input size exactly
-            out_pad = sizes[i] - ((sizes[i + 1] - 1) * s - 2 * p + k)
-            dec.append(nn.ConvTranspose2d(chans[i + 1], chans[i], k, s, p, output_padding=out_pad,
-                                          bias=not cfg.batch_norm or i == 0))
-            if i > 0:
-                if cfg.batch_norm:
-                    dec.append(nn.BatchNorm2d(chans[i]))
-                dec.append(_act(cfg))
+                steps = list(zip((chans[i + 1], *widths), widths))
+            else:
+                steps = [(chans[i + 1], chans[i])]
+            for j, (c_in, c_out) in enumerate(steps):
+                last = i == 0 and j == len(steps) - 1  # the output (logits): no norm or activation after it
+                bias = not cfg.batch_norm or last  # batch norm's shift stands in for the bias
+                if cfg.decoder == "transposed":  # output_padding restores the encoder twin's input size exactly
+                    k, s, p = cfg.kernels[i], cfg.strides[i], cfg.paddings[i]
+                    out_pad = sizes[i] - ((sizes[i + 1] - 1) * s - 2 * p + k)
+                    dec.append(nn.ConvTranspose2d(c_in, c_out, k, s, p, output_padding=out_pad, bias=bias))
+                else:
+                    dec.append(nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
+                dec.extend([] if last else _norm_act(cfg, c_out))
         self.decoder = nn.Sequential(*dec)  # ends in logits; sigmoid in decode()
         self.to(memory_format=torch.channels_last)  # convolution weights NHWC, as prepare() makes the inputs
 
