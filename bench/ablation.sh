@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 9's ablation: each change to `style` alone, then together (with and without augmentation, without
 # the pretrained term, with a deeper feature layer), at one short budget (4 epochs, cosine learning rate),
-# one run at a time. Scored by bench/bench_presets.py (README, The shipped model).
+# one run at a time. Scored by bench/bench_presets.py (docs/model.md, The default before: parts).
 #   bash bench/ablation.sh ../shared/data/zappos /tmp/ablation
 set -euo pipefail
 DATA=${1:?catalogue folder}; OUT=${2:?output folder}; EPOCHS=${EPOCHS:-4}

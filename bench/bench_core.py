@@ -101,9 +101,9 @@ def main() -> None:
 
     ref = images_per_second(reference_step(batch), args.batch, max(2, args.steps // 2))
     print(f"train  paper, report's float64 step : {ref:8.1f} img/s  (1.00x)")
-    for name in ("paper", "style", "sharp", "parts"):
+    for name in ("paper", "style", "sharp", "parts", "colour"):
         ips = images_per_second(shoevae_step(batch, name), args.batch, args.steps)
-        line = f"train  {name:<5}, shoevae float32 step: {ips:8.1f} img/s  ({ips / ref:.2f}x the reference)"
+        line = f"train  {name:<6}, shoevae float32 step: {ips:8.1f} img/s  ({ips / ref:.2f}x the reference)"
         if torch.cuda.is_available():  # the same step on the GPU, beside the CPU's
             gpu = images_per_second(shoevae_step(batch, name, torch.device("cuda")), args.batch, args.steps * 4)
             line += f";  GPU ({torch.cuda.get_device_name()}, bf16={use_bfloat16(torch.device('cuda'))}): {gpu:8.1f} img/s"

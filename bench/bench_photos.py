@@ -35,6 +35,7 @@ from PIL import Image, ImageFilter
 from shoevae.cache import default_cache_dir
 from shoevae.catalogue import load_catalogue
 from shoevae.checkpoint import load_checkpoint
+from shoevae.cli import DEFAULT_CHECKPOINT
 from shoevae.config import PHOTO_SIZE
 from shoevae.embedding import cached_embed
 from shoevae.recommend import Recommender
@@ -195,7 +196,7 @@ def score(rec: Recommender, queries: list[tuple[bytes, int]], prepare: bool) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(SHARED))
-    ap.add_argument("--checkpoint", default="weights/parts.pt")
+    ap.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
     ap.add_argument("--n", type=int, default=300, help="hold-out photos to re-shoot")
     ap.add_argument("--ways", default=",".join(WAYS))
     ap.add_argument("--non-shoes", type=int, default=200)

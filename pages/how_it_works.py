@@ -1,4 +1,6 @@
 """How it works, in the order a teacher walks through it: data -> encoder -> style vector -> decoder -> loss -> neighbours."""
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -66,11 +68,16 @@ else:
     reconstruction = (r"-\sum_{\text{pixels } i} \big[x_i \log \hat x_i + (1 - x_i)\log(1 - \hat x_i)"
                       r"\big]}_{\text{BCE: how far the drawing is from the photo}}")
     term = "BCE"
-feature_term = ""
+more_terms = ""
 if train_cfg.perceptual:
-    feature_term = (r" \;+\; " + f"{train_cfg.perceptual:g}" + r" \cdot \underbrace{\sum_{\text{blocks } b} "
+    more_terms = (r" \;+\; " + f"{train_cfg.perceptual:g}" + r" \cdot \underbrace{\sum_{\text{blocks } b} "
                r"\text{Gaussian}\big(F_b(x), F_b(\hat x)\big)}_{\text{feature term: edges, textures, parts}}")
-st.latex(r"\mathcal{L}(x) = \underbrace{" + reconstruction + feature_term + r" \;+\; \beta \cdot \underbrace{\tfrac12 "
+if train_cfg.colour:
+    more_terms += (r" \;+\; " + f"{train_cfg.colour:g}" + r" \cdot \underbrace{\text{Gaussian}\big(\bar x, \bar{\hat x}\big)}"
+                     r"_{\text{colour term}}")
+if train_cfg.adversarial:
+    more_terms += r" \;+\; \lambda \cdot \underbrace{\big(-D(\hat x)\big)}_{\text{patch critic}}"
+st.latex(r"\mathcal{L}(x) = \underbrace{" + reconstruction + more_terms + r" \;+\; \beta \cdot \underbrace{\tfrac12 "
          r"\sum_{j=1}^{" + str(cfg.latent_dim) + r"} \big(\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1\big)}"
          r"_{\text{KL: how far } \mathcal{N}(\mu, \sigma^2) \text{ is from } \mathcal{N}(0, I)}")
 if cfg.likelihood == "gaussian":
@@ -81,6 +88,19 @@ if train_cfg.perceptual:
     st.caption(f"F_b: the feature maps of an ImageNet network (EfficientNet-Lite0, blocks {feature_layers_text(train_cfg)}; "
                f"the first see edges and textures, blocks 10 and up shoe parts), the same Gaussian term, times "
                f"{train_cfg.perceptual:g}, {mixed}: the drawing must also match the photo's edges, textures and parts.")
+if train_cfg.decoder_only:
+    st.caption(f"These are the terms of this checkpoint's last training, which taught the decoder alone to draw: its "
+               f"encoder, and so every style vector, comes unchanged from the run it started from "
+               f"(`{Path(train_cfg.init).name if train_cfg.init else 'another checkpoint'}`; its model card says how "
+               "that was trained).")
+if train_cfg.colour:
+    st.caption(f"x̄: the photo at a quarter of its size (4×4 blocks averaged), its colours without the detail; the same "
+               f"Gaussian term, times {train_cfg.colour:g}, so that a colour cast costs what matching the features "
+               "cannot buy back.")
+if train_cfg.adversarial:
+    st.caption(f"D: a small critic that learns to tell the photos' patches from the drawn ones; the drawings are asked "
+               f"to pass for photos, at a weight λ adapted every step to {train_cfg.adversarial:g} times the pull of the "
+               "likelihood on the decoder's last layer (as latent diffusion's auto-encoder).")
 history = loaded.meta.get("history") or []
 last = f" After its last epoch: BCE {history[-1]['bce']:,.0f}, KL {history[-1]['kl']:,.0f} per image." if history else ""
 st.markdown(f"This checkpoint was trained with **β = {beta:g}**.{last} {term} pulls towards faithful drawings; KL "

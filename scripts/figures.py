@@ -30,6 +30,7 @@ from shoevae.checkpoint import load_checkpoint
 from shoevae.config import METRICS, PHOTO_SIZE, TrainConfig
 from shoevae.evaluate import HOLDOUT, baselines, evaluate_model
 from shoevae.perceptual import feature_layers_text
+from shoevae.presets import SHIPPED
 from shoevae.projection import project
 from shoevae.recommend import Recommender
 from shoevae.sampling import PriorSampler
@@ -105,13 +106,26 @@ def metrics_table(rows: dict[str, dict[str, float]]) -> str:
 HOW_MADE = {"parts": "trained as `python -m shoevae train --data ../shared/data/zappos --preset parts --feature-weights "
                      "1,1,2,2 --perceptual 6 --minutes 29`, before those shares and that weight became the `parts` "
                      "recipe (until then: equal shares, weight 4), and exported. `--preset parts --minutes 29` now "
-                     "trains the same recipe"}
+                     "trains the same recipe",
+            "colour": "in two runs on this 2-core CPU, one thread each beside another run. (1) `python -m shoevae "
+                      "train --data ../shared/data/zappos --preset parts --decoder bilinear --colour 1 --epochs 40 "
+                      "--minutes 100 --out runs/joint-c1.pt`: the whole network from random weights, 21 epochs in 99 "
+                      "min, the recipe that is now `--preset colour` (about 56 min on both cores: 2.65 min an epoch). "
+                      "(2) `python -m shoevae train --data ../shared/data/zappos --preset parts --decoder bilinear "
+                      "--colour 1 --init runs/joint-c1.pt --decoder-only --feature-layers 0,2,4,10 --perceptual 1 "
+                      "--adversarial 0.5 --adversarial-start 0.1 --lr 1e-3 --cosine --epochs 10 --minutes 75 --out "
+                      "runs/joint-gan-edges.pt`: the decoder alone, with the edge layers' feature term and the patch "
+                      "critic (7 epochs in 68 min); the encoder, and so every style vector, is run (1)'s. Then "
+                      "`python -m shoevae export runs/joint-gan-edges.pt weights/colour.pt --preset colour`. The "
+                      "settings, epochs and minutes above are run (2)'s: 167 min of training in all"}
 
 
 def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
-               baseline_rows: dict[str, dict[str, float]], quality: dict | None = None, how: str | None = None) -> None:
+               baseline_rows: dict[str, dict[str, float]], quality: dict | None = None, how: str | None = None,
+               fidelity: dict | None = None) -> None:
     """weights/<name>.md beside the checkpoint: data, preset, schedule, time and metrics (and `quality`: its
-    row of bench/bench_presets.py's JSON, when given; `how`: a line on how it was made)."""
+    row of bench/bench_presets.py's JSON, `fidelity`: its row of bench/bench_fidelity.py's, when given; `how`: a
+    line on how it was made)."""
     tc, mc, data, last = ck["train_config"], ck["model_config"], ck["data"], ck["history"][-1]
     layers = feature_layers_text(TrainConfig.from_dict(tc))  # older files: the default layers
     extras = ([f"feature term {tc['perceptual']:g} (EfficientNet-Lite0 blocks {layers}, training only)"]
@@ -142,7 +156,8 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
     if quality:
         low, high = quality["triplets_cosine_95"]
         lines += ["## Human agreement, picture quality, cost", "",
-                  "From `bench/bench_presets.py` (docs/model.md, *The shipped model*), one run beside the other checkpoints:", "",
+                  "From `bench/bench_presets.py` (docs/model.md, *The shipped model: `colour`*), one run beside the "
+                  "other checkpoints:", "",
                   f"- human triplet agreement of the mean vectors: {quality['triplets_cosine']:.1%} cosine "
                   f"(95 % interval over the judged photos {low:.1%} to {high:.1%}),"
                   f" {quality['triplets_euclidean']:.1%} Euclidean",
@@ -150,24 +165,39 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
                   f"{quality['kid_recon'] * 1e3:.1f}, samples of N(0, I) {quality['kid_normal'] * 1e3:.1f}, "
                   f"samples of the Gaussian mixture {quality['kid_mixture'] * 1e3:.1f}",
                   f"- embedding speed: {quality['embed_per_s']:.0f} photos/s on the 2-core CPU", ""]
+    if fidelity:
+        f = fidelity
+        lines += ["## Pictures, judged without a neural network", "",
+                  "From `bench/bench_fidelity.py` (docs/model.md, *Picture fidelity without a neural network*), 300 "
+                  "hold-out photos and 300 samples of each sampler:", "",
+                  f"- reconstructions: colour error on the shoe {f['colour_error']:.1f} ΔE00, "
+                  f"{f['off_colour_share']:.0%} of shoes off by more than 10 ΔE, SSIM {f['ssim']:.3f}, "
+                  f"PSNR {f['psnr']:.1f} dB, detail {f['detail']:.2f} (edge energy against the photo's), "
+                  f"grid {f['grid']:.2f} (1 = the photos' own)",
+                  *(f"- samples, {label}: {f[k + '_blank']:.0%} blank, colour FD {f[k + '_colour_fd']:.1f}"
+                    + (f", KID x 1e-3 {f[k + '_kid']:.1f}" if k + "_kid" in f else "")
+                    for k, label in (("mixture", "the catalogue mixture"),
+                                     ("normal", "N(0, I) through the second stage"),
+                                     ("prior", "N(0, I) straight in"))), ""]
     path.with_suffix(".md").write_text("\n".join(lines))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "zappos"))
-    p.add_argument("--best", default=str(ROOT / "weights" / "parts.pt"), help="the default checkpoint")
-    p.add_argument("--sharp", default=str(ROOT / "weights" / "sharp.pt"), help="the default before parts")
-    p.add_argument("--style", default=str(ROOT / "weights" / "style.pt"), help="the default before sharp")
-    p.add_argument("--paper", default=str(ROOT / "weights" / "paper.pt"))
+    p.add_argument("--weights", default=str(ROOT / "weights"),
+                   help="folder of the shipped checkpoints, <name>.pt for presets.SHIPPED (the default first)")
     p.add_argument("--quality", default=None, help="bench/bench_presets.py --json output: adds its rows to the cards")
+    p.add_argument("--fidelity", default=None, help="bench/bench_fidelity.py --json output: adds its rows to the cards")
     p.add_argument("--sweep", default=None, help="folder of beta-sweep checkpoints (beta-*.pt)")
     args = p.parse_args()
     (OUT / "local").mkdir(parents=True, exist_ok=True)
     cat = load_catalogue(args.data, PHOTO_SIZE, progress=True)
-    paths = {"parts": Path(args.best), "sharp": Path(args.sharp), "style": Path(args.style), "paper": Path(args.paper)}
+    paths = {name: Path(args.weights) / f"{name}.pt" for name in SHIPPED}
     models = {name: load_checkpoint(path) for name, path in paths.items() if path.is_file()}
     quality = {Path(r["checkpoint"]).resolve(): r for r in json.loads(Path(args.quality).read_text())} if args.quality else {}
+    fidelity = ({Path(k).resolve(): r for k, r in json.loads(Path(args.fidelity).read_text())["results"].items()}
+                if args.fidelity else {})
     loss_curves({n: ck for n, (_, ck) in models.items()}, OUT / "loss_curves.png")
 
     results: dict[str, dict[str, float]] = {}
@@ -193,7 +223,8 @@ def main() -> None:
     base = baselines(cat, 100, metrics=METRICS)
     results.update(base)
     for name, (_, ck) in models.items():
-        model_card(paths[name], ck, own[name], base, quality.get(paths[name].resolve()), HOW_MADE.get(name))
+        model_card(paths[name], ck, own[name], base, quality.get(paths[name].resolve()), HOW_MADE.get(name),
+                   fidelity.get(paths[name].resolve()))
     (OUT / "metrics.json").write_text(json.dumps(results, indent=2))
     (OUT / "metrics.md").write_text(metrics_table(results))
     print(metrics_table(results))

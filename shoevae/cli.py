@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint")
     x.add_argument("out")
     x.add_argument("--force", action="store_true", help="overwrite out if it exists")
+    x.add_argument("--preset", choices=list(presets.PRESETS), default=None,
+                   help="name the network after this preset (refused unless the network is that preset's): a run "
+                        "of a recipe made by flags ships under the recipe's name")
     x.set_defaults(func=commands.cmd_export)
 
     g = sub.add_parser("generate", help="a grid of new shoes decoded from sampled style vectors")

@@ -214,7 +214,11 @@ def cmd_export(args: argparse.Namespace) -> None:
     from .config import TrainConfig
     check_output(args.out, "output", force=args.force, reads=[args.checkpoint])
     ck = read_checkpoint(args.checkpoint)
-    slim = make_checkpoint(model_from_checkpoint(ck), TrainConfig.from_dict(ck["train_config"]), optimizer=None,
+    model = model_from_checkpoint(ck)
+    if args.preset:
+        from .presets import named_as
+        model.cfg = named_as(model.cfg, args.preset)
+    slim = make_checkpoint(model, TrainConfig.from_dict(ck["train_config"]), optimizer=None,
                            history=ck["history"], data=ck["data"], train_seconds=ck["train_seconds"], half=True)
     save_checkpoint(slim, args.out)
     print(f"{args.out}: {Path(args.out).stat().st_size / 2**20:.1f} MB (float16 weights, no optimizer state)")

@@ -2,9 +2,10 @@
 N(0, I) straight into the decoder (the report's way).
 
 A VAE's decoder only learnt the part of latent space that the encoder's mean vectors fill, and they need not fill
-its prior: the shipped `parts` keeps about 760 nats of KL per photo, its style vectors are about 34 long where a
-draw from N(0, I) is 10, so most prior draws land where the decoder has seen no shoe and come out blank. Two ways
-to sample where the shoes are, both fitted to the catalogue's style vectors after training:
+its prior: the shipped `colour` keeps about 820 nats of KL per photo, its style vectors are about 31 long where a
+draw from N(0, I) is 10, so a fifth of the prior's draws (`parts`: two in three) land where the decoder has seen
+no shoe and come out blank. Two ways to sample where the shoes are, both fitted to the catalogue's style vectors
+after training:
 
 - `mixture` (the default): ex-post density estimation (Ghosh et al. 2020, "From variational to deterministic
   autoencoders"), a scikit-learn GaussianMixture. Why 20 full-covariance components: fitted on the 90 % training
@@ -15,7 +16,7 @@ to sample where the shoes are, both fitted to the catalogue's style vectors afte
   style vectors (the two-stage VAE of Dai & Wipf 2019, "Diagnosing and enhancing VAE models", with a linear
   second stage): z = m + L u, m their mean and L the Cholesky factor of their covariance. The same Gaussian as a
   one-component mixture, fitted in closed form.
-- `prior`: z ~ N(0, I) straight into the decoder, as the report samples (blank tiles with `parts`).
+- `prior`: z ~ N(0, I) straight into the decoder, as the report samples (a blank tile in five with `colour`).
 
 Every sampler shares one interface, scikit-learn style: fit(mean vectors) -> self, sample(n, temperature, seed)
 -> z (n, D) float32. Temperature scales the spread around the centre (the prior's 0, the fitted mean, each

@@ -141,6 +141,21 @@ def test_how_it_works_names_the_feature_terms_layers_and_weight_from_the_checkpo
     note = [c.value for c in at.caption if "feature maps" in c.value]
     assert len(note) == 1 and "times 6" in note[0] and "blocks 0, 4, 10, 12 (shares 1:1:2:2)" in note[0], note
     assert "weighed by those shares" in note[0]
+    assert not any("colour term" in m.value for m in at.latex), "parts was trained without one"
+
+
+@pytest.mark.usefixtures("app_env")
+def test_how_it_works_shows_the_colour_term_and_critic_of_the_shipped_default(monkeypatch):
+    monkeypatch.setenv("SHOEVAE_CHECKPOINT", str(ROOT / "weights" / "colour.pt"))
+    at = open_app("how_it_works")
+    assert not at.exception and not at.error
+    assert len(at.latex) == 1 and r"1 \cdot \underbrace{\text{Gaussian}\big(\bar x" in at.latex[0].value
+    assert r"\lambda \cdot \underbrace{\big(-D(\hat x)\big)}_{\text{patch critic}}" in at.latex[0].value
+    note = [c.value for c in at.caption if c.value.startswith("x̄:")]
+    assert len(note) == 1 and "times 1," in note[0], note
+    critic = [c.value for c in at.caption if c.value.startswith("D: a small critic")]
+    assert len(critic) == 1 and "0.5 times the pull" in critic[0], critic
+    assert any("taught the decoder alone" in c.value and "joint-c1.pt" in c.value for c in at.caption)
 
 
 # ----------------------------------------------------------------------------- Recommend and Latent map

@@ -50,16 +50,40 @@ def test_parts_is_sharp_with_its_feature_term_led_by_part_layers():
     assert all(w > sharp["perceptual"] / len(sharp["feature_layers"]) for w in per_tap.values())
 
 
-def test_the_shipped_default_checkpoint_holds_the_parts_recipe():
+def test_colour_is_parts_with_bilinear_upsampling_and_the_colour_term():
+    """The same encoder as parts (so style vectors cost the same); the decoder's weights have the same shapes, only
+    the upsampling differs; the recipe is parts' with the colour term as strong as the pixels."""
+    assert preset("colour") == preset("parts", preset="colour", decoder="bilinear")
+    assert RECIPES["colour"] == {**RECIPES["parts"], "colour": 1.0, "epochs": RECIPES["colour"]["epochs"]}
+    assert TrainConfig(**RECIPES["colour"]).colour == 1.0
+
+
+def test_the_shipped_default_checkpoint_holds_the_colour_recipe():
     from shoevae.cli import DEFAULT_CHECKPOINT
     from shoevae.presets import SHIPPED
     assert DEFAULT_CHECKPOINT == f"weights/{SHIPPED[0]}.pt"
-    _, ck = load_checkpoint(Path(__file__).resolve().parents[1] / DEFAULT_CHECKPOINT)
-    assert ck["model_config"]["preset"] == SHIPPED[0] == "parts"
+    model, ck = load_checkpoint(Path(__file__).resolve().parents[1] / DEFAULT_CHECKPOINT)
+    assert ck["model_config"]["preset"] == SHIPPED[0] == "colour" and model.cfg == preset("colour")
+    # the colour recipe's run, then its decoder alone fine-tuned with the patch critic (weights/colour.md): the
+    # stored settings are the fine-tune's, which keeps the colour term and every style vector of the first run
     tc = TrainConfig.from_dict(ck["train_config"])
-    parts = RECIPES["parts"]
-    assert (tc.perceptual, tc.feature_layers, tc.feature_weights, tc.augment) == (
-        parts["perceptual"], parts["feature_layers"], parts["feature_weights"], False)
+    assert tc.decoder_only and tc.init and tc.adversarial > 0 and tc.colour == RECIPES["colour"]["colour"]
+    assert ck["critic_state"] is None and ck["optimizer_state"] is None  # exported: nothing for training
+
+
+def test_export_names_a_run_after_its_preset_only_when_the_network_is_that_presets(tmp_path, capsys):
+    from shoevae.checkpoint import make_checkpoint, read_checkpoint, save_checkpoint
+    from shoevae.cli import main
+    run = tmp_path / "run.pt"
+    save_checkpoint(make_checkpoint(VAE(preset("parts", decoder="bilinear")), TrainConfig(**RECIPES["colour"]),
+                                    optimizer=None, history=[], data={}, train_seconds=1.0), run)
+    assert main(["export", str(run), str(tmp_path / "colour.pt"), "--preset", "colour"]) == 0
+    shipped = read_checkpoint(tmp_path / "colour.pt")
+    assert shipped["model_config"]["preset"] == "colour" and shipped["model_state"]["fc_mu.weight"].dtype == torch.float16
+    assert main(["export", str(run), str(tmp_path / "sharp.pt"), "--preset", "sharp"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not preset 'sharp'" in err[0] and "decoder" in err[0]
+    assert not (tmp_path / "sharp.pt").exists()
 
 
 def test_unknown_decoder_or_likelihood_is_refused():
@@ -258,9 +282,10 @@ def test_train_help_gives_the_defaults_the_resolver_uses(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "total epochs (default 10; quick 3; sharp 7; parts 15;" in text
+    assert f"total epochs (default 10; quick 3; sharp 7; parts 15; colour {RECIPES['colour']['epochs']};" in text
     assert "learning rate (default 0.001; quick 0.003; sharp 0.002)" in text
-    assert "(default 0,2,4; sharp 0,2,4,10; parts 0,4,10,12)" in text and "(default equal shares; parts 1,1,2,2)" in text
+    assert "(default 0,2,4; sharp 0,2,4,10; parts and colour 0,4,10,12)" in text
+    assert "(default equal shares; parts and colour 1,1,2,2)" in text and "(default 0; colour 1)" in text
 
 
 # ----------------------------------------------------------------------------- colour term, bilinear decoder, init

@@ -93,7 +93,7 @@ def model_task(source: dict[str, Any], data: bytes | None = None) -> background.
     and the serving of its pictures (measured: 10.4 s to the first button instead of 6.4 s)."""
     def load(progress: background.Progress) -> Loaded:
         if fresh_process():
-            progress(0, 0, "importing torch")  # no count: the bar's text reads "Loading parts.pt: importing torch · 2 s"
+            progress(0, 0, "importing torch")  # no count: the bar's text reads "Loading colour.pt: importing torch · 2 s"
             PAGE_DRAWN.wait(FIRST_PAGE_WAIT_S)
             MODEL_NEEDED.wait(BROWSER_S)
         return load_source(source, data)

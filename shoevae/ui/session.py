@@ -1,7 +1,7 @@
 """Where the app's things are and what this session chose: paths, settings, the "shoevae.*" keys, the picked shoe.
 
 Settings come from the environment: SHOEVAE_DATA (photo folder, default data/), SHOEVAE_CHECKPOINT
-(default checkpoint, else the first of weights/parts.pt, sharp.pt, style.pt, paper.pt), SHOEVAE_WEIGHTS (where
+(default checkpoint, else the first shipped one in weights/: presets.SHIPPED, the default first), SHOEVAE_WEIGHTS (where
 checkpoints are listed and trained ones saved, default weights/), SHOEVAE_CACHE (decoded photos,
 embeddings, projections) and SHOEVAE_TORCH_THREADS. What one person chose (data folder, checkpoint,
 picked shoe, training job) lives in st.session_state under the "shoevae.*" keys below; current.py
@@ -47,7 +47,7 @@ def cache_dir() -> Path:
 
 
 def default_checkpoint() -> Path | None:
-    """$SHOEVAE_CHECKPOINT, else the first of weights/parts.pt, sharp.pt, style.pt, paper.pt that exists, else None."""
+    """$SHOEVAE_CHECKPOINT, else the first of weights/<name>.pt for presets.SHIPPED that exists, else None."""
     if os.environ.get("SHOEVAE_CHECKPOINT"):
         return resolve(os.environ["SHOEVAE_CHECKPOINT"])
     return next((p for p in (weights_dir() / f"{name}.pt" for name in SHIPPED) if p.is_file()), None)

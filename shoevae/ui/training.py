@@ -30,8 +30,9 @@ DEFAULT_PRESET = "quick"  # the page's first pick: its recipe shows recognisable
 
 PRESET_HELP = ("quick (default): 64 px, learns shoe shapes and colours in about a minute. paper: the report's "
                "small net at 136 px. style: a wider net. sharp: the style encoder with an upsampling decoder, a "
-               "Gaussian likelihood and the feature term. parts: the shipped default, sharp with the feature term "
-               "led by part-level layers, which pull twice as hard as the pixels (slowest). Each starts from its "
+               "Gaussian likelihood and the feature term. parts: sharp with the feature term led by part-level layers, "
+               "which pull twice as hard as the pixels. colour: the shipped default, parts with bilinear upsampling "
+               "(no grid) and a colour term (true colours; slowest). Each starts from its "
                "recipe, the run `python -m shoevae train --preset NAME` makes.")
 
 
