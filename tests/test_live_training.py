@@ -212,7 +212,7 @@ def test_the_train_page_and_the_command_line_train_every_preset_the_same_way(sha
             cli_model, cli_tc, _ = commands.train_configs(cli.build_parser().parse_args(["train", "--preset", name, *flags]))
             assert started[-1] == (cli_model, cli_tc), (name, flags)
     assert len(started) == len(PRESETS) * len(USER_SET)
-    assert {tc.epochs for _, tc in started[::2]} == {3, 10, 15}  # the recipes' own epochs, not one made-up value
+    assert {tc.epochs for _, tc in started[::2]} == {3, 10, 15, 21}  # the recipes' own epochs, not one made-up value
     assert all(tc.perceptual == 0 and model.latent_dim == 16 for model, tc in started[1::2])
 
 
@@ -229,3 +229,4 @@ def test_the_train_page_trains_a_preset_with_its_recipes_feature_layers():
     assert parts.perceptual == RECIPES["parts"]["perceptual"] and parts.feature_layers == RECIPES["parts"]["feature_layers"]
     assert parts.feature_weights == RECIPES["parts"]["feature_weights"] and sharp.feature_weights is None
     assert configs("parts", feature_term=False).perceptual == 0
+    assert configs("colour").colour == RECIPES["colour"]["colour"] > 0 == configs("parts").colour  # the recipe's, no field
