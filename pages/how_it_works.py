@@ -68,18 +68,20 @@ else:
     reconstruction = (r"-\sum_{\text{pixels } i} \big[x_i \log \hat x_i + (1 - x_i)\log(1 - \hat x_i)"
                       r"\big]}_{\text{BCE: how far the drawing is from the photo}}")
     term = "BCE"
-more_terms = ""
+drawing_terms, more_terms = "", ""  # the second line holds the colour term and the critic, when trained with them
 if train_cfg.perceptual:
-    more_terms = (r" \;+\; " + f"{train_cfg.perceptual:g}" + r" \cdot \underbrace{\sum_{\text{blocks } b} "
-               r"\text{Gaussian}\big(F_b(x), F_b(\hat x)\big)}_{\text{feature term: edges, textures, parts}}")
+    drawing_terms = (r" \;+\; " + f"{train_cfg.perceptual:g}" + r" \cdot \underbrace{\sum_{\text{blocks } b} "
+                     r"\text{Gaussian}\big(F_b(x), F_b(\hat x)\big)}_{\text{feature term: edges, textures, parts}}")
 if train_cfg.colour:
     more_terms += (r" \;+\; " + f"{train_cfg.colour:g}" + r" \cdot \underbrace{\text{Gaussian}\big(\bar x, \bar{\hat x}\big)}"
-                     r"_{\text{colour term}}")
+                   r"_{\text{colour term}}")
 if train_cfg.adversarial:
     more_terms += r" \;+\; \lambda \cdot \underbrace{\big(-D(\hat x)\big)}_{\text{patch critic}}"
-st.latex(r"\mathcal{L}(x) = \underbrace{" + reconstruction + more_terms + r" \;+\; \beta \cdot \underbrace{\tfrac12 "
-         r"\sum_{j=1}^{" + str(cfg.latent_dim) + r"} \big(\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1\big)}"
-         r"_{\text{KL: how far } \mathcal{N}(\mu, \sigma^2) \text{ is from } \mathcal{N}(0, I)}")
+kl = (r" \;+\; \beta \cdot \underbrace{\tfrac12 \sum_{j=1}^{" + str(cfg.latent_dim) + r"} \big(\mu_j^2 + \sigma_j^2 - "
+      r"\log \sigma_j^2 - 1\big)}_{\text{KL: how far } \mathcal{N}(\mu, \sigma^2) \text{ is from } \mathcal{N}(0, I)}")
+drawing = r"\underbrace{" + reconstruction + drawing_terms
+st.latex(r"\begin{aligned} \mathcal{L}(x) &= " + drawing + r" \\ &" + more_terms + kl + r"\end{aligned}" if more_terms
+         else r"\mathcal{L}(x) = " + drawing + kl)
 if cfg.likelihood == "gaussian":
     st.caption("s is one variance shared by every pixel, set each batch to its best value, the mean squared error "
                "(σ-VAE, Rybkin et al. 2021): the drawing term weighs itself against KL as the drawings improve.")

@@ -115,7 +115,8 @@ def sidebar() -> None:
     with model:
         if loaded:
             cfg, epochs = loaded.meta["model_config"], loaded.meta.get("epoch", 0)
-            st.markdown(f"**Model:** `{loaded.source['label']}`  \n{cfg['preset']} · {plural(epochs, 'epoch')} · "
+            last = " of its decoder" if (loaded.meta.get("train_config") or {}).get("decoder_only") else ""
+            st.markdown(f"**Model:** `{loaded.source['label']}`  \n{cfg['preset']} · {plural(epochs, 'epoch')}{last} · "
                         f"{cfg['latent_dim']} latent dims")
         elif why == MODEL_LOADING:
             st.markdown(f"**Model:** `{st.session_state[CHECKPOINT]['label']}` :orange[loading…]")
