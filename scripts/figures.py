@@ -137,7 +137,8 @@ def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],
              f"- preset `{mc['preset']}`: channels {mc['channels']}, latent {mc['latent_dim']}, "
              f"{mc['image_size']}x{mc['image_size']} RGB, batch norm {mc['batch_norm']}, {mc['activation']}, "
              f"{mc.get('decoder', 'transposed')} decoder"
-             f"{f' ({d} convolutions a stage)' if (d := mc.get('decoder_depth', 1)) > 1 else ''}, "
+             f"{f' ({d} convolutions a stage)' if (d := mc.get('decoder_depth', 1)) > 1 else ''}"
+             f"{f' ({b} residual blocks a stage)' if (b := mc.get('decoder_blocks', 0)) else ''}, "
              f"{mc.get('likelihood', 'bernoulli')} likelihood"
              + "".join(f", {e}" for e in extras),
              f"- data: {data['n_train']} training images, {data['n_holdout']} held out (seeded hash split), "

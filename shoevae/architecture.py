@@ -95,7 +95,13 @@ def graph_dot(model: VAE) -> str:
     for layer in layers(model):
         if layer.name in ("fc_mu", "fc_logvar", "fc_dec", "reparameterize", "view", "sigmoid") or "Flatten" in layer.kind:
             continue
-        if layer.kind == "Upsample":
+        if ".body." in layer.name:  # a residual block (decoder_blocks): counted in its stage's box, not drawn alone
+            part, title, shape, p = blocks[-1]
+            if layer.name.endswith(".body.0"):
+                n = int(m[1]) + 1 if (m := re.search(r"\+ (\d+) residual blocks?$", title)) else 1
+                title = re.sub(r" \+ \d+ residual blocks?$", "", title) + f" + {n} residual block{'s' * (n > 1)}"
+            blocks[-1] = (part, title, shape, p + layer.params)
+        elif layer.kind == "Upsample":
             upsample, stage = True, 0
         elif "Conv" in layer.kind and stage and not upsample:  # another 3x3 conv of the same stage
             stage += 1

@@ -20,7 +20,7 @@ import torch
 from .atomic import atomic_write
 from .config import TrainConfig, VAEConfig
 from .errors import CheckpointError
-from .model import VAE
+from .model import VAE, ResidualBlock
 
 FORMAT = "shoevae-checkpoint"
 VERSION = 1
@@ -184,11 +184,14 @@ def model_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cp
 def load_weights(model: VAE, source: str | os.PathLike, skip: tuple[str, ...] = ()) -> None:
     """Copy a checkpoint's weights into `model`, a network of the same shape (where fine-tuning starts; the
     decoder's upsampling may differ, it has no weights), except those whose names start with a prefix in `skip`
-    (they keep the model's own). CheckpointError, one line, when the file cannot be used or its network differs."""
+    (they keep the model's own), and the residual blocks the file does not have (a network grown by decoder_blocks
+    starts as the file's: new blocks are the identity). CheckpointError, one line, when the file cannot be used or
+    its network differs."""
     state = {k: v.float() if v.is_floating_point() else v for k, v in read_checkpoint(source)["model_state"].items()}
     own = model.state_dict()
-    if skip:
-        state.update({k: v for k, v in own.items() if k.startswith(skip)})
+    blocks = tuple(f"{name}." for name, m in model.named_modules() if isinstance(m, ResidualBlock))
+    if skip or blocks:
+        state.update({k: v for k, v in own.items() if k.startswith(skip) or (k.startswith(blocks) and k not in state)})
     differ = sorted(k for k in set(own) | set(state) if k not in own or k not in state or own[k].shape != state[k].shape)
     if differ:
         raise CheckpointError(f"cannot start from {source}: its network differs from this one ({len(differ)} weights "

@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--decoder-depth", type=_number(int, 1, high=config.MAX_DECODER_DEPTH), default=None,
                    help=f"3x3 convolutions in each stage of an upsampling decoder, 1 to {config.MAX_DECODER_DEPTH} "
                         f"({_defaults('decoder_depth')})")
+    t.add_argument("--decoder-blocks", type=_number(int, 0, high=config.MAX_DECODER_BLOCKS), default=None,
+                   help=f"residual blocks after each decoder stage below full size, 0 to {config.MAX_DECODER_BLOCKS}; "
+                        f"each starts as the identity, so --init can grow a trained decoder ({_defaults('decoder_blocks')})")
     t.add_argument("--likelihood", choices=LIKELIHOODS, default=None, help="bernoulli: the report's BCE; gaussian: "
                    f"learned shared variance, sigma-VAE ({_defaults('likelihood')})")
     t.add_argument("--perceptual", type=_number(float, 0), default=None,

@@ -15,6 +15,7 @@ MAX_IMAGE_SIZE = 512  # the photos are 136 px squares; at 512 the 13.5K sample d
 MAX_SEED = 2**32 - 1  # what every generator takes (numpy's legacy ones need < 2**32; torch's per-epoch seed stays in range)
 MAX_GENERATE = 1024  # shoes in one generated grid: 32 x 32 tiles, a 4.4K-pixel square at 136 px
 MAX_DECODER_DEPTH = 4  # convolutions per decoder stage; each more at the top stage costs one 16-channel 136 px conv
+MAX_DECODER_BLOCKS = 4  # residual blocks after each decoder stage below full size
 MAX_TEMPERATURE = 10.0  # draws this far out already leave the region the decoder learnt
 
 DECODERS = ("transposed", "upsample", "bilinear")
@@ -32,7 +33,10 @@ class VAEConfig:
     3x3 convolution (`"upsample"`: no checkerboard artefacts, Odena et al. 2016), or bilinear upsampling
     followed by one (`"bilinear"`: nor the faint 2-pixel lattice nearest-neighbour copies leave);
     `decoder_depth` > 1 adds 3x3 convolutions to each upsampling stage, so that the full-size stage, which
-    otherwise draws every pixel as one linear filter of the upsampled map, has a non-linearity of its own. `likelihood` is the
+    otherwise draws every pixel as one linear filter of the upsampled map, has a non-linearity of its own;
+    `decoder_blocks` adds residual blocks (two 3x3 convolutions and a skip) after every decoder stage but the
+    full-size one. Each block's last convolution starts at zero, so a block starts as the identity: a network
+    grown by blocks can start from a checkpoint without them and draw exactly what it drew. `likelihood` is the
     reconstruction term: `"bernoulli"` (the report's BCE) or `"gaussian"` with one shared variance set
     to its optimum every batch (sigma-VAE, Rybkin et al. 2021). Sizes are derived from `image_size`,
     never hard-coded.
@@ -50,6 +54,7 @@ class VAEConfig:
     decoder: str = "transposed"  # "transposed", "upsample" (nearest-neighbour) or "bilinear"
     likelihood: str = "bernoulli"  # "bernoulli" (BCE) or "gaussian" (learned shared variance)
     decoder_depth: int = 1  # 3x3 convolutions in each stage of an upsampling decoder (1: the mirror of the encoder)
+    decoder_blocks: int = 0  # residual blocks after each decoder stage below full size (0: none)
 
     def __post_init__(self) -> None:
         n = len(self.channels)
@@ -63,6 +68,8 @@ class VAEConfig:
             raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose from {', '.join(LIKELIHOODS)}")
         _check(self.decoder_depth, "decoder_depth", f"a whole number from 1 to {MAX_DECODER_DEPTH}",
                _is_int(self.decoder_depth) and 1 <= self.decoder_depth <= MAX_DECODER_DEPTH)
+        _check(self.decoder_blocks, "decoder_blocks", f"a whole number from 0 to {MAX_DECODER_BLOCKS}",
+               _is_int(self.decoder_blocks) and 0 <= self.decoder_blocks <= MAX_DECODER_BLOCKS)
         if self.decoder_depth > 1 and self.decoder == "transposed":
             raise ConfigError("decoder_depth > 1 needs an upsampling decoder (upsample or bilinear)")
         _check(self.latent_dim, "latent_dim", f"a whole number from 1 to {MAX_LATENT_DIM}",

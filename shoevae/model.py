@@ -28,6 +28,21 @@ def _norm_act(cfg: VAEConfig, channels: int) -> list[nn.Module]:
     return [*norm, nn.LeakyReLU(0.2) if cfg.activation == "leaky_relu" else nn.ReLU()]
 
 
+class ResidualBlock(nn.Module):
+    """x + conv(act(norm(conv(x)))), 3x3 convolutions of the same width; the second starts at zero, so a new block
+    is the identity (a decoder grown by blocks draws what it drew before; Goyal et al. 2017's zero-init residual)."""
+
+    def __init__(self, cfg: VAEConfig, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1, bias=not cfg.batch_norm),
+                                  *_norm_act(cfg, channels), nn.Conv2d(channels, channels, 3, 1, 1))
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 class VAE(nn.Module):
     """Convolutional VAE built only from a VAEConfig."""
 
@@ -70,7 +85,12 @@ class VAE(nn.Module):
                     dec.append(nn.ConvTranspose2d(c_in, c_out, k, s, p, output_padding=out_pad, bias=bias))
                 else:
                     dec.append(nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
-                dec.extend([] if last else _norm_act(cfg, c_out))
+                if not last:
+                    *norm, act = _norm_act(cfg, c_out)
+                    if cfg.decoder_blocks and j == len(steps) - 1:  # the stage's residual blocks ride in its last
+                        # activation's slot, so every other layer keeps its name (a checkpoint without them loads)
+                        act = nn.Sequential(act, *(ResidualBlock(cfg, c_out) for _ in range(cfg.decoder_blocks)))
+                    dec.extend([*norm, act])
         self.decoder = nn.Sequential(*dec)  # ends in logits; sigmoid in decode()
         self.to(memory_format=torch.channels_last)  # convolution weights NHWC, as prepare() makes the inputs
 

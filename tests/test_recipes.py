@@ -1,6 +1,7 @@
 """Issue 9's model changes: upsampling decoder, Gaussian likelihood, feature term, augmentation, GPU path."""
 import copy
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from shoevae import TrainConfig, preset, train
+from shoevae.architecture import graph_dot
 from shoevae.checkpoint import load_checkpoint
 from shoevae.errors import ConfigError
 from shoevae.model import DECODER_PARTS, VAE, prepare, vae_loss
@@ -174,11 +176,12 @@ def test_the_cli_applies_a_presets_recipe_under_the_flags_given(shapes_dir, tmp_
     assert tc["augment"] is True and tc["epochs"] == 1  # the flags given win
     other = tmp_path / "plain.pt"
     assert main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder", "upsample", "--likelihood",
-                 "gaussian", "--perceptual", "0", "--decoder-depth", "2", "--out", str(other), *tiny]) == 0
+                 "gaussian", "--perceptual", "0", "--decoder-depth", "2", "--decoder-blocks", "1", "--out", str(other),
+                 *tiny]) == 0
     ck = torch.load(other, weights_only=False)
     assert (ck["model_config"]["decoder"], ck["model_config"]["likelihood"], ck["train_config"]["perceptual"],
             ck["model_config"]["decoder_depth"]) == ("upsample", "gaussian", 0.0, 2)
-    assert load_checkpoint(other)[0].cfg.decoder_depth == 2
+    assert load_checkpoint(other)[0].cfg.decoder_depth == 2 and ck["model_config"]["decoder_blocks"] == 1
     capsys.readouterr()
     assert main(["train", "--data", str(shapes_dir), "--resume", str(out), "--epochs", "2", "--perceptual", "0"]) == 2
     assert "--perceptual 0.0 (the checkpoint has 1.0)" in capsys.readouterr().err
@@ -188,6 +191,9 @@ def test_the_cli_applies_a_presets_recipe_under_the_flags_given(shapes_dir, tmp_
     with pytest.raises(SystemExit) as info:
         main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder-depth", "5"])
     assert info.value.code == 2 and "--decoder-depth" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", str(shapes_dir), "--preset", "style", "--decoder-blocks", "-1"])
+    assert info.value.code == 2 and "--decoder-blocks" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["train", "--data", str(shapes_dir), "--preset", "sharp", "--feature-layers", "0,2,16"])
     assert info.value.code == 2 and "block numbers 0..15, not (0, 2, 16)" in capsys.readouterr().err
@@ -403,6 +409,37 @@ def test_decoder_only_keeps_every_style_vector_and_retrains_the_drawings(shapes_
     assert np.array_equal(embed(before, images), embed(after.eval(), images))
     with pytest.raises(ConfigError, match="decoder_only"):
         TrainConfig(decoder_only=True)
+
+
+def test_decoder_blocks_grow_a_trained_decoder_that_first_draws_what_it_drew_then_learns(shapes_catalogue,
+                                                                                          shapes_checkpoint, tmp_path):
+    """--decoder-blocks N: residual blocks after every decoder stage but the full-size one. Each starts as the
+    identity, so a network grown by them starts from a checkpoint without them drawing exactly what it drew; a
+    decoder-only run then trains the blocks (their zero convolutions move). A file with blocks is refused by a
+    network without them, in one line."""
+    from shoevae.checkpoint import load_weights
+    from shoevae.errors import CheckpointError
+    from shoevae.model import ResidualBlock
+    base = preset("paper", image_size=64, latent_dim=16)
+    trained, _ = load_checkpoint(shapes_checkpoint)
+    grown = VAE(replace(base, decoder_blocks=2))
+    blocks = [m for m in grown.decoder.modules() if isinstance(m, ResidualBlock)]
+    assert len(blocks) == 2 * (len(base.channels) - 1)  # every stage but the full-size one
+    load_weights(grown, shapes_checkpoint)
+    z = torch.randn(4, 16)
+    with torch.no_grad():
+        assert torch.equal(grown.eval().decode(z), trained.decode(z))
+    ck = train(replace(base, decoder_blocks=2), TrainConfig(epochs=1, batch_size=32, init=str(shapes_checkpoint),
+                                                            decoder_only=True), shapes_catalogue, out=tmp_path / "g.pt")
+    after = load_checkpoint(tmp_path / "g.pt")[0]
+    assert ck["model_config"]["decoder_blocks"] == 2
+    assert all(m.body[-1].weight.abs().sum() > 0 for m in after.decoder.modules() if isinstance(m, ResidualBlock))
+    with pytest.raises(CheckpointError, match="its network differs"):
+        load_weights(VAE(base), tmp_path / "g.pt")
+    with pytest.raises(ConfigError, match="decoder_blocks must be a whole number from 0 to 4"):
+        preset("parts", decoder_blocks=5)
+    boxes = [line for line in graph_dot(after).splitlines() if line.startswith("d") and "label" in line]
+    assert sum("+ 2 residual blocks" in b for b in boxes) == 4, "How it works counts them in their stage's box"
 
 
 def test_a_fresh_decoder_starts_from_random_weights_beside_the_kept_encoder(shapes_checkpoint):
