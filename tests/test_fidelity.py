@@ -52,3 +52,15 @@ def test_blank_samples_are_counted_and_far_in_colour(photos):
     assert colour_fd(colours, colours) == pytest.approx(0, abs=1e-6)
     assert colour_fd(colours[:1], colours) == float("inf")
     assert colour_fd(colours + (30, 0, 0), colours) > 800  # a 30-unit lightness shift: 30^2 = 900
+
+
+def test_the_limits_bench_blurs_and_scores_the_error_on_the_shoe(photos):
+    """bench/bench_limits.py: a photo scores 0 against itself at every blur, and more against its own blur the
+    harder it is blurred; a colour shift on the shoe survives blurring both images."""
+    from bench.bench_limits import BLURS, blurred, shoe_error
+    masks = np.stack([shoe_mask(p) for p in photos])
+    assert np.array_equal(blurred(photos, 0), photos)
+    own = [shoe_error(photos, blurred(photos, s), masks) for s in BLURS]
+    assert own[0] == 0 and all(a < b for a, b in zip(own, own[1:]))
+    shifted = (photos.astype(int) + np.where(masks[..., None], (40, -30, 0), 0)).clip(0, 255).astype(np.uint8)
+    assert all(shoe_error(blurred(photos, s), blurred(shifted, s), masks) > 10 for s in BLURS)
