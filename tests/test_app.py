@@ -256,6 +256,10 @@ def test_unreadable_default_checkpoint_says_so_and_pages_ask_for_one(shapes, tmp
     junk.write_bytes(b"junk")
     monkeypatch.setenv("SHOEVAE_CHECKPOINT", str(junk))
     at = open_app()
+    deadline = time.monotonic() + 30
+    while not any("could not be loaded" in e for e in values(at.error)) and time.monotonic() < deadline:
+        time.sleep(0.2)  # Home does not wait for the load: a page drawn before it failed shows a bar, and
+        at.run()  # in a browser its fragment draws the page again when the load ends (background.show)
     assert any("could not be loaded" in e for e in values(at.error))
     at.switch_page("pages/recommend.py").run()
     assert not at.exception
