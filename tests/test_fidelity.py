@@ -55,7 +55,7 @@ def test_blank_samples_are_counted_and_far_in_colour(photos):
 
 
 def test_the_limits_bench_blurs_and_scores_the_error_on_the_shoe(photos):
-    """bench/bench_limits.py: a photo scores 0 against itself at every blur, and more against its own blur the
+    """bench/bench_limits.py: a photo scores 0 against itself, and more against its own blur the
     harder it is blurred; a colour shift on the shoe survives blurring both images."""
     from bench.bench_limits import BLURS, blurred, shoe_error
     masks = np.stack([shoe_mask(p) for p in photos])
