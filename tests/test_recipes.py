@@ -66,7 +66,7 @@ def test_the_shipped_default_checkpoint_holds_the_colour_recipe():
     assert DEFAULT_CHECKPOINT == f"weights/{SHIPPED[0]}.pt"
     model, ck = load_checkpoint(Path(__file__).resolve().parents[1] / DEFAULT_CHECKPOINT)
     assert ck["model_config"]["preset"] == SHIPPED[0] == "colour" and model.cfg == preset("colour")
-    # the colour recipe's run, then its decoder alone fine-tuned with the patch critic (weights/colour.md): the
+    # the colour recipe's run, then its decoder alone fine-tuned twice with the patch critic (weights/colour.md): the
     # stored settings are the fine-tune's, which keeps the colour term and every style vector of the first run
     tc = TrainConfig.from_dict(ck["train_config"])
     assert tc.decoder_only and tc.init and tc.adversarial > 0 and tc.colour == RECIPES["colour"]["colour"]
