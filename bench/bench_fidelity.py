@@ -128,9 +128,16 @@ def decode(model: VAE, z: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def reconstruct(model: VAE, photos: np.ndarray) -> np.ndarray:
-    return np.concatenate([to_uint8(model.decode(model.encode(prepare(photos[i:i + 64], model.cfg.image_size))[0]))
-                           for i in range(0, len(photos), 64)])
+def reconstruct(model: VAE, photos: np.ndarray, seed: int | None = None) -> np.ndarray:
+    """uint8 drawings of the photos decoded from their mean vectors, or with `seed` from one seeded draw
+    z = mu + sigma * eps each."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    out = []
+    for i in range(0, len(photos), 64):
+        mu, logvar = model.encode(prepare(photos[i:i + 64], model.cfg.image_size))
+        out.append(to_uint8(model.decode(mu if seed is None else model.reparameterize(mu, logvar))))
+    return np.concatenate(out)
 
 
 def main() -> None:
