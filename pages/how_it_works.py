@@ -91,10 +91,11 @@ if train_cfg.perceptual:
                f"the first see edges and textures, blocks 10 and up shoe parts), the same Gaussian term, times "
                f"{train_cfg.perceptual:g}, {mixed}: the drawing must also match the photo's edges, textures and parts.")
 if train_cfg.decoder_only:
+    card = Path(loaded.source["path"]).with_suffix(".md") if loaded.source.get("path") else None
+    told = f"; the model card beside this file, `{card.name}`, gives every run" if card and card.is_file() else ""
     st.caption(f"These are the terms of this checkpoint's last training, which taught the decoder alone to draw: its "
                f"encoder, and so every style vector, comes unchanged from the run it started from "
-               f"(`{Path(train_cfg.init).name if train_cfg.init else 'another checkpoint'}`; its model card says how "
-               "that was trained).")
+               f"(`{Path(train_cfg.init).name if train_cfg.init else 'another checkpoint'}`{told}).")
 if train_cfg.colour:
     st.caption(f"x̄: the photo at a quarter of its size (4×4 blocks averaged), its colours without the detail; the same "
                f"Gaussian term, times {train_cfg.colour:g}, so that a colour cast costs what matching the features "

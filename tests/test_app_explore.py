@@ -155,7 +155,9 @@ def test_how_it_works_shows_the_colour_term_and_critic_of_the_shipped_default(mo
     assert len(note) == 1 and "times 1," in note[0], note
     critic = [c.value for c in at.caption if c.value.startswith("D: a small critic")]
     assert len(critic) == 1 and "0.15 times the pull" in critic[0], critic
-    assert any("taught the decoder alone" in c.value and "joint-gan-edges.pt" in c.value for c in at.caption)
+    decoder_only = [c.value for c in at.caption if "taught the decoder alone" in c.value]
+    assert len(decoder_only) == 1 and "joint-gan-edges.pt" in decoder_only[0], decoder_only
+    assert "the model card beside this file, `colour.md`, gives every run" in decoder_only[0], "the run is not shipped"
     at.run()  # the sidebar was drawn while the model loaded
     assert any("colour · 7 epochs of its decoder · 100 latent dims" in m.value for m in at.sidebar.markdown)
 
