@@ -107,10 +107,11 @@ HOW_MADE = {"parts": "trained as `python -m shoevae train --data ../shared/data/
                      "1,1,2,2 --perceptual 6 --minutes 29`, before those shares and that weight became the `parts` "
                      "recipe (until then: equal shares, weight 4), and exported. `--preset parts --minutes 29` now "
                      "trains the same recipe",
-            "colour": "in three runs on this 2-core CPU, one thread each beside another run. (1) `python -m shoevae "
+            "colour": "in four runs on this 2-core CPU, one thread each beside another run. (1) `python -m shoevae "
                       "train --data ../shared/data/zappos --preset parts --decoder bilinear --colour 1 --epochs 40 "
                       "--minutes 100 --out runs/joint-c1.pt`: the whole network from random weights, 21 epochs in 99 "
-                      "min, the recipe that is now `--preset colour` (about 56 min on both cores: 2.65 min an epoch). "
+                      "min, `--preset colour`'s recipe (about 56 min on both cores: 2.65 min an epoch; the preset now "
+                      "also has run (4)'s residual blocks from the start). "
                       "(2) `python -m shoevae train --data ../shared/data/zappos --preset parts --decoder bilinear "
                       "--colour 1 --init runs/joint-c1.pt --decoder-only --feature-layers 0,2,4,10 --perceptual 1 "
                       "--adversarial 0.5 --adversarial-start 0.1 --lr 1e-3 --cosine --epochs 10 --minutes 75 --out "
@@ -118,9 +119,12 @@ HOW_MADE = {"parts": "trained as `python -m shoevae train --data ../shared/data/
                       "critic (7 epochs in 68 min); the encoder, and so every style vector, is run (1)'s. (3) The same "
                       "with `--init runs/joint-gan-edges.pt --adversarial 0.15 --adversarial-start 0.3 --lr 5e-4 "
                       "--epochs 7 --minutes 58 --out runs/more-lo.pt`: the decoder alone again, the critic at a "
-                      "third of the weight and joining later (7 epochs in 53 min). Then `python -m shoevae export "
-                      "runs/more-lo.pt weights/colour.pt --preset colour`. The settings, epochs and minutes above are "
-                      "run (3)'s: 220 min of training in all"}
+                      "third of the weight and joining later (7 epochs in 53 min). (4) The same with `--init "
+                      "runs/more-lo.pt --decoder-blocks 2 --adversarial-start 0.5 --epochs 12 --minutes 95 --out "
+                      "runs/blk-lo.pt`: the decoder grown by two residual blocks a stage (starting as the identity) "
+                      "and trained alone once more, the critic joining halfway (8 epochs in 88 min). Then `python -m "
+                      "shoevae export runs/blk-lo.pt weights/colour.pt --preset colour`. The settings, epochs and "
+                      "minutes above are run (4)'s: 308 min of training in all"}
 
 
 def model_card(path: Path, ck: dict, metrics: dict[str, dict[str, float]],

@@ -56,8 +56,9 @@ PRESETS: dict[str, VAEConfig] = {
     # The shipped default (after parts): parts' network with bilinear instead of nearest-neighbour upsampling (the
     # copies' 2-pixel lattice was the drawings' grid), trained with parts' recipe and a colour term, so that the
     # feature term cannot trade the photo's colours away; the shipped file's decoder was then fine-tuned alone
-    # with the patch critic (docs/model.md, The shipped model: colour).
-    "colour": replace(_SHARP, preset="colour", decoder="bilinear"),
+    # with the patch critic, and last grown by two residual blocks a stage (they start as the identity) and
+    # fine-tuned again (docs/model.md, The shipped model: colour). A run from scratch has the blocks from the start.
+    "colour": replace(_SHARP, preset="colour", decoder="bilinear", decoder_blocks=2),
 }
 SHIPPED = ("colour", "parts", "sharp", "style", "paper")  # the checkpoints in weights/ (<name>.pt), the default first
 

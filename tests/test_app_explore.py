@@ -156,10 +156,10 @@ def test_how_it_works_shows_the_colour_term_and_critic_of_the_shipped_default(mo
     critic = [c.value for c in at.caption if c.value.startswith("D: a small critic")]
     assert len(critic) == 1 and "0.15 times the pull" in critic[0], critic
     decoder_only = [c.value for c in at.caption if "taught the decoder alone" in c.value]
-    assert len(decoder_only) == 1 and "joint-gan-edges.pt" in decoder_only[0], decoder_only
+    assert len(decoder_only) == 1 and "(`more-lo.pt`;" in decoder_only[0], decoder_only
     assert "the model card beside this file, `colour.md`, gives every run" in decoder_only[0], "the run is not shipped"
     at.run()  # the sidebar was drawn while the model loaded
-    assert any("colour · 7 epochs of its decoder · 100 latent dims" in m.value for m in at.sidebar.markdown)
+    assert any("colour · 8 epochs of its decoder · 100 latent dims" in m.value for m in at.sidebar.markdown)
 
 
 # ----------------------------------------------------------------------------- Recommend and Latent map

@@ -52,10 +52,11 @@ def test_parts_is_sharp_with_its_feature_term_led_by_part_layers():
     assert all(w > sharp["perceptual"] / len(sharp["feature_layers"]) for w in per_tap.values())
 
 
-def test_colour_is_parts_with_bilinear_upsampling_and_the_colour_term():
-    """The same encoder as parts (so style vectors cost the same); the decoder's weights have the same shapes, only
-    the upsampling differs; the recipe is parts' with the colour term as strong as the pixels."""
-    assert preset("colour") == preset("parts", preset="colour", decoder="bilinear")
+def test_colour_is_parts_with_bilinear_upsampling_residual_blocks_and_the_colour_term():
+    """The same encoder as parts (so style vectors cost the same); the decoder upsamples bilinearly and has two
+    residual blocks a stage (the shipped file's last fine-tune grew them); the recipe is parts' with the colour
+    term as strong as the pixels."""
+    assert preset("colour") == preset("parts", preset="colour", decoder="bilinear", decoder_blocks=2)
     assert RECIPES["colour"] == {**RECIPES["parts"], "colour": 1.0, "epochs": RECIPES["colour"]["epochs"]}
     assert TrainConfig(**RECIPES["colour"]).colour == 1.0
 
@@ -66,7 +67,8 @@ def test_the_shipped_default_checkpoint_holds_the_colour_recipe():
     assert DEFAULT_CHECKPOINT == f"weights/{SHIPPED[0]}.pt"
     model, ck = load_checkpoint(Path(__file__).resolve().parents[1] / DEFAULT_CHECKPOINT)
     assert ck["model_config"]["preset"] == SHIPPED[0] == "colour" and model.cfg == preset("colour")
-    # the colour recipe's run, then its decoder alone fine-tuned twice with the patch critic (weights/colour.md): the
+    # the colour recipe's run, then its decoder alone fine-tuned three times with the patch critic, the last time
+    # grown by the residual blocks (weights/colour.md): the
     # stored settings are the fine-tune's, which keeps the colour term and every style vector of the first run
     tc = TrainConfig.from_dict(ck["train_config"])
     assert tc.decoder_only and tc.init and tc.adversarial > 0 and tc.colour == RECIPES["colour"]["colour"]
@@ -77,7 +79,8 @@ def test_export_names_a_run_after_its_preset_only_when_the_network_is_that_prese
     from shoevae.checkpoint import make_checkpoint, read_checkpoint, save_checkpoint
     from shoevae.cli import main
     run = tmp_path / "run.pt"
-    save_checkpoint(make_checkpoint(VAE(preset("parts", decoder="bilinear")), TrainConfig(**RECIPES["colour"]),
+    save_checkpoint(make_checkpoint(VAE(preset("parts", decoder="bilinear", decoder_blocks=2)),
+                                    TrainConfig(**RECIPES["colour"]),
                                     optimizer=None, history=[], data={}, train_seconds=1.0), run)
     assert main(["export", str(run), str(tmp_path / "colour.pt"), "--preset", "colour"]) == 0
     shipped = read_checkpoint(tmp_path / "colour.pt")
@@ -86,6 +89,12 @@ def test_export_names_a_run_after_its_preset_only_when_the_network_is_that_prese
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not preset 'sharp'" in err[0] and "decoder" in err[0]
     assert not (tmp_path / "sharp.pt").exists()
+    flat = tmp_path / "flat.pt"  # colour's network before its residual blocks is not colour's any more
+    save_checkpoint(make_checkpoint(VAE(preset("parts", decoder="bilinear")), TrainConfig(**RECIPES["colour"]),
+                                    optimizer=None, history=[], data={}, train_seconds=1.0), flat)
+    assert main(["export", str(flat), str(tmp_path / "flat-colour.pt"), "--preset", "colour"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not preset 'colour'" in err[0] and "decoder_blocks" in err[0], err
 
 
 def test_unknown_decoder_or_likelihood_is_refused():
