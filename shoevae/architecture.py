@@ -92,10 +92,13 @@ def graph_dot(model: VAE) -> str:
     blocks: list[tuple[str, str, str, int]] = []  # (part, title, shape, params): a conv with its BN and activation
     upsample = False  # an Upsample waiting for the convolution that follows it (the "upsample" decoder)
     stage = 0  # convolutions in the current upsampling stage (decoder_depth > 1 gives it more than one: one box)
+    early = (0, 0)  # (count, params) of residual blocks between an Upsample and its convolution (full_size_blocks)
     for layer in layers(model):
         if layer.name in ("fc_mu", "fc_logvar", "fc_dec", "reparameterize", "view", "sigmoid") or "Flatten" in layer.kind:
             continue
-        if ".body." in layer.name:  # a residual block (decoder_blocks): counted in its stage's box, not drawn alone
+        if ".body." in layer.name and upsample:  # a full-size block (full_size_blocks): goes in the next conv's box
+            early = (early[0] + layer.name.endswith(".body.0"), early[1] + layer.params)
+        elif ".body." in layer.name:  # a residual block (decoder_blocks): counted in its stage's box, not drawn alone
             part, title, shape, p = blocks[-1]
             if layer.name.endswith(".body.0"):
                 n = int(m[1]) + 1 if (m := re.search(r"\+ (\d+) residual blocks?$", title)) else 1
@@ -112,8 +115,10 @@ def graph_dot(model: VAE) -> str:
         elif "Conv" in layer.kind:
             title = layer.kind.split(",")[0].replace("ConvTranspose2d", "Transposed conv").replace("Conv2d", "Conv")
             title = f"Upsample + {title.replace('Conv', 'conv 3×3')}" if upsample else title
-            blocks.append((layer.part, title, _shape(layer.shape), layer.params))
-            stage, upsample = (1 if upsample else 0), False
+            if early[0]:
+                title = title.replace("Upsample +", f"Upsample + {early[0]} residual block{'s' * (early[0] > 1)} +")
+            blocks.append((layer.part, title, _shape(layer.shape), layer.params + early[1]))
+            stage, upsample, early = (1 if upsample else 0), False, (0, 0)
         elif blocks:
             part, t, s, p = blocks[-1]
             blocks[-1] = (part, t, _shape(layer.shape), p + layer.params)

@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--decoder-blocks", type=_number(int, 0, high=config.MAX_DECODER_BLOCKS), default=None,
                    help=f"residual blocks after each decoder stage below full size, 0 to {config.MAX_DECODER_BLOCKS}; "
                         f"each starts as the identity, so --init can grow a trained decoder ({_defaults('decoder_blocks')})")
+    t.add_argument("--full-size-blocks", type=_number(int, 0, high=config.MAX_FULL_SIZE_BLOCKS), default=None,
+                   help=f"residual blocks at full size before the convolution to RGB, 0 to {config.MAX_FULL_SIZE_BLOCKS}; "
+                        f"each starts as the identity ({_defaults('full_size_blocks')})")
     t.add_argument("--likelihood", choices=LIKELIHOODS, default=None, help="bernoulli: the report's BCE; gaussian: "
                    f"learned shared variance, sigma-VAE ({_defaults('likelihood')})")
     t.add_argument("--perceptual", type=_number(float, 0), default=None,

@@ -16,6 +16,7 @@ MAX_SEED = 2**32 - 1  # what every generator takes (numpy's legacy ones need < 2
 MAX_GENERATE = 1024  # shoes in one generated grid: 32 x 32 tiles, a 4.4K-pixel square at 136 px
 MAX_DECODER_DEPTH = 4  # convolutions per decoder stage; each more at the top stage costs one 16-channel 136 px conv
 MAX_DECODER_BLOCKS = 4  # residual blocks after each decoder stage below full size
+MAX_FULL_SIZE_BLOCKS = 2  # residual blocks at full size, before the convolution to RGB
 MAX_TEMPERATURE = 10.0  # draws this far out already leave the region the decoder learnt
 
 DECODERS = ("transposed", "upsample", "bilinear")
@@ -35,8 +36,10 @@ class VAEConfig:
     `decoder_depth` > 1 adds 3x3 convolutions to each upsampling stage, so that the full-size stage, which
     otherwise draws every pixel as one linear filter of the upsampled map, has a non-linearity of its own;
     `decoder_blocks` adds residual blocks (two 3x3 convolutions and a skip) after every decoder stage but the
-    full-size one. Each block's last convolution starts at zero, so a block starts as the identity: a network
-    grown by blocks can start from a checkpoint without them and draw exactly what it drew. `likelihood` is the
+    full-size one, and `full_size_blocks` adds them at full size, on the upsampled map before the convolution to
+    RGB, so that the drawing's finest scale is no longer one linear filter of a half-size map. Each block's last
+    convolution starts at zero, so a block starts as the identity: a network grown by blocks can start from a
+    checkpoint without them and draw exactly what it drew. `likelihood` is the
     reconstruction term: `"bernoulli"` (the report's BCE) or `"gaussian"` with one shared variance set
     to its optimum every batch (sigma-VAE, Rybkin et al. 2021). Sizes are derived from `image_size`,
     never hard-coded.
@@ -55,6 +58,7 @@ class VAEConfig:
     likelihood: str = "bernoulli"  # "bernoulli" (BCE) or "gaussian" (learned shared variance)
     decoder_depth: int = 1  # 3x3 convolutions in each stage of an upsampling decoder (1: the mirror of the encoder)
     decoder_blocks: int = 0  # residual blocks after each decoder stage below full size (0: none)
+    full_size_blocks: int = 0  # residual blocks at full size, before the convolution to RGB (0: none)
 
     def __post_init__(self) -> None:
         n = len(self.channels)
@@ -70,8 +74,12 @@ class VAEConfig:
                _is_int(self.decoder_depth) and 1 <= self.decoder_depth <= MAX_DECODER_DEPTH)
         _check(self.decoder_blocks, "decoder_blocks", f"a whole number from 0 to {MAX_DECODER_BLOCKS}",
                _is_int(self.decoder_blocks) and 0 <= self.decoder_blocks <= MAX_DECODER_BLOCKS)
+        _check(self.full_size_blocks, "full_size_blocks", f"a whole number from 0 to {MAX_FULL_SIZE_BLOCKS}",
+               _is_int(self.full_size_blocks) and 0 <= self.full_size_blocks <= MAX_FULL_SIZE_BLOCKS)
         if self.decoder_depth > 1 and self.decoder == "transposed":
             raise ConfigError("decoder_depth > 1 needs an upsampling decoder (upsample or bilinear)")
+        if self.full_size_blocks and self.decoder == "transposed":
+            raise ConfigError("full_size_blocks needs an upsampling decoder (upsample or bilinear)")
         _check(self.latent_dim, "latent_dim", f"a whole number from 1 to {MAX_LATENT_DIM}",
                _is_int(self.latent_dim) and 1 <= self.latent_dim <= MAX_LATENT_DIM)
         _check(self.image_size, "image_size", f"a whole number from 8 to {MAX_IMAGE_SIZE}",

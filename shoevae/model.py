@@ -70,7 +70,10 @@ class VAE(nn.Module):
         for i in reversed(range(n)):
             if cfg.decoder in ("upsample", "bilinear"):  # to the encoder twin's input size, then 3x3 convs
                 mode = "nearest" if cfg.decoder == "upsample" else "bilinear"
-                dec.append(nn.Upsample(size=(sizes[i], sizes[i]), mode=mode))
+                up: nn.Module = nn.Upsample(size=(sizes[i], sizes[i]), mode=mode)
+                if i == 0 and cfg.full_size_blocks:  # full-size blocks ride in the Upsample's slot (it has no weights)
+                    up = nn.Sequential(up, *(ResidualBlock(cfg, chans[1]) for _ in range(cfg.full_size_blocks)))
+                dec.append(up)
                 # decoder_depth convolutions; the top stage keeps its input's width until its last one (to RGB)
                 widths = [chans[i]] * cfg.decoder_depth if i > 0 else [chans[1]] * (cfg.decoder_depth - 1) + [chans[0]]
                 steps = list(zip((chans[i + 1], *widths), widths))

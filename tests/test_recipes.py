@@ -451,6 +451,37 @@ def test_decoder_blocks_grow_a_trained_decoder_that_first_draws_what_it_drew_the
     assert sum("+ 2 residual blocks" in b for b in boxes) == 4, "How it works counts them in their stage's box"
 
 
+def test_full_size_blocks_grow_the_drawing_scale_then_learn(shapes_catalogue, tmp_path):
+    """--full-size-blocks N: residual blocks at full size, between the last Upsample and the convolution to RGB. They
+    start as the identity (a grown decoder first draws what the file drew), a decoder-only run trains them, How it
+    works draws them in the full-size stage's box, and a transposed decoder (no Upsample) is refused in one line."""
+    from shoevae.checkpoint import load_weights
+    from shoevae.errors import CheckpointError
+    from shoevae.model import ResidualBlock
+    base = preset("paper", image_size=64, latent_dim=16, decoder="bilinear")
+    train(base, TrainConfig(epochs=1, batch_size=32), shapes_catalogue, out=tmp_path / "flat.pt")
+    flat = load_checkpoint(tmp_path / "flat.pt")[0]
+    grown = VAE(replace(base, full_size_blocks=1))
+    top = grown.decoder[-2]  # the full-size stage's Upsample slot, then the convolution to RGB
+    assert isinstance(top[1], ResidualBlock) and top[1].body[0].in_channels == base.channels[0]
+    load_weights(grown, tmp_path / "flat.pt")
+    z = torch.randn(4, 16)
+    with torch.no_grad():
+        assert torch.equal(grown.eval().decode(z), flat.decode(z))
+    train(replace(base, full_size_blocks=1), TrainConfig(epochs=1, batch_size=32, init=str(tmp_path / "flat.pt"),
+                                                          decoder_only=True), shapes_catalogue, out=tmp_path / "g.pt")
+    after = load_checkpoint(tmp_path / "g.pt")[0]
+    assert after.cfg.full_size_blocks == 1 and after.decoder[-2][1].body[-1].weight.abs().sum() > 0
+    with pytest.raises(CheckpointError, match="its network differs"):
+        load_weights(VAE(base), tmp_path / "g.pt")
+    with pytest.raises(ConfigError, match="full_size_blocks needs an upsampling decoder"):
+        preset("paper", full_size_blocks=1)
+    with pytest.raises(ConfigError, match="full_size_blocks must be a whole number from 0 to 2"):
+        preset("parts", full_size_blocks=3)
+    boxes = [line for line in graph_dot(after).splitlines() if line.startswith("d") and "label" in line]
+    assert "Upsample + 1 residual block + conv 3×3 6→3" in boxes[-1] and "residual" not in "".join(boxes[:-1])
+
+
 def test_a_fresh_decoder_starts_from_random_weights_beside_the_kept_encoder(shapes_checkpoint):
     """--fresh-decoder: the encoder comes from the init file, the decoder is the seeded network's own (so it learns
     to draw anew, without the init decoder's habits); it needs --decoder-only."""
