@@ -7,10 +7,10 @@ For N seeded photos of each side of the checkpoint's split (bench_fidelity's mea
     would help on both), much better on the training photos means it overfits;
   - decoded mean vectors against decoded draws z = mu + sigma * eps: about equal means the posterior's noise
     costs the drawings nothing (the code is as good as deterministic);
-  - the colour error on the shoe after a Gaussian blur of both images (sigma 0, 1, 2, 4 px), beside the photo
-    against its own blur: the first falls to what the drawing gets wrong at coarse scales, the second is what
-    drawing the photo that blurred would cost, so a target of E ΔE needs a drawing as sharp as the blur at which
-    the second reaches E, and coarse errors below E.
+  - the colour error on the shoe after a Gaussian blur of both images (sigma 0, 0.5, 1, 2, 4 px), beside the
+    photo against its own blur (colour error and SSIM): the first falls to what the drawing gets wrong at coarse
+    scales, the second is what drawing the photo that blurred would cost, so a target of E ΔE (or an SSIM of S)
+    needs a drawing as sharp as the blur at which the second reaches E (or S), and coarse errors below E.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from shoevae.checkpoint import load_checkpoint
 from shoevae.config import PHOTO_SIZE
 from shoevae.split import Split
 
-BLURS = (0, 1, 2, 4)
+BLURS = (0, 0.5, 1, 2, 4)
 
 
 def blurred(images: np.ndarray, sigma: float) -> np.ndarray:
@@ -68,10 +68,13 @@ def main() -> None:
         print(row("hold-out photos, from z = mu + sigma eps",
                   fidelity(photos, reconstruct(model, photos, seed=args.seed))))
         masks = np.stack([shoe_mask(p) for p in photos])
-        print("\n| blur (px) | drawing against photo, both blurred | photo against its own blur |\n|---|---|---|")
+        print("\n| blur (px) | ΔE00, drawing against photo, both blurred | ΔE00, photo against its own blur | "
+              "SSIM, photo against its own blur |\n|---|---|---|---|")
         for sigma in BLURS:
+            with np.errstate(divide="ignore"):  # the photo against itself: PSNR is infinite
+                own = fidelity(photos, blurred(photos, sigma))
             print(f"| {sigma} | {shoe_error(blurred(photos, sigma), blurred(drawings, sigma), masks):.2f} | "
-                  f"{shoe_error(photos, blurred(photos, sigma), masks):.2f} |")
+                  f"{own['colour_error']:.2f} | {own['ssim']:.3f} |")
 
 
 if __name__ == "__main__":
