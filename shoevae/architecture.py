@@ -76,6 +76,11 @@ def _shape(shape: tuple[int, ...]) -> str:
     return f"{shape[0]} × {shape[1]} × {shape[2]}" if len(shape) == 3 else " × ".join(map(str, shape))
 
 
+def _residual(n: int) -> str:
+    """'1 residual block', '2 residual blocks': how a box counts the residual blocks drawn in it."""
+    return f"{n} residual block{'s' * (n > 1)}"
+
+
 def _chain(lines: list[str], blocks: list[tuple[str, str, int]], prefix: str, prev: str, style: str,
            upwards: bool = False) -> str:
     """Append one node per (title, shape, params) block, each linked from the one before; the last node's name.
@@ -102,7 +107,7 @@ def graph_dot(model: VAE) -> str:
             part, title, shape, p = blocks[-1]
             if layer.name.endswith(".body.0"):
                 n = int(m[1]) + 1 if (m := re.search(r"\+ (\d+) residual blocks?$", title)) else 1
-                title = re.sub(r" \+ \d+ residual blocks?$", "", title) + f" + {n} residual block{'s' * (n > 1)}"
+                title = re.sub(r" \+ \d+ residual blocks?$", "", title) + f" + {_residual(n)}"
             blocks[-1] = (part, title, shape, p + layer.params)
         elif layer.kind == "Upsample":
             upsample, stage = True, 0
@@ -116,7 +121,7 @@ def graph_dot(model: VAE) -> str:
             title = layer.kind.split(",")[0].replace("ConvTranspose2d", "Transposed conv").replace("Conv2d", "Conv")
             title = f"Upsample + {title.replace('Conv', 'conv 3×3')}" if upsample else title
             if early[0]:
-                title = title.replace("Upsample +", f"Upsample + {early[0]} residual block{'s' * (early[0] > 1)} +")
+                title = title.replace("Upsample +", f"Upsample + {_residual(early[0])} +")
             blocks.append((layer.part, title, _shape(layer.shape), layer.params + early[1]))
             stage, upsample, early = (1 if upsample else 0), False, (0, 0)
         elif blocks:
